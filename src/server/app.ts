@@ -1,0 +1,69 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { registerAuth } from './auth/routes.ts';
+import type { Config } from './config.ts';
+import type { Db } from './db/connection.ts';
+import { sendError } from './errors.ts';
+import { registerGateway } from './gateway/routes.ts';
+import { registerHealthRoutes } from './health.ts';
+import { registerMetrics } from './metrics/routes.ts';
+import type { UsageRecorder } from './usage/recorder.ts';
+import { registerUsageRoutes } from './usage/routes.ts';
+import { registerWeb } from './web.ts';
+
+export interface AppDeps {
+  config: Config;
+  db: Db;
+  logger: Logger;
+  hmacSecret: string;
+  recorder: UsageRecorder;
+  /** Injected clock (epoch ms) for tests; Date.now by default. */
+  now?: () => number;
+}
+
+// Proxied bodies (chat with images, embeddings batches) can be large; /api/auth routes set smaller
+// limits of their own.
+const BODY_LIMIT_BYTES = 25 * 1024 * 1024;
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT_BYTES,
+    trustProxy: false,
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    // Keep-alive sockets that are idle are closed on shutdown; in-flight requests finish.
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    // One access line per response (onResponse below) instead of Fastify's two.
+    disableRequestLogging: true,
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        method: request.method,
+        path: request.routeOptions.url ?? 'unmatched',
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      'request',
+    );
+  });
+  app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
+
+  await registerHealthRoutes(app, deps);
+  await registerAuth(app, deps);
+  await registerGateway(app, deps);
+  await registerUsageRoutes(app, deps);
+  await registerMetrics(app, deps);
+  await registerWeb(app);
+  return app;
+}

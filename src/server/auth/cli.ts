@@ -1,0 +1,4 @@
+import type { Command } from 'commander';
+
+/** `keytally user …` and `keytally key …` (Identity issue). */
+export function registerAuthCommands(_program: Command): void {}

@@ -1,0 +1,77 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, parseDurationMs } from './config.ts';
+
+describe('loadConfig', () => {
+  it('applies the defaults of decisions.md section 2', () => {
+    const config = loadConfig({}, {});
+    expect(config.host).toBe('127.0.0.1');
+    expect(config.port).toBe(4000);
+    expect(config.dataDir).toBe(path.resolve('./data'));
+    expect(config.databaseUrl).toBe(path.join(path.resolve('./data'), 'keytally.db'));
+    expect(config.registrationMode).toBe('approval');
+    expect(config.usageFlushMs).toBe(1000);
+    expect(config.apiKeys).toEqual([]);
+    expect(config.upstreamUrl).toBeUndefined();
+  });
+
+  it('reads environment variables, with DATABASE_URL as an alias', () => {
+    const config = loadConfig(
+      {},
+      {
+        KEYTALLY_PORT: '8080',
+        DATABASE_URL: 'postgres://u@h/db',
+        KEYTALLY_API_KEYS: ' a , b,,c ',
+        KEYTALLY_ADMIN_EMAIL: ' Boss@Example.COM ',
+        KEYTALLY_REGISTRATION_MODE: 'invite',
+        KEYTALLY_DEFAULT_KEY_EXPIRY: '90d',
+      },
+    );
+    expect(config.port).toBe(8080);
+    expect(config.databaseUrl).toBe('postgres://u@h/db');
+    expect(config.apiKeys).toEqual(['a', 'b', 'c']);
+    expect(config.adminEmail).toBe('boss@example.com');
+    expect(config.registrationMode).toBe('invite');
+    expect(config.defaultKeyExpiry).toBe('90d');
+  });
+
+  it('lets a flag win over its environment variable', () => {
+    const config = loadConfig({ port: '5000' }, { KEYTALLY_PORT: '6000' });
+    expect(config.port).toBe(5000);
+  });
+
+  it.each([
+    ['KEYTALLY_PORT', 'abc'],
+    ['KEYTALLY_PORT', '70000'],
+    ['KEYTALLY_UPSTREAM_URL', 'not a url'],
+    ['KEYTALLY_REGISTRATION_MODE', 'closed'],
+    ['KEYTALLY_HMAC_SECRET', 'short'],
+    ['KEYTALLY_DEFAULT_KEY_EXPIRY', 'forever'],
+    ['KEYTALLY_USAGE_FLUSH_MS', '-5'],
+    ['KEYTALLY_ADMIN_EMAIL', 'nobody'],
+  ])('rejects %s=%s naming the variable', (variable, value) => {
+    let caught: unknown;
+    try {
+      loadConfig({}, { [variable]: value });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    expect((caught as ConfigError).setting).toBe(variable);
+    expect((caught as ConfigError).message).toContain(variable);
+  });
+
+  it('names the flag when the bad value came from a flag', () => {
+    expect(() => loadConfig({ port: 'x' }, {})).toThrow(/--port/);
+  });
+});
+
+describe('parseDurationMs', () => {
+  it('parses days, years and hours', () => {
+    expect(parseDurationMs('90d')).toBe(90 * 86_400_000);
+    expect(parseDurationMs('1y')).toBe(365 * 86_400_000);
+    expect(parseDurationMs('24h')).toBe(86_400_000);
+    expect(parseDurationMs('0d')).toBeNull();
+    expect(parseDurationMs('abc')).toBeNull();
+  });
+});

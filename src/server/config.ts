@@ -1,0 +1,218 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The configuration contract of decisions.md section 2. This module is the only reader of
+ * process.env: every setting is an environment variable and a `keytally serve` flag of the same
+ * meaning (flags win), parsed once with zod.
+ */
+
+export const REGISTRATION_MODES = ['open', 'approval', 'invite'] as const;
+export type RegistrationMode = (typeof REGISTRATION_MODES)[number];
+
+/** `90d`, `12h`, `30m`, `1y`, `2w` → milliseconds; null when the text is not a duration. */
+export function parseDurationMs(text: string): number | null {
+  const match = /^(\d+)(ms|s|m|h|d|w|y)$/.exec(text.trim());
+  if (!match) return null;
+  const amount = Number(match[1]);
+  const unitMs: Record<string, number> = {
+    ms: 1,
+    s: 1000,
+    m: 60_000,
+    h: 3_600_000,
+    d: 86_400_000,
+    w: 7 * 86_400_000,
+    y: 365 * 86_400_000,
+  };
+  const ms = amount * (unitMs[match[2] ?? ''] ?? Number.NaN);
+  return Number.isFinite(ms) && ms > 0 ? ms : null;
+}
+
+const integer = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
+
+const httpUrl = z
+  .string()
+  .trim()
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      return url.protocol === 'http:' || url.protocol === 'https:';
+    } catch {
+      return false;
+    }
+  }, 'must be an http:// or https:// URL');
+
+/** One row per setting: the environment variable, the `serve` flag, its default and its help. */
+export const SETTINGS = {
+  host: { env: 'KEYTALLY_HOST', flag: '--host <host>', default: '127.0.0.1', help: 'address to listen on' },
+  port: { env: 'KEYTALLY_PORT', flag: '--port <port>', default: '4000', help: 'port to listen on' },
+  dataDir: {
+    env: 'KEYTALLY_DATA_DIR',
+    flag: '--data-dir <dir>',
+    default: './data',
+    help: 'SQLite file, HMAC secret file and usage journal',
+  },
+  databaseUrl: {
+    env: 'KEYTALLY_DATABASE_URL',
+    flag: '--database-url <url>',
+    default: '<data dir>/keytally.db',
+    help: 'postgres://… selects PostgreSQL, anything else is a SQLite path (alias DATABASE_URL)',
+  },
+  upstreamUrl: {
+    env: 'KEYTALLY_UPSTREAM_URL',
+    flag: '--upstream-url <url>',
+    default: 'unset (demo model)',
+    help: 'one OpenAI-compatible upstream base URL, e.g. http://127.0.0.1:11434/v1',
+  },
+  upstreamApiKey: {
+    env: 'KEYTALLY_UPSTREAM_API_KEY',
+    flag: '--upstream-api-key <key>',
+    default: 'unset',
+    help: "the upstream's own API key, added by keytally",
+  },
+  upstreamTimeoutMs: {
+    env: 'KEYTALLY_UPSTREAM_TIMEOUT_MS',
+    flag: '--upstream-timeout-ms <ms>',
+    default: '300000',
+    help: 'how long to wait for an upstream response to start (504 after)',
+  },
+  configFile: {
+    env: 'KEYTALLY_CONFIG',
+    flag: '--config <file>',
+    default: 'unset',
+    help: 'YAML file with several upstreams and the models each serves',
+  },
+  apiKeys: {
+    env: 'KEYTALLY_API_KEYS',
+    flag: '--api-keys <keys>',
+    default: 'unset',
+    help: 'legacy shared keys, comma-separated (source legacy, admin rights)',
+  },
+  adminEmail: {
+    env: 'KEYTALLY_ADMIN_EMAIL',
+    flag: '--admin-email <email>',
+    default: 'unset',
+    help: 'this email becomes admin',
+  },
+  registrationMode: {
+    env: 'KEYTALLY_REGISTRATION_MODE',
+    flag: '--registration-mode <mode>',
+    default: 'approval',
+    help: 'open, approval or invite; the first user is always admin and never gated',
+  },
+  hmacSecret: {
+    env: 'KEYTALLY_HMAC_SECRET',
+    flag: '--hmac-secret <secret>',
+    default: 'generated into <data dir>/.hmac_secret',
+    help: 'hashes keys, session tokens and invite codes (at least 32 characters)',
+  },
+  defaultKeyExpiry: {
+    env: 'KEYTALLY_DEFAULT_KEY_EXPIRY',
+    flag: '--default-key-expiry <duration>',
+    default: 'unset',
+    help: 'expiry of new API keys that ask for none, e.g. 90d, 1y',
+  },
+  usageFlushMs: {
+    env: 'KEYTALLY_USAGE_FLUSH_MS',
+    flag: '--usage-flush-ms <ms>',
+    default: '1000',
+    help: 'how often recorded usage is written to the database',
+  },
+  logLevel: {
+    env: 'KEYTALLY_LOG_LEVEL',
+    flag: '--log-level <level>',
+    default: 'info',
+    help: 'fatal, error, warn, info, debug, trace or silent',
+  },
+} as const;
+
+export type SettingName = keyof typeof SETTINGS;
+
+const ConfigSchema = z.object({
+  host: z.string().trim().min(1, 'must not be empty').default('127.0.0.1'),
+  port: integer(0, 65535).default(4000),
+  dataDir: z.string().trim().min(1, 'must not be empty').default('./data'),
+  databaseUrl: optionalText,
+  upstreamUrl: httpUrl.optional(),
+  upstreamApiKey: optionalText,
+  upstreamTimeoutMs: integer(1, 86_400_000).default(300_000),
+  configFile: optionalText,
+  apiKeys: z
+    .string()
+    .optional()
+    .transform((value) =>
+      (value ?? '')
+        .split(',')
+        .map((key) => key.trim())
+        .filter((key) => key.length > 0),
+    ),
+  adminEmail: z.string().trim().toLowerCase().pipe(z.email('must be an email address')).optional(),
+  registrationMode: z
+    .enum(REGISTRATION_MODES, { error: 'must be one of open, approval, invite' })
+    .default('approval'),
+  hmacSecret: z.string().min(32, 'must be at least 32 characters').optional(),
+  defaultKeyExpiry: z
+    .string()
+    .trim()
+    .refine((value) => parseDurationMs(value) !== null, 'must be a duration such as 90d, 12h or 1y')
+    .optional(),
+  usageFlushMs: integer(10, 3_600_000).default(1000),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Config = z.infer<typeof ConfigSchema> & {
+  /** Resolved: an absolute SQLite path or a postgres:// URL. */
+  databaseUrl: string;
+  dataDir: string;
+};
+
+export class ConfigError extends Error {
+  constructor(
+    readonly setting: string,
+    message: string,
+  ) {
+    super(`${setting}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type ConfigFlags = Partial<Record<SettingName, string | undefined>>;
+
+/** Reads `env` (process.env by default) and flags; throws ConfigError naming the variable. */
+export function loadConfig(
+  flags: ConfigFlags = {},
+  env: Record<string, string | undefined> = process.env,
+): Config {
+  const raw: Record<string, string | undefined> = {};
+  for (const [name, setting] of Object.entries(SETTINGS) as [SettingName, (typeof SETTINGS)[SettingName]][]) {
+    const fromEnv = env[setting.env] ?? (name === 'databaseUrl' ? env.DATABASE_URL : undefined);
+    const value = flags[name] ?? fromEnv;
+    raw[name] = value === '' && name !== 'apiKeys' ? undefined : value;
+  }
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = String(issue?.path[0] ?? 'config') as SettingName;
+    const setting = SETTINGS[name];
+    const given = flags[name] !== undefined ? setting.flag.split(' ')[0] : setting?.env;
+    throw new ConfigError(given ?? name, `${issue?.message ?? 'invalid'} (got ${JSON.stringify(raw[name])})`);
+  }
+  const dataDir = path.resolve(parsed.data.dataDir);
+  const databaseUrl = parsed.data.databaseUrl ?? path.join(dataDir, 'keytally.db');
+  return { ...parsed.data, dataDir, databaseUrl };
+}
+
+export function isPostgresUrl(url: string): boolean {
+  return url.startsWith('postgres://') || url.startsWith('postgresql://');
+}

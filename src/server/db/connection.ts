@@ -1,0 +1,117 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import { isPostgresUrl } from '../config.ts';
+import type { DialectName } from './dialect.ts';
+import type { Database } from './schema.ts';
+
+export interface Db {
+  kysely: Kysely<Database>;
+  dialect: DialectName;
+  /** The PostgreSQL pool, for LISTEN/NOTIFY; undefined on SQLite. */
+  pool?: pg.Pool;
+  /** A redacted description for logs (never contains a password). */
+  describe: string;
+  close(): Promise<void>;
+}
+
+export class DatabaseUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'DatabaseUnavailableError';
+  }
+}
+
+const PG_INT8 = 20;
+const PG_NUMERIC = 1700;
+
+/**
+ * Timestamps are epoch-ms BIGINTs and token sums are NUMERIC on PostgreSQL, which pg returns as
+ * strings. Both stay far below 2^53, so this pool (only this pool; nothing global is patched)
+ * parses them as numbers, matching what SQLite returns.
+ */
+const pgTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === PG_INT8 || oid === PG_NUMERIC) return (value: string) => Number(value);
+    return pg.types.getTypeParser(oid, format);
+  },
+};
+
+export function redactUrl(url: string): string {
+  if (!isPostgresUrl(url)) return url;
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'postgres://(unparseable URL)';
+  }
+}
+
+export interface OpenDatabaseOptions {
+  /** PostgreSQL pool size; default 10. */
+  poolSize?: number;
+}
+
+/** Opens SQLite (WAL, busy timeout, foreign keys) or PostgreSQL (pooled) and checks that it answers. */
+export async function openDatabase(url: string, options: OpenDatabaseOptions = {}): Promise<Db> {
+  if (isPostgresUrl(url)) return openPostgres(url, options);
+  return openSqlite(url);
+}
+
+function openSqlite(file: string): Db {
+  if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  let database: SqliteDatabase.Database;
+  try {
+    database = new SqliteDatabase(file);
+    database.pragma('journal_mode = WAL');
+    // Writers wait up to 5 s for each other (the CLI and a running server may share the file).
+    database.pragma('busy_timeout = 5000');
+    database.pragma('foreign_keys = ON');
+    // WAL + NORMAL is durable against process crashes; the usage journal covers the rest.
+    database.pragma('synchronous = NORMAL');
+  } catch (error) {
+    throw new DatabaseUnavailableError(`cannot open SQLite database ${file}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  return {
+    kysely,
+    dialect: 'sqlite',
+    describe: `sqlite:${file}`,
+    close: () => kysely.destroy(),
+  };
+}
+
+async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<Db> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: 5000,
+    idleTimeoutMillis: 30_000,
+    types: pgTypes,
+  });
+  // An idle client losing its connection must not crash the process; the next query reconnects.
+  pool.on('error', () => {});
+  try {
+    const client = await pool.connect();
+    client.release();
+  } catch (error) {
+    await pool.end().catch(() => {});
+    throw new DatabaseUnavailableError(
+      `cannot connect to PostgreSQL at ${redactUrl(url)}: ${(error as Error).message || String(error)}`,
+      { cause: error },
+    );
+  }
+  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    kysely,
+    dialect: 'postgres',
+    pool,
+    describe: redactUrl(url),
+    close: () => kysely.destroy(),
+  };
+}

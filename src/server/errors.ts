@@ -1,0 +1,148 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { ZodError } from 'zod';
+
+/**
+ * One error hierarchy. Handlers throw; `sendError` is the one place that turns an error into a
+ * response, in one of two envelopes:
+ * - OpenAI's `{error:{message,type,code}}` for `/v1/*`, the unprefixed proxy routes, `/metrics` and
+ *   `/api/*` outside `/api/auth/`;
+ * - LocalAI's flat `{error: message, ...extra}` for `/api/auth/*`.
+ * An error may carry an exact `body` where the reference fixes one (e.g. RequireAdmin's shapes).
+ */
+export class AppError extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+    readonly options: {
+      /** OpenAI `type`; defaults from the status. */
+      type?: string;
+      /** OpenAI `code`; defaults to the status code. */
+      code?: string | number | null;
+      /** Extra fields merged into the flat `/api/auth/*` body (e.g. error_code, overridable). */
+      extra?: Record<string, unknown>;
+      /** An exact body that overrides both envelopes. */
+      body?: unknown;
+      headers?: Record<string, string>;
+      cause?: unknown;
+    } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = new.target.name;
+  }
+}
+
+export class BadRequestError extends AppError {
+  constructor(message: string, options: AppError['options'] = {}) {
+    super(400, message, { type: 'invalid_request_error', ...options });
+  }
+}
+export class UnauthorizedError extends AppError {
+  constructor(message = 'not authenticated', options: AppError['options'] = {}) {
+    super(401, message, { type: 'authentication_error', ...options });
+  }
+}
+export class ForbiddenError extends AppError {
+  constructor(message = 'forbidden', options: AppError['options'] = {}) {
+    super(403, message, { type: 'authorization_error', ...options });
+  }
+}
+export class NotFoundError extends AppError {
+  constructor(message = 'not found', options: AppError['options'] = {}) {
+    super(404, message, { type: 'invalid_request_error', ...options });
+  }
+}
+export class ConflictError extends AppError {
+  constructor(message: string, options: AppError['options'] = {}) {
+    super(409, message, { type: 'invalid_request_error', ...options });
+  }
+}
+export class TooManyRequestsError extends AppError {
+  constructor(retryAfterSeconds: number, message = 'too many requests, try again later') {
+    super(429, message, {
+      type: 'rate_limit_error',
+      headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
+    });
+  }
+}
+/** The upstream could not be reached (502) or timed out (504). */
+export class UpstreamError extends AppError {
+  constructor(statusCode: 502 | 504, message: string, options: AppError['options'] = {}) {
+    super(statusCode, message, { type: 'upstream_error', ...options });
+  }
+}
+export class ServiceUnavailableError extends AppError {
+  constructor(message: string, options: AppError['options'] = {}) {
+    super(503, message, { type: 'service_unavailable', ...options });
+  }
+}
+
+/** True for paths answered in OpenAI's error envelope. */
+export function usesOpenAiEnvelope(url: string): boolean {
+  const path = url.split('?')[0] ?? '';
+  return !path.startsWith('/api/auth/') && path !== '/api/auth';
+}
+
+const DEFAULT_TYPES: Record<number, string> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  403: 'authorization_error',
+  404: 'invalid_request_error',
+  413: 'invalid_request_error',
+  415: 'invalid_request_error',
+  429: 'rate_limit_error',
+  500: 'server_error',
+  502: 'upstream_error',
+  503: 'service_unavailable',
+  504: 'upstream_error',
+};
+
+/** Message naming the field for a zod failure: `name: is required`. */
+export function describeZodError(error: ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return 'invalid request';
+  const field = issue.path.length > 0 ? issue.path.join('.') : 'body';
+  const missing = issue.code === 'invalid_type' && /received undefined/.test(issue.message);
+  return `${field}: ${missing ? 'is required' : issue.message}`;
+}
+
+function normalise(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  if (error instanceof ZodError) return new BadRequestError(describeZodError(error));
+  const fastifyError = error as FastifyError;
+  const status = fastifyError?.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const messages: Record<string, string> = {
+      FST_ERR_CTP_BODY_TOO_LARGE: 'request body is too large',
+      FST_ERR_CTP_INVALID_JSON_BODY: 'request body is not valid JSON',
+      FST_ERR_CTP_EMPTY_JSON_BODY: 'request body is empty but content-type is application/json',
+      FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported content-type',
+    };
+    let message = messages[fastifyError.code] ?? fastifyError.message;
+    if (fastifyError instanceof SyntaxError || fastifyError.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+      message = 'request body is not valid JSON';
+    }
+    return new AppError(status, message, { cause: error });
+  }
+  return new AppError(500, 'internal server error', { type: 'server_error', cause: error });
+}
+
+export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const appError = normalise(error);
+  const status = appError.statusCode;
+  if (status >= 500 && !(error instanceof AppError)) {
+    request.log.error({ err: error }, 'unhandled error');
+  }
+  for (const [name, value] of Object.entries(appError.options.headers ?? {})) reply.header(name, value);
+  reply.code(status);
+  if (appError.options.body !== undefined) return reply.send(appError.options.body);
+  if (usesOpenAiEnvelope(request.url)) {
+    return reply.send({
+      error: {
+        message: appError.message,
+        type: appError.options.type ?? DEFAULT_TYPES[status] ?? 'error',
+        code: appError.options.code === undefined ? status : appError.options.code,
+      },
+    });
+  }
+  return reply.send({ error: appError.message, ...appError.options.extra });
+}

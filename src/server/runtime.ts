@@ -1,0 +1,34 @@
+import type { Logger } from 'pino';
+import { loadOrCreateHmacSecret } from './auth/hash.ts';
+import { type Config, type ConfigFlags, loadConfig } from './config.ts';
+import { type Db, openDatabase } from './db/connection.ts';
+import { migrateToLatest } from './db/migrate.ts';
+import { createLogger } from './logger.ts';
+
+export interface Runtime {
+  config: Config;
+  db: Db;
+  logger: Logger;
+  hmacSecret: string;
+}
+
+/** config → logger → HMAC secret → database (migrated). Shared by `serve` and the CLI commands. */
+export async function openRuntime(
+  flags: ConfigFlags = {},
+  options: { logLevel?: string } = {},
+): Promise<Runtime> {
+  const config = loadConfig(flags);
+  const logger = createLogger(options.logLevel ?? config.logLevel);
+  const db = await openDatabase(config.databaseUrl);
+  let secret: ReturnType<typeof loadOrCreateHmacSecret>;
+  try {
+    const { applied } = await migrateToLatest(db);
+    if (applied.length > 0) logger.info({ applied }, 'applied migrations');
+    secret = loadOrCreateHmacSecret(config.hmacSecret, config.dataDir);
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  if (secret.origin === 'generated') logger.info({ file: secret.file }, 'generated a new HMAC secret');
+  return { config, db, logger, hmacSecret: secret.secret };
+}

@@ -1,0 +1,116 @@
+import { sql } from 'kysely';
+import type { Db } from '../db/connection.ts';
+import { greatest, hourStart } from '../db/dialect.ts';
+import type { NewUsageRecordRow } from '../db/schema.ts';
+
+export type UsageRow = NewUsageRecordRow;
+
+// Rows per INSERT statement: 17 columns × 500 = 8,500 bound parameters, under SQLite's 32,766
+// and PostgreSQL's 65,535 limits.
+const INSERT_CHUNK = 500;
+const ROLLUP_CHUNK = 1000;
+
+interface RollupDelta {
+  hour: number;
+  user_id: string;
+  user_name: string;
+  source: string;
+  api_key_id: string;
+  api_key_name: string;
+  model: string;
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  request_count: number;
+  last_used: number;
+}
+
+function rollupKey(row: UsageRow): string {
+  return JSON.stringify([
+    hourStart(row.created_at),
+    row.user_id,
+    row.user_name ?? '',
+    row.source ?? '',
+    row.api_key_id ?? '',
+    row.api_key_name ?? '',
+    row.model ?? '',
+  ]);
+}
+
+/** Sums rows into one delta per rollup key. */
+export function aggregateRollupDeltas(rows: readonly UsageRow[]): RollupDelta[] {
+  const deltas = new Map<string, RollupDelta>();
+  for (const row of rows) {
+    const key = rollupKey(row);
+    const delta = deltas.get(key);
+    if (delta) {
+      delta.prompt_tokens += Number(row.prompt_tokens ?? 0);
+      delta.completion_tokens += Number(row.completion_tokens ?? 0);
+      delta.total_tokens += Number(row.total_tokens ?? 0);
+      delta.request_count += 1;
+      delta.last_used = Math.max(delta.last_used, row.created_at);
+    } else {
+      deltas.set(key, {
+        hour: hourStart(row.created_at),
+        user_id: row.user_id,
+        user_name: row.user_name ?? '',
+        source: row.source ?? '',
+        api_key_id: row.api_key_id ?? '',
+        api_key_name: row.api_key_name ?? '',
+        model: row.model ?? '',
+        prompt_tokens: Number(row.prompt_tokens ?? 0),
+        completion_tokens: Number(row.completion_tokens ?? 0),
+        total_tokens: Number(row.total_tokens ?? 0),
+        request_count: 1,
+        last_used: row.created_at,
+      });
+    }
+  }
+  return [...deltas.values()];
+}
+
+/**
+ * Inserts raw usage rows and adds them to the hourly rollups in one transaction. Idempotent: a row
+ * whose id is already stored is skipped, and only rows actually inserted reach the rollups, so a
+ * replayed batch never double-counts. Safe with several writers (`ON CONFLICT DO UPDATE` adds).
+ * Returns the number of rows inserted.
+ */
+export async function insertUsageBatch(db: Db, rows: readonly UsageRow[]): Promise<number> {
+  if (rows.length === 0) return 0;
+  return db.kysely.transaction().execute(async (trx) => {
+    const inserted: UsageRow[] = [];
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+      const chunk = rows.slice(i, i + INSERT_CHUNK);
+      const ids = await trx
+        .insertInto('usage_records')
+        .values(chunk)
+        .onConflict((oc) => oc.column('id').doNothing())
+        .returning('id')
+        .execute();
+      for (const { id } of ids) {
+        const row = byId.get(id);
+        if (row) inserted.push(row);
+      }
+    }
+    const deltas = aggregateRollupDeltas(inserted);
+    for (let i = 0; i < deltas.length; i += ROLLUP_CHUNK) {
+      await trx
+        .insertInto('usage_rollups_hourly')
+        .values(deltas.slice(i, i + ROLLUP_CHUNK))
+        .onConflict((oc) =>
+          oc
+            .columns(['hour', 'user_id', 'source', 'api_key_id', 'model', 'user_name', 'api_key_name'])
+            .doUpdateSet({
+              prompt_tokens: sql`usage_rollups_hourly.prompt_tokens + excluded.prompt_tokens`,
+              completion_tokens: sql`usage_rollups_hourly.completion_tokens + excluded.completion_tokens`,
+              total_tokens: sql`usage_rollups_hourly.total_tokens + excluded.total_tokens`,
+              request_count: sql`usage_rollups_hourly.request_count + excluded.request_count`,
+              last_used: greatest(db.dialect, sql`usage_rollups_hourly.last_used`, sql`excluded.last_used`),
+            }),
+        )
+        .execute();
+    }
+    return inserted.length;
+  });
+}

@@ -1,0 +1,27 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
+import type { FastifyInstance } from 'fastify';
+import { isApiPath, pathOf } from './auth/paths.ts';
+import { NotFoundError } from './errors.ts';
+
+export const WEB_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/web');
+
+/** Serves the Vite build of src/web at `/`; unknown non-API GETs get index.html (client-side routes). */
+export async function registerWeb(app: FastifyInstance, webRoot = WEB_ROOT): Promise<void> {
+  const hasBuild = fs.existsSync(path.join(webRoot, 'index.html'));
+  if (hasBuild) {
+    await app.register(fastifyStatic, { root: webRoot, wildcard: false, index: false });
+  }
+  app.setNotFoundHandler((request, reply) => {
+    const urlPath = pathOf(request.url);
+    if (request.method === 'GET' && !isApiPath(urlPath) && !urlPath.startsWith('/assets/')) {
+      if (hasBuild) return reply.type('text/html').header('cache-control', 'no-cache').sendFile('index.html');
+      return reply
+        .type('text/plain')
+        .send('keytally is running, but the dashboard is not built: run `npm run build` (npm ci does it).');
+    }
+    throw new NotFoundError(`no route for ${request.method} ${urlPath}`);
+  });
+}

@@ -1,0 +1,79 @@
+import { sql } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+import { bucketLabel, bucketLabelOf, hourStart } from '../../src/server/db/dialect.ts';
+import { migrateToLatest } from '../../src/server/db/migrate.ts';
+import { createTestDatabase, DIALECTS, type TestDatabase } from '../helpers/db.ts';
+
+const TABLES = ['api_keys', 'invites', 'sessions', 'usage_records', 'usage_rollups_hourly', 'users'];
+
+async function listTables(database: TestDatabase): Promise<string[]> {
+  const tables = await database.db.kysely.introspection.getTables();
+  return tables.map((table) => table.name).filter((name) => !name.startsWith('kysely_'));
+}
+
+describe.each(DIALECTS)('database on %s', (dialect) => {
+  let database: TestDatabase | undefined;
+  afterEach(async () => {
+    await database?.close();
+    database = undefined;
+  });
+
+  it('migrates an empty database to every table, and a re-run applies nothing', async () => {
+    database = await createTestDatabase(dialect, { migrate: false });
+    expect(await listTables(database)).toEqual([]);
+    const first = await migrateToLatest(database.db);
+    expect(first.applied).toEqual(['20261128T0001-initial']);
+    expect((await listTables(database)).sort()).toEqual(TABLES);
+    const second = await migrateToLatest(database.db);
+    expect(second.applied).toEqual([]);
+  });
+
+  it('has the columns later issues rely on', async () => {
+    database = await createTestDatabase(dialect);
+    const tables = await database.db.kysely.introspection.getTables();
+    const columns = (name: string) => tables.find((t) => t.name === name)?.columns.map((c) => c.name) ?? [];
+    expect(columns('api_keys')).toContain('revoked_at');
+    expect(columns('usage_records')).toEqual(
+      expect.arrayContaining(['usage_origin', 'aborted', 'stream', 'upstream', 'api_key_name', 'user_name']),
+    );
+    expect(columns('usage_rollups_hourly')).toEqual(
+      expect.arrayContaining([
+        'hour',
+        'user_id',
+        'source',
+        'api_key_id',
+        'model',
+        'request_count',
+        'last_used',
+      ]),
+    );
+  });
+
+  it.each([
+    // 23:59:59.999 UTC stays on its day; one millisecond later is the next day and month.
+    [Date.UTC(2026, 0, 31, 23, 59, 59, 999), '2026-01-31 23:00', '2026-01-31', '2026-01'],
+    [Date.UTC(2026, 1, 1, 0, 0, 0, 0), '2026-02-01 00:00', '2026-02-01', '2026-02'],
+    [Date.UTC(2026, 4, 19, 14, 30, 0, 0), '2026-05-19 14:00', '2026-05-19', '2026-05'],
+  ])('labels %d as hour/day/month buckets in UTC', async (epochMs, hour, day, month) => {
+    database = await createTestDatabase(dialect);
+    const row = await sql<{ hour: string; day: string; month: string }>`select ${bucketLabel(
+      dialect,
+      't.at',
+      'hour',
+    )} as hour, ${bucketLabel(dialect, 't.at', 'day')} as day, ${bucketLabel(dialect, 't.at', 'month')} as month
+      from (select cast(${epochMs} as bigint) as at) t`.execute(database.db.kysely);
+    expect(row.rows[0]).toEqual({ hour, day, month });
+    expect([
+      bucketLabelOf(epochMs, 'hour'),
+      bucketLabelOf(epochMs, 'day'),
+      bucketLabelOf(epochMs, 'month'),
+    ]).toEqual([hour, day, month]);
+  });
+});
+
+describe('hourStart', () => {
+  it('floors to the UTC hour', () => {
+    expect(hourStart(Date.UTC(2026, 4, 19, 14, 59, 59, 999))).toBe(Date.UTC(2026, 4, 19, 14));
+    expect(hourStart(Date.UTC(2026, 4, 19, 14))).toBe(Date.UTC(2026, 4, 19, 14));
+  });
+});
