@@ -4,6 +4,7 @@ import { registerAuthCommands } from './auth/cli.ts';
 import { ConfigError, type ConfigFlags, loadConfig, SETTINGS, type SettingName } from './config.ts';
 import { DatabaseUnavailableError, openDatabase } from './db/connection.ts';
 import { MigrationError, migrateToLatest } from './db/migrate.ts';
+import { registerDemoCommands } from './demo/cli.ts';
 import { openRuntime } from './runtime.ts';
 import { registerUsageCommands } from './usage/cli.ts';
 import { createUsageRecorder } from './usage/recorder.ts';
@@ -107,6 +108,7 @@ export function createProgram(): Command {
 
   registerAuthCommands(program);
   registerUsageCommands(program);
+  registerDemoCommands(program);
   return program;
 }
 

@@ -1,0 +1,3 @@
+export async function run(_flags: string[]): Promise<void> {
+  console.log('the proxy bench is not written yet');
+}

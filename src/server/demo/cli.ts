@@ -1,0 +1,4 @@
+import type { Command } from 'commander';
+
+/** `keytally seed-demo` (Dashboard issue). */
+export function registerDemoCommands(_program: Command): void {}
