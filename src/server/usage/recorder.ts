@@ -9,6 +9,11 @@ export type UsageEvent = Omit<UsageRow, 'id'> & { id?: string };
 export interface UsageRecorder {
   /** Resolves once the row is durable enough that the request may complete. */
   record(event: UsageEvent): Promise<void>;
+  /**
+   * Notes that an API key authenticated a request. `api_keys.last_used` is written from here,
+   * coalesced (at most once a minute per key), never synchronously on the request path.
+   */
+  noteKeyUsed(keyId: string, at: number): void;
   /** Writes everything pending now (tests; no sleeps). */
   flushNow(): Promise<void>;
   /** Final drain; idempotent. */
@@ -30,9 +35,21 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
   let pending: UsageRow[] = [];
   let flushing: Promise<void> = Promise.resolve();
   let closed = false;
+  const keysUsed = new Map<string, number>();
 
   const flush = (): Promise<void> => {
     flushing = flushing.then(async () => {
+      if (keysUsed.size > 0) {
+        const touched = [...keysUsed];
+        keysUsed.clear();
+        for (const [id, at] of touched) {
+          await options.db.kysely
+            .updateTable('api_keys')
+            .set({ last_used: at })
+            .where('id', '=', id)
+            .execute();
+        }
+      }
       if (pending.length === 0) return;
       const batch = pending;
       pending = [];
@@ -52,6 +69,9 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
     async record(event) {
       pending.push({ ...event, id: event.id ?? randomUUID() });
       if (pending.length >= 1000) void flush();
+    },
+    noteKeyUsed(keyId, at) {
+      keysUsed.set(keyId, Math.max(at, keysUsed.get(keyId) ?? 0));
     },
     flushNow: flush,
     async close() {
