@@ -1,96 +1,182 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { AppDeps } from '../app.ts';
-import { AppError } from '../errors.ts';
-import { type AuthContext, LEGACY_USER_ID, LEGACY_USER_NAME } from './context.ts';
-import { constantTimeEqual, hashSecret } from './hash.ts';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError, ForbiddenError } from '../errors.ts';
+import type { AuthRuntime } from './auth-runtime.ts';
+import { type AuthContext, type AuthUser, LEGACY_USER_ID, LEGACY_USER_NAME } from './context.ts';
+import type { CachedApiKey, CachedSession } from './credential-cache.ts';
+import { validateApiKey, validateSession } from './credentials.service.ts';
+import { constantTimeEqual } from './hash.ts';
 import { isApiPath, isExemptPath, pathOf } from './paths.ts';
+import {
+  needsRotation,
+  rotateSession,
+  SESSION_COOKIE,
+  setCredentialCookie,
+  TOKEN_COOKIE,
+} from './sessions.service.ts';
+
+export const AUTH_REQUIRED_MESSAGE = 'An authentication key is required';
+
+const LEGACY_USER: AuthUser = {
+  id: LEGACY_USER_ID,
+  email: '',
+  name: LEGACY_USER_NAME,
+  avatarUrl: '',
+  provider: 'legacy',
+  role: 'admin',
+  status: 'active',
+};
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
- * Foundation version of the auth hook: user API keys (Bearer, x-api-key) and legacy keys.
- * The Identity issue replaces the credential resolution with the full order of reference section 5.
+ * The auth hook (reference section 5). Resolves the caller in the exact credential order
+ * (session cookie, Bearer as session, Bearer as key, x-api-key / xi-api-key, token cookie, legacy
+ * key), attaches `request.auth`, rotates hour-old cookie sessions, refuses cross-site
+ * cookie-authenticated writes, and answers 401 on API paths without a valid credential.
  */
-export async function registerAuthHook(app: FastifyInstance, deps: AppDeps): Promise<void> {
+export async function registerAuthHook(app: FastifyInstance, rt: AuthRuntime): Promise<void> {
   app.decorateRequest('auth', null);
-  app.addHook('onRequest', async (request) => {
-    request.auth = await authenticate(request, deps);
+  app.addHook('onRequest', async (request, reply) => {
+    const { auth, failure } = await authenticate(request, rt);
+    request.auth = auth;
+    if (auth?.viaCookie && auth.sessionId) await maybeRotate(request, reply, rt, auth);
+    checkCrossSite(request);
     const path = pathOf(request.url);
-    if (request.auth || isExemptPath(path) || !isApiPath(path)) return;
-    throw new AppError(401, 'An authentication key is required', {
+    if (auth || isExemptPath(path) || !isApiPath(path)) return;
+    const message = failure ?? AUTH_REQUIRED_MESSAGE;
+    throw new AppError(401, message, {
       headers: { 'www-authenticate': 'Bearer' },
-      body: {
-        error: { code: 401, message: 'An authentication key is required', type: 'invalid_request_error' },
-      },
+      body: { error: { code: 401, message, type: 'invalid_request_error' } },
     });
   });
 }
 
-function extractKey(request: FastifyRequest): string | undefined {
-  const authorization = request.headers.authorization;
-  if (authorization) return authorization.startsWith('Bearer ') ? authorization.slice(7) : authorization;
-  const header = request.headers['x-api-key'] ?? request.headers['xi-api-key'];
-  return typeof header === 'string' ? header : undefined;
+interface Resolution {
+  auth: AuthContext | null;
+  /** Why the first presented credential was refused (expired, revoked, inactive owner). */
+  failure?: string;
 }
 
-async function authenticate(request: FastifyRequest, deps: AppDeps): Promise<AuthContext | null> {
-  const key = extractKey(request);
-  if (!key) return null;
-  if (key.startsWith('kt-')) {
-    const row = await deps.db.kysely
-      .selectFrom('api_keys')
-      .innerJoin('users', 'users.id', 'api_keys.user_id')
-      .select([
-        'api_keys.id as keyId',
-        'api_keys.name as keyName',
-        'api_keys.key_prefix as keyPrefix',
-        'api_keys.expires_at as expiresAt',
-        'api_keys.revoked_at as revokedAt',
-        'users.id as userId',
-        'users.email',
-        'users.name',
-        'users.avatar_url as avatarUrl',
-        'users.provider',
-        'users.role',
-        'users.status',
-      ])
-      .where('api_keys.key_hash', '=', hashSecret(deps.hmacSecret, key))
-      .executeTakeFirst();
-    const now = Date.now();
-    if (
-      row &&
-      row.revokedAt === null &&
-      (row.expiresAt === null || row.expiresAt > now) &&
-      row.status === 'active'
-    ) {
-      return {
-        user: {
-          id: row.userId,
-          email: row.email,
-          name: row.name,
-          avatarUrl: row.avatarUrl,
-          provider: row.provider,
-          role: row.role,
-          status: row.status,
-        },
-        role: row.role,
-        source: 'apikey',
-        apiKey: { id: row.keyId, name: row.keyName, prefix: row.keyPrefix },
-      };
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  const first = Array.isArray(value) ? value[0] : value;
+  return first === undefined || first === '' ? undefined : first;
+}
+
+function fromSession(entry: CachedSession, viaCookie: boolean): AuthContext {
+  return {
+    user: entry.user,
+    role: entry.user.role,
+    source: 'web',
+    sessionId: entry.sessionId,
+    viaCookie,
+  };
+}
+
+function fromApiKey(entry: CachedApiKey): AuthContext {
+  return {
+    user: entry.user,
+    role: entry.user.role,
+    source: 'apikey',
+    apiKey: { id: entry.keyId, name: entry.name, prefix: entry.prefix },
+  };
+}
+
+export async function authenticate(request: FastifyRequest, rt: AuthRuntime): Promise<Resolution> {
+  let failure: string | undefined;
+  const note = (reason: string) => {
+    failure ??= reason;
+  };
+  const cookies = request.cookies ?? {};
+
+  // a. the `session` cookie
+  const sessionCookie = cookies[SESSION_COOKIE];
+  if (sessionCookie) {
+    const result = await validateSession(rt, sessionCookie);
+    if (result.ok) return { auth: fromSession(result.value, true) };
+  }
+
+  // b. Authorization: Bearer <t>, first as a session (b1), then as a user API key (b2)
+  const authorization = header(request, 'authorization');
+  if (authorization?.startsWith('Bearer ')) {
+    const token = authorization.slice(7).trim();
+    if (token) {
+      const session = await validateSession(rt, token);
+      if (session.ok) return { auth: fromSession(session.value, false) };
+      const key = await validateApiKey(rt, token);
+      if (key.ok) return { auth: fromApiKey(key.value) };
+      if (token.startsWith('kt-')) note(key.reason);
     }
   }
-  if (deps.config.apiKeys.some((legacy) => constantTimeEqual(legacy, key))) {
-    return {
-      user: {
-        id: LEGACY_USER_ID,
-        email: '',
-        name: LEGACY_USER_NAME,
-        avatarUrl: '',
-        provider: 'legacy',
-        role: 'admin',
-        status: 'active',
-      },
-      role: 'admin',
-      source: 'legacy',
-    };
+
+  // c. x-api-key, then xi-api-key: API keys only, never sessions
+  const headerKey = header(request, 'x-api-key') ?? header(request, 'xi-api-key');
+  if (headerKey) {
+    const key = await validateApiKey(rt, headerKey);
+    if (key.ok) return { auth: fromApiKey(key.value) };
+    if (headerKey.startsWith('kt-')) note(key.reason);
   }
-  return null;
+
+  // d. the `token` cookie as a user API key
+  const tokenCookie = cookies[TOKEN_COOKIE];
+  if (tokenCookie) {
+    const key = await validateApiKey(rt, tokenCookie);
+    if (key.ok) return { auth: fromApiKey(key.value) };
+    if (tokenCookie.startsWith('kt-')) note(key.reason);
+  }
+
+  // legacy: only the first credential found, compared in constant time with every configured key
+  if (rt.config.apiKeys.length > 0) {
+    const candidate =
+      (authorization?.startsWith('Bearer ') ? authorization.slice(7) : authorization) ??
+      headerKey ??
+      tokenCookie;
+    if (candidate && matchesLegacyKey(rt, candidate)) {
+      return { auth: { user: LEGACY_USER, role: 'admin', source: 'legacy' } };
+    }
+  }
+  return { auth: null, failure };
+}
+
+/** Every configured key is compared (no early exit), so timing does not reveal which matched. */
+export function matchesLegacyKey(rt: AuthRuntime, candidate: string): boolean {
+  let matched = false;
+  for (const legacy of rt.config.apiKeys) {
+    if (constantTimeEqual(legacy, candidate)) matched = true;
+  }
+  return matched;
+}
+
+/** Hourly rotation of cookie sessions; a failed rotation is not fatal (reference section 3.3). */
+async function maybeRotate(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  rt: AuthRuntime,
+  auth: AuthContext,
+): Promise<void> {
+  const sessionId = auth.sessionId;
+  if (!sessionId) return;
+  const entry = rt.cache.get(sessionId);
+  if (entry?.kind !== 'session' || !needsRotation(entry.rotatedAt, rt.now())) return;
+  try {
+    const token = await rotateSession(rt, sessionId, auth.user.id, entry.expiresAt);
+    if (!token) return;
+    setCredentialCookie(request, reply, SESSION_COOKIE, token);
+  } catch (error) {
+    request.log.warn({ err: error }, 'session rotation failed');
+  }
+}
+
+/**
+ * CSRF (Sec-Fetch-Site mode): a state-changing request that carries no credential header (so any
+ * authority it has comes from cookies) is refused when the browser says it is cross-site. Absent
+ * header (non-browser clients), same-origin, same-site and none pass.
+ */
+function checkCrossSite(request: FastifyRequest): void {
+  if (SAFE_METHODS.has(request.method)) return;
+  if (header(request, 'authorization') || header(request, 'x-api-key') || header(request, 'xi-api-key')) {
+    return;
+  }
+  if (header(request, 'sec-fetch-site')?.toLowerCase() !== 'cross-site') return;
+  throw new ForbiddenError('cross-site request refused');
 }

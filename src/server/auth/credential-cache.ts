@@ -1,0 +1,107 @@
+import type { AuthUser } from './context.ts';
+
+/**
+ * The in-memory side of the hot path (decisions.md section 4): validated API keys and sessions,
+ * keyed by their HMAC, so a request on /v1/* reads no database row and writes none.
+ *
+ * Entries live 10 s at most: LISTEN/NOTIFY (invalidation.ts) evicts changed credentials within
+ * milliseconds, and the TTL bounds staleness if a notification is ever lost (listener reconnect).
+ * 10 000 entries of ~0.5 KB each keep the cache under ~5 MB; past that the oldest entry goes.
+ */
+export const CACHE_TTL_MS = 10_000;
+export const CACHE_MAX_ENTRIES = 10_000;
+
+export interface CachedApiKey {
+  kind: 'apikey';
+  keyId: string;
+  name: string;
+  prefix: string;
+  expiresAt: number | null;
+  revokedAt: number | null;
+  user: AuthUser;
+}
+
+export interface CachedSession {
+  kind: 'session';
+  sessionId: string;
+  expiresAt: number;
+  rotatedAt: number;
+  user: AuthUser;
+}
+
+export type CachedCredential = CachedApiKey | CachedSession;
+
+/** What changed; every instance evicts what matches. */
+export type Invalidation =
+  | { kind: 'key'; id: string }
+  | { kind: 'user'; id: string }
+  | { kind: 'session'; id: string }
+  | { kind: 'all' };
+
+interface Slot {
+  value: CachedCredential;
+  until: number;
+}
+
+export class CredentialCache {
+  private readonly slots = new Map<string, Slot>();
+  /** Bumped on every invalidation: a load that started before one must not repopulate the cache. */
+  private generation = 0;
+
+  constructor(
+    private readonly clock: () => number = Date.now,
+    private readonly ttlMs = CACHE_TTL_MS,
+    private readonly maxEntries = CACHE_MAX_ENTRIES,
+  ) {}
+
+  get size(): number {
+    return this.slots.size;
+  }
+
+  currentGeneration(): number {
+    return this.generation;
+  }
+
+  get(hash: string): CachedCredential | undefined {
+    const slot = this.slots.get(hash);
+    if (!slot) return undefined;
+    if (slot.until <= this.clock()) {
+      this.slots.delete(hash);
+      return undefined;
+    }
+    return slot.value;
+  }
+
+  /** Stores a loaded credential unless an invalidation happened since `generation` was read. */
+  set(hash: string, value: CachedCredential, generation: number): void {
+    if (generation !== this.generation) return;
+    this.slots.delete(hash);
+    if (this.slots.size >= this.maxEntries) {
+      const oldest = this.slots.keys().next();
+      if (!oldest.done) this.slots.delete(oldest.value);
+    }
+    this.slots.set(hash, { value, until: this.clock() + this.ttlMs });
+  }
+
+  invalidate(event: Invalidation): void {
+    this.generation += 1;
+    if (event.kind === 'all') {
+      this.slots.clear();
+      return;
+    }
+    for (const [hash, { value }] of this.slots) {
+      if (matches(value, event)) this.slots.delete(hash);
+    }
+  }
+}
+
+function matches(value: CachedCredential, event: Exclude<Invalidation, { kind: 'all' }>): boolean {
+  switch (event.kind) {
+    case 'user':
+      return value.user.id === event.id;
+    case 'key':
+      return value.kind === 'apikey' && value.keyId === event.id;
+    case 'session':
+      return value.kind === 'session' && value.sessionId === event.id;
+  }
+}

@@ -1,0 +1,78 @@
+import { findApiKeyByHash } from './api-keys.repository.ts';
+import type { AuthRuntime } from './auth-runtime.ts';
+import type { CachedApiKey, CachedSession } from './credential-cache.ts';
+import { hashSecret } from './hash.ts';
+import { findSessionById } from './sessions.repository.ts';
+import { findUserById } from './users.repository.ts';
+import { toAuthUser } from './users.service.ts';
+
+/** Reference section 3.2's messages (plus "revoked": our keys keep a tombstone). */
+export const KEY_INVALID = 'invalid API key';
+export const KEY_REVOKED = 'API key revoked';
+export const KEY_EXPIRED = 'API key expired';
+export const ACCOUNT_NOT_ACTIVE = 'user account is not active';
+export const SESSION_INVALID = 'invalid or expired session';
+
+export type Validation<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+export const API_KEY_PREFIX = 'kt-';
+
+/**
+ * Validates a user API key from the cache (database read on a miss only; never a write).
+ * Expiry, revocation and the owner's status are checked on every call, against the clock.
+ */
+export async function validateApiKey(rt: AuthRuntime, key: string): Promise<Validation<CachedApiKey>> {
+  if (!key.startsWith(API_KEY_PREFIX)) return { ok: false, reason: KEY_INVALID };
+  const hash = hashSecret(rt.hmacSecret, key);
+  let entry = rt.cache.get(hash);
+  if (!entry) {
+    const generation = rt.cache.currentGeneration();
+    const row = await findApiKeyByHash(rt.db, hash);
+    if (!row) return { ok: false, reason: KEY_INVALID };
+    const user = await findUserById(rt.db, row.user_id);
+    if (!user) return { ok: false, reason: KEY_INVALID };
+    entry = {
+      kind: 'apikey',
+      keyId: row.id,
+      name: row.name,
+      prefix: row.key_prefix,
+      expiresAt: row.expires_at,
+      revokedAt: row.revoked_at,
+      user: toAuthUser(user),
+    };
+    rt.cache.set(hash, entry, generation);
+  }
+  if (entry.kind !== 'apikey') return { ok: false, reason: KEY_INVALID };
+  const now = rt.now();
+  if (entry.revokedAt !== null) return { ok: false, reason: KEY_REVOKED };
+  if (entry.expiresAt !== null && entry.expiresAt <= now) return { ok: false, reason: KEY_EXPIRED };
+  if (entry.user.status !== 'active') return { ok: false, reason: ACCOUNT_NOT_ACTIVE };
+  rt.noteKeyUsed(entry.keyId, now);
+  return { ok: true, value: entry };
+}
+
+/** Validates a session token (cookie or Bearer); the same cache as keys. */
+export async function validateSession(rt: AuthRuntime, token: string): Promise<Validation<CachedSession>> {
+  if (!/^[0-9a-f]{64}$/.test(token)) return { ok: false, reason: SESSION_INVALID };
+  const id = hashSecret(rt.hmacSecret, token);
+  let entry = rt.cache.get(id);
+  if (!entry) {
+    const generation = rt.cache.currentGeneration();
+    const row = await findSessionById(rt.db, id);
+    if (!row) return { ok: false, reason: SESSION_INVALID };
+    const user = await findUserById(rt.db, row.user_id);
+    if (!user) return { ok: false, reason: SESSION_INVALID };
+    entry = {
+      kind: 'session',
+      sessionId: row.id,
+      expiresAt: row.expires_at,
+      rotatedAt: row.rotated_at || row.created_at,
+      user: toAuthUser(user),
+    };
+    rt.cache.set(id, entry, generation);
+  }
+  if (entry.kind !== 'session') return { ok: false, reason: SESSION_INVALID };
+  if (entry.expiresAt <= rt.now()) return { ok: false, reason: SESSION_INVALID };
+  if (entry.user.status !== 'active') return { ok: false, reason: ACCOUNT_NOT_ACTIVE };
+  return { ok: true, value: entry };
+}

@@ -1,0 +1,36 @@
+import type { Db } from '../db/connection.ts';
+import type { SessionRow } from '../db/schema.ts';
+
+/** SQL for `sessions`. `id` is the HMAC of the token; the token itself never reaches this file. */
+
+export async function insertSession(db: Db, row: SessionRow): Promise<void> {
+  await db.kysely.insertInto('sessions').values(row).execute();
+}
+
+export async function findSessionById(db: Db, id: string): Promise<SessionRow | undefined> {
+  return db.kysely.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function deleteSession(db: Db, id: string): Promise<void> {
+  await db.kysely.deleteFrom('sessions').where('id', '=', id).execute();
+}
+
+export async function deleteSessionsOfUser(db: Db, userId: string): Promise<number> {
+  const result = await db.kysely.deleteFrom('sessions').where('user_id', '=', userId).executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
+
+/** Replaces a session by a new id with the same expiry, in one transaction (hourly rotation). */
+export async function replaceSession(db: Db, oldId: string, next: SessionRow): Promise<boolean> {
+  return db.kysely.transaction().execute(async (trx) => {
+    const result = await trx.deleteFrom('sessions').where('id', '=', oldId).executeTakeFirst();
+    if (Number(result.numDeletedRows) === 0) return false;
+    await trx.insertInto('sessions').values(next).execute();
+    return true;
+  });
+}
+
+export async function deleteExpiredSessions(db: Db, now: number): Promise<number> {
+  const result = await db.kysely.deleteFrom('sessions').where('expires_at', '<=', now).executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
