@@ -1,11 +1,46 @@
 import cookie from '@fastify/cookie';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import {
+  CreateApiKeyRequest,
+  LoginRequest,
+  PasswordChangeRequest,
+  ProfileRequest,
+  RegisterRequest,
+  type StatusResponse,
+  TokenLoginRequest,
+} from '../../shared/auth.ts';
 import type { AppDeps } from '../app.ts';
+import { BadRequestError, ForbiddenError, NotFoundError, UnauthorizedError } from '../errors.ts';
+import {
+  changePassword,
+  loginUser,
+  REGISTRATION_PROCESSED,
+  registerUser,
+  updateProfile,
+} from './accounts.service.ts';
+import { registerAdminRoutes } from './admin-routes.ts';
+import { createApiKeyFor, listOwnApiKeys, revokeApiKeyById } from './api-keys.service.ts';
 import type { AuthRuntime } from './auth-runtime.ts';
+import { type AuthContext, LEGACY_USER_ID } from './context.ts';
 import { CredentialCache } from './credential-cache.ts';
-import { registerAuthHook } from './hook.ts';
+import { validateApiKey } from './credentials.service.ts';
+import { toMe, toUserSummary } from './dto.ts';
+import { requireUser } from './guards.ts';
+import { matchesLegacyKey, registerAuthHook } from './hook.ts';
 import { createAuthEvents } from './invalidation.ts';
-import { cleanExpiredSessions } from './sessions.service.ts';
+import { AUTH_BODY_LIMIT_BYTES, RateLimiter } from './protection.ts';
+import {
+  cleanExpiredSessions,
+  clearCredentialCookie,
+  createSession,
+  endAllSessions,
+  endSession,
+  SESSION_COOKIE,
+  setCredentialCookie,
+  TOKEN_COOKIE,
+} from './sessions.service.ts';
+import { countUsers } from './users.repository.ts';
+import { parseInput } from './validation.ts';
 
 // Expired sessions are deleted hourly (reference section 3.3); expired keys stay as rows.
 const CLEANUP_INTERVAL_MS = 3_600_000;
@@ -42,5 +77,157 @@ export async function registerAuth(app: FastifyInstance, deps: AppDeps): Promise
     await events.close();
   });
   await registerAuthHook(app, rt);
+  registerAccountRoutes(app, rt);
+  registerApiKeyRoutes(app, rt);
+  registerAdminRoutes(app, rt);
   return rt;
+}
+
+const opts = { bodyLimit: AUTH_BODY_LIMIT_BYTES };
+
+/** A real (stored) account; the legacy key's synthetic user has no row to change. */
+function requireAccount(request: FastifyRequest): AuthContext {
+  const auth = requireUser(request);
+  if (auth.user.id === LEGACY_USER_ID) {
+    throw new BadRequestError('the legacy API key user has no account; sign in as a user');
+  }
+  return auth;
+}
+
+async function startSession(
+  rt: AuthRuntime,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  userId: string,
+): Promise<void> {
+  const { token } = await createSession(rt, userId);
+  setCredentialCookie(request, reply, SESSION_COOKIE, token);
+}
+
+function registerAccountRoutes(app: FastifyInstance, rt: AuthRuntime): void {
+  const limiter = new RateLimiter(rt.now);
+
+  app.get('/api/auth/status', async (request): Promise<StatusResponse> => {
+    const mode = rt.config.registrationMode;
+    return {
+      authEnabled: true,
+      staticApiKeyRequired: false,
+      providers: ['local'],
+      hasUsers: (await countUsers(rt.db)) > 0,
+      registrationMode: mode,
+      user: request.auth ? toMe(request.auth) : null,
+    };
+  });
+
+  app.post('/api/auth/register', opts, async (request, reply) => {
+    limiter.hit('register', request);
+    const input = parseInput(RegisterRequest, request.body);
+    const outcome = await registerUser(rt, input);
+    if (outcome.kind === 'processed') return reply.code(201).send({ message: REGISTRATION_PROCESSED });
+    if (outcome.kind === 'pending') {
+      return reply
+        .code(200)
+        .send({ message: 'registration successful, awaiting admin approval', pending: true });
+    }
+    await startSession(rt, request, reply, outcome.user.id);
+    return reply.code(201).send({ user: toUserSummary(outcome.user) });
+  });
+
+  app.post('/api/auth/login', opts, async (request, reply) => {
+    limiter.hit('login', request);
+    const input = parseInput(LoginRequest, request.body);
+    if (input.email.trim() === '') throw new BadRequestError('email is required');
+    if (input.password === '') throw new BadRequestError('password is required');
+    const user = await loginUser(rt, input.email, input.password);
+    await startSession(rt, request, reply, user.id);
+    return { user: toUserSummary(user) };
+  });
+
+  app.post('/api/auth/token-login', opts, async (request, reply) => {
+    limiter.hit('token-login', request);
+    const { token } = parseInput(TokenLoginRequest, request.body);
+    const trimmed = token.trim();
+    if (trimmed === '') throw new BadRequestError('token is required');
+    const key = await validateApiKey(rt, trimmed);
+    if (key.ok) {
+      // A user key becomes a normal session: later dashboard traffic counts as `web`.
+      await startSession(rt, request, reply, key.value.user.id);
+      return { user: toUserSummary(key.value.user) };
+    }
+    if (rt.config.apiKeys.length > 0 && matchesLegacyKey(rt, trimmed)) {
+      setCredentialCookie(request, reply, TOKEN_COOKIE, trimmed);
+      return {
+        user: {
+          id: LEGACY_USER_ID,
+          email: '',
+          name: 'API Key User',
+          avatarUrl: '',
+          role: 'admin',
+          provider: 'legacy',
+          status: 'active',
+        },
+      };
+    }
+    throw new UnauthorizedError('invalid token');
+  });
+
+  app.post('/api/auth/logout', opts, async (request, reply) => {
+    const auth = request.auth;
+    if (auth?.viaCookie && auth.sessionId) await endSession(rt, auth.sessionId);
+    clearCredentialCookie(request, reply, SESSION_COOKIE);
+    if (request.cookies?.[TOKEN_COOKIE]) clearCredentialCookie(request, reply, TOKEN_COOKIE);
+    return { message: 'logged out' };
+  });
+
+  app.get('/api/auth/me', async (request) => toMe(requireUser(request)));
+
+  app.put('/api/auth/profile', opts, async (request) => {
+    const auth = requireAccount(request);
+    const input = parseInput(ProfileRequest, request.body);
+    const user = await updateProfile(rt, auth.user.id, { name: input.name, avatarUrl: input.avatar_url });
+    return { message: 'profile updated', user: toUserSummary(user) };
+  });
+
+  app.put('/api/auth/password', opts, async (request, reply) => {
+    const auth = requireAccount(request);
+    const input = parseInput(PasswordChangeRequest, request.body);
+    await changePassword(rt, auth.user.id, {
+      current: input.current_password,
+      next: input.new_password,
+      acknowledgeWeak: input.acknowledge_weak_password === true,
+    });
+    await startSession(rt, request, reply, auth.user.id);
+    return { message: 'password updated' };
+  });
+
+  app.delete('/api/auth/sessions', opts, async (request, reply) => {
+    const auth = requireAccount(request);
+    await endAllSessions(rt, auth.user.id);
+    await startSession(rt, request, reply, auth.user.id);
+    return { message: 'all sessions revoked' };
+  });
+}
+
+function registerApiKeyRoutes(app: FastifyInstance, rt: AuthRuntime): void {
+  app.post('/api/auth/api-keys', opts, async (request, reply) => {
+    const auth = requireUser(request);
+    if (auth.user.id === LEGACY_USER_ID) {
+      throw new ForbiddenError('the legacy API key user cannot own API keys; sign in as a user');
+    }
+    const input = parseInput(CreateApiKeyRequest, request.body);
+    const created = await createApiKeyFor(rt, { id: auth.user.id, role: auth.role }, input);
+    return reply.code(201).send(created);
+  });
+
+  app.get('/api/auth/api-keys', async (request) => {
+    const auth = requireUser(request);
+    return { keys: auth.user.id === LEGACY_USER_ID ? [] : await listOwnApiKeys(rt, auth.user.id) };
+  });
+
+  app.delete<{ Params: { id: string } }>('/api/auth/api-keys/:id', opts, async (request) => {
+    const auth = requireUser(request);
+    if (auth.user.id === LEGACY_USER_ID) throw new NotFoundError('API key not found');
+    await revokeApiKeyById(rt, request.params.id, auth.user.id);
+    return { message: 'API key revoked' };
+  });
 }

@@ -1,0 +1,81 @@
+import type {
+  AdminApiKeyDto,
+  AdminUserDto,
+  ApiKeyDto,
+  InviteDto,
+  MeResponse,
+  UserSummary,
+} from '../../shared/auth.ts';
+import type { ApiKeyRow, InviteRow, UserRow } from '../db/schema.ts';
+import type { AuthContext, AuthUser } from './context.ts';
+
+/** Rows (epoch ms, snake_case) → the DTOs of src/shared/auth.ts (RFC 3339, camelCase). */
+
+export function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+export function isoOrNull(ms: number | null): string | null {
+  return ms === null ? null : iso(ms);
+}
+
+export function toUserSummary(user: AuthUser): UserSummary {
+  return {
+    id: user.id,
+    email: user.email,
+    name: user.name,
+    avatarUrl: user.avatarUrl,
+    role: user.role,
+    provider: user.provider,
+    status: user.status,
+  };
+}
+
+export function toMe(auth: AuthContext): MeResponse {
+  return { ...toUserSummary(auth.user), role: auth.role, permissions: {}, source: auth.source };
+}
+
+export function toApiKeyDto(row: ApiKeyRow, now: number): ApiKeyDto {
+  return {
+    id: row.id,
+    name: row.name,
+    keyPrefix: row.key_prefix,
+    role: row.role,
+    createdAt: iso(row.created_at),
+    lastUsed: isoOrNull(row.last_used),
+    ...(row.expires_at === null ? {} : { expiresAt: iso(row.expires_at) }),
+    expired: row.expires_at !== null && row.expires_at <= now,
+    revoked: row.revoked_at !== null,
+    revokedAt: isoOrNull(row.revoked_at),
+  };
+}
+
+export function toAdminApiKeyDto(row: ApiKeyRow, userName: string, now: number): AdminApiKeyDto {
+  return { ...toApiKeyDto(row, now), userId: row.user_id, userName };
+}
+
+export function toAdminUserDto(row: UserRow): AdminUserDto {
+  return {
+    id: row.id,
+    email: row.email,
+    name: row.name,
+    avatarUrl: row.avatar_url,
+    role: row.role,
+    provider: row.provider,
+    status: row.status,
+    createdAt: iso(row.created_at),
+    updatedAt: iso(row.updated_at),
+  };
+}
+
+export function toInviteDto(row: InviteRow): InviteDto {
+  return {
+    id: row.id,
+    codePrefix: row.code_prefix,
+    createdBy: row.created_by,
+    usedBy: row.used_by,
+    usedAt: isoOrNull(row.used_at),
+    createdAt: iso(row.created_at),
+    expiresAt: iso(row.expires_at),
+  };
+}
