@@ -1,8 +1,46 @@
+import { type ReactElement, useEffect } from 'react';
+import { Layout } from './components/Layout.tsx';
+import { ErrorState, Loading } from './components/States.tsx';
+import { useAuthStatus } from './hooks/useAuthStatus.ts';
+import { AccountPage } from './pages/AccountPage.tsx';
+import { ChatPage } from './pages/ChatPage.tsx';
+import { LoginPage } from './pages/LoginPage.tsx';
+import { UsagePage } from './pages/UsagePage.tsx';
+import { UsersPage } from './pages/UsersPage.tsx';
+import { navigate, useLocation } from './router.ts';
+
+const TITLES: Record<string, string> = {
+  '/usage': 'Usage',
+  '/chat': 'Chat',
+  '/account': 'API keys & account',
+  '/users': 'Users',
+  '/login': 'Sign in',
+};
+
 export function App() {
-  return (
-    <main>
-      <h1>keytally</h1>
-      <p>The dashboard is on its way.</p>
-    </main>
-  );
+  const status = useAuthStatus();
+  const { path } = useLocation();
+  const user = status.data?.user ?? null;
+  const signedIn = Boolean(user);
+
+  useEffect(() => {
+    if (!status.data) return;
+    if (!signedIn && path !== '/login') navigate('/login', { replace: true });
+    if (signedIn && (path === '/login' || path === '/')) navigate('/usage', { replace: true });
+  }, [status.data, signedIn, path]);
+
+  useEffect(() => {
+    document.title = `${TITLES[path] ?? 'keytally'} · keytally`;
+  }, [path]);
+
+  if (status.isPending) return <Loading label="Starting keytally…" />;
+  if (status.isError) return <ErrorState error={status.error} onRetry={() => status.refetch()} />;
+  if (!user) return <LoginPage status={status.data} />;
+
+  let page: ReactElement;
+  if (path.startsWith('/chat')) page = <ChatPage />;
+  else if (path.startsWith('/account')) page = <AccountPage user={user} />;
+  else if (path.startsWith('/users') && user.role === 'admin') page = <UsersPage me={user} />;
+  else page = <UsagePage user={user} />;
+  return <Layout user={user}>{page}</Layout>;
 }

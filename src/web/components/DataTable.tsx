@@ -1,0 +1,58 @@
+import { type ColumnDef, flexRender, getCoreRowModel, type Row, useReactTable } from '@tanstack/react-table';
+
+/**
+ * TanStack Table rendering for every list. Rows arrive already filtered and sorted by the caller (the
+ * sort order lives in the URL), so the table only renders; `meta.className` styles a column's cells.
+ */
+export function DataTable<T>({
+  data,
+  columns,
+  caption,
+  rowProps,
+}: {
+  data: T[];
+  // biome-ignore lint/suspicious/noExplicitAny: TanStack column value types differ per column
+  columns: ColumnDef<T, any>[];
+  caption: string;
+  rowProps?: (row: Row<T>) => React.HTMLAttributes<HTMLTableRowElement> & Record<string, unknown>;
+}) {
+  const table = useReactTable({ data, columns, getCoreRowModel: getCoreRowModel() });
+  return (
+    <div className="table-wrap">
+      <table className="table">
+        <caption className="sr-only">{caption}</caption>
+        <thead>
+          {table.getHeaderGroups().map((group) => (
+            <tr key={group.id}>
+              {group.headers.map((header) => (
+                <th
+                  key={header.id}
+                  scope="col"
+                  className={(header.column.columnDef.meta as { className?: string } | undefined)?.className}
+                >
+                  {header.isPlaceholder
+                    ? null
+                    : flexRender(header.column.columnDef.header, header.getContext())}
+                </th>
+              ))}
+            </tr>
+          ))}
+        </thead>
+        <tbody>
+          {table.getRowModel().rows.map((row) => (
+            <tr key={row.id} {...rowProps?.(row)}>
+              {row.getVisibleCells().map((cell) => (
+                <td
+                  key={cell.id}
+                  className={(cell.column.columnDef.meta as { className?: string } | undefined)?.className}
+                >
+                  {flexRender(cell.column.columnDef.cell, cell.getContext())}
+                </td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}

@@ -1,0 +1,16 @@
+import type { UsageRange } from '../api.ts';
+
+/** Query keys in one place so mutations invalidate exactly what they change. */
+export const queryKeys = {
+  status: ['auth', 'status'] as const,
+  apiKeys: ['auth', 'api-keys'] as const,
+  adminUsers: ['admin', 'users'] as const,
+  adminKeys: (userId: string) => ['admin', 'api-keys', userId] as const,
+  invites: ['admin', 'invites'] as const,
+  usageAll: ['usage'] as const,
+  usage: (range: UsageRange) => ['usage', 'self', range] as const,
+  adminUsage: (range: UsageRange, userId?: string) => ['usage', 'admin', range, userId ?? ''] as const,
+  sources: (range: UsageRange, admin: boolean, userId?: string) =>
+    ['usage', 'sources', admin ? 'admin' : 'self', range, userId ?? ''] as const,
+  models: ['models'] as const,
+};

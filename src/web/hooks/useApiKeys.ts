@@ -1,0 +1,26 @@
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { api } from '../api.ts';
+import { queryKeys } from './keys.ts';
+
+export function useApiKeys() {
+  return useQuery({ queryKey: queryKeys.apiKeys, queryFn: api.listKeys, select: (data) => data.keys });
+}
+
+export function useCreateApiKey() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: ({ name, expiresIn }: { name: string; expiresIn?: string }) => api.createKey(name, expiresIn),
+    onSuccess: () => client.invalidateQueries({ queryKey: queryKeys.apiKeys }),
+  });
+}
+
+export function useRevokeApiKey() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: (id: string) => api.revokeKey(id),
+    onSettled: async () => {
+      await client.invalidateQueries({ queryKey: queryKeys.apiKeys });
+      await client.invalidateQueries({ queryKey: queryKeys.usageAll });
+    },
+  });
+}

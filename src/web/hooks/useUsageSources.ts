@@ -1,0 +1,13 @@
+import { keepPreviousData, useQuery } from '@tanstack/react-query';
+import { api, type UsageRange } from '../api.ts';
+import { queryKeys } from './keys.ts';
+
+/** Usage by source and key: the admin endpoint (every user, legacy included) or the caller's own. */
+export function useUsageSources(range: UsageRange, admin: boolean, userId?: string) {
+  return useQuery({
+    queryKey: queryKeys.sources(range, admin, userId),
+    queryFn: () => (admin ? api.adminSources(range, userId) : api.sources(range)),
+    placeholderData: keepPreviousData,
+    refetchInterval: 30_000,
+  });
+}

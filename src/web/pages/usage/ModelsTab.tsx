@@ -1,0 +1,109 @@
+import { createColumnHelper } from '@tanstack/react-table';
+import { Download } from 'lucide-react';
+import { useMemo } from 'react';
+import type { UsageBucket, UsageRange } from '../../api.ts';
+import { DataTable } from '../../components/DataTable.tsx';
+import { Empty } from '../../components/States.tsx';
+import { formatCount, formatTokens, percent } from '../../format.ts';
+import { downloadCsv, toCsv } from './csv.ts';
+
+interface ModelRow {
+  model: string;
+  requests: number;
+  prompt: number;
+  completion: number;
+  total: number;
+}
+
+const column = createColumnHelper<ModelRow>();
+
+export function aggregateBy<K extends string>(buckets: UsageBucket[], keyOf: (b: UsageBucket) => K) {
+  const rows = new Map<K, { requests: number; prompt: number; completion: number; total: number }>();
+  for (const b of buckets) {
+    const key = keyOf(b);
+    const row = rows.get(key) ?? { requests: 0, prompt: 0, completion: 0, total: 0 };
+    row.requests += b.request_count;
+    row.prompt += b.prompt_tokens;
+    row.completion += b.completion_tokens;
+    row.total += b.total_tokens;
+    rows.set(key, row);
+  }
+  return rows;
+}
+
+export function ModelsTab({ buckets, range }: { buckets: UsageBucket[]; range: UsageRange }) {
+  const rows = useMemo<ModelRow[]>(
+    () =>
+      [...aggregateBy(buckets, (b) => b.model || '(unknown)').entries()]
+        .map(([model, totals]) => ({ model, ...totals }))
+        .sort((a, b) => b.total - a.total),
+    [buckets],
+  );
+  const max = Math.max(1, ...rows.map((r) => r.total));
+  const grand = rows.reduce((sum, r) => sum + r.total, 0);
+  const columns = useMemo(
+    () => [
+      column.accessor('model', { header: 'Model', cell: (info) => <strong>{info.getValue()}</strong> }),
+      column.accessor('requests', {
+        header: 'Requests',
+        meta: { className: 'num' },
+        cell: (i) => formatCount(i.getValue()),
+      }),
+      column.accessor('prompt', {
+        header: 'Prompt',
+        meta: { className: 'num' },
+        cell: (i) => formatTokens(i.getValue()),
+      }),
+      column.accessor('completion', {
+        header: 'Completion',
+        meta: { className: 'num' },
+        cell: (i) => formatTokens(i.getValue()),
+      }),
+      column.accessor('total', {
+        header: 'Total',
+        meta: { className: 'num' },
+        cell: (i) => <strong>{formatTokens(i.getValue())}</strong>,
+      }),
+      column.display({
+        id: 'share',
+        header: 'Share',
+        cell: (info) => (
+          <div className="row" style={{ flexWrap: 'nowrap' }}>
+            <div className="bar-track" style={{ flex: 1 }}>
+              <div className="bar-fill" style={{ width: `${(info.row.original.total / max) * 100}%` }} />
+            </div>
+            <span className="small muted">{percent(info.row.original.total, grand)}%</span>
+          </div>
+        ),
+      }),
+    ],
+    [max, grand],
+  );
+  if (rows.length === 0) {
+    return (
+      <section className="card">
+        <Empty title="No usage data">No model was used in this period.</Empty>
+      </section>
+    );
+  }
+  const exportCsv = () =>
+    downloadCsv(
+      `keytally-models-${range.from ? `${range.from.slice(0, 10)}_${range.to?.slice(0, 10)}` : range.period}.csv`,
+      toCsv(
+        ['model', 'requests', 'prompt_tokens', 'completion_tokens', 'total_tokens'],
+        rows.map((r) => [r.model, r.requests, r.prompt, r.completion, r.total]),
+      ),
+    );
+  return (
+    <section className="card" aria-labelledby="models-title">
+      <div className="card-head">
+        <h2 id="models-title">Token distribution by model</h2>
+        <button type="button" className="btn btn-sm" onClick={exportCsv}>
+          <Download size={14} aria-hidden="true" />
+          Export CSV
+        </button>
+      </div>
+      <DataTable data={rows} columns={columns} caption="Usage by model" />
+    </section>
+  );
+}
