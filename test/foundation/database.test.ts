@@ -4,7 +4,16 @@ import { bucketLabel, bucketLabelOf, hourStart } from '../../src/server/db/diale
 import { migrateToLatest } from '../../src/server/db/migrate.ts';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../helpers/db.ts';
 
-const TABLES = ['api_keys', 'invites', 'sessions', 'usage_records', 'usage_rollups_hourly', 'users'];
+const TABLES = [
+  'api_keys',
+  'invites',
+  'sessions',
+  'usage_records',
+  'usage_rollups_daily_models',
+  'usage_rollups_daily_sources',
+  'usage_rollups_hourly',
+  'users',
+];
 
 async function listTables(database: TestDatabase): Promise<string[]> {
   const tables = await database.db.kysely.introspection.getTables();
@@ -22,7 +31,7 @@ describe.each(DIALECTS)('database on %s', (dialect) => {
     database = await createTestDatabase(dialect, { migrate: false });
     expect(await listTables(database)).toEqual([]);
     const first = await migrateToLatest(database.db);
-    expect(first.applied).toEqual(['20261128T0001-initial']);
+    expect(first.applied).toEqual(['20261128T0001-initial', '20261128T0030-usage-daily-rollups']);
     expect((await listTables(database)).sort()).toEqual(TABLES);
     const second = await migrateToLatest(database.db);
     expect(second.applied).toEqual([]);

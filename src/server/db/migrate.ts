@@ -1,10 +1,12 @@
-import { type Migration, type MigrationProvider, type MigrationResultSet, Migrator } from 'kysely';
+import { type Migration, type MigrationProvider, type MigrationResultSet, Migrator, sql } from 'kysely';
 import type { Db } from './connection.ts';
 import * as initial from './migrations/20261128T0001-initial.ts';
+import * as usageDailyRollups from './migrations/20261128T0030-usage-daily-rollups.ts';
 
 /** Migrations are listed here, in order; names are timestamps so they sort as they were written. */
 const MIGRATIONS: Record<string, Migration> = {
   '20261128T0001-initial': initial,
+  '20261128T0030-usage-daily-rollups': usageDailyRollups,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
@@ -17,7 +19,14 @@ export class MigrationError extends Error {}
 
 /** Applies pending migrations; idempotent (a second run applies nothing). */
 export async function migrateToLatest(db: Db): Promise<MigrationOutcome> {
-  const migrator = new Migrator({ db: db.kysely, provider });
+  // Kysely looks for its migration tables in every schema unless told which one: on a PostgreSQL
+  // database where another schema already holds keytally (tests, several installs), it would skip
+  // creating them in ours and fail. Pin them to the connection's current schema.
+  const migrationTableSchema =
+    db.dialect === 'postgres'
+      ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db.kysely)).rows[0]?.schema
+      : undefined;
+  const migrator = new Migrator({ db: db.kysely, provider, migrationTableSchema });
   const result: MigrationResultSet = await migrator.migrateToLatest();
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';

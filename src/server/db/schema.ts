@@ -93,6 +93,35 @@ export interface UsageRollupsHourlyTable {
   last_used: number;
 }
 
+/** Derived from usage_rollups_hourly by triggers (migration 0030): sources without the model. */
+export interface UsageRollupsDailySourcesTable {
+  /** Start of the UTC day, epoch ms. */
+  day: number;
+  user_id: string;
+  user_name: string;
+  source: string;
+  api_key_id: string;
+  api_key_name: string;
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  request_count: number;
+  last_used: number;
+}
+
+/** Derived from usage_rollups_hourly by triggers (migration 0030): models without source or key. */
+export interface UsageRollupsDailyModelsTable {
+  day: number;
+  user_id: string;
+  user_name: string;
+  model: string;
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  request_count: number;
+  last_used: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -100,6 +129,8 @@ export interface Database {
   invites: InvitesTable;
   usage_records: UsageRecordsTable;
   usage_rollups_hourly: UsageRollupsHourlyTable;
+  usage_rollups_daily_sources: UsageRollupsDailySourcesTable;
+  usage_rollups_daily_models: UsageRollupsDailyModelsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

@@ -1,0 +1,378 @@
+import type {
+  KeyTotal,
+  KeyUsageResponse,
+  SourcesResponse,
+  SourceTotals,
+  TotalsEntry,
+  UsageBucket,
+  UsageGranularity,
+  UsagePeriod,
+  UsageQuery,
+  UsageResponse,
+  UsageTotals,
+  UsageWindow,
+  UserSourceTotal,
+} from '../../shared/usage.ts';
+import { MAX_KEY_TOTALS, USAGE_PERIODS } from '../../shared/usage.ts';
+import type { Db } from '../db/connection.ts';
+import { assertNever, hourStart } from '../db/dialect.ts';
+import { BadRequestError } from '../errors.ts';
+import {
+  findApiKeyStates,
+  getModelFacts,
+  getSourceFacts,
+  type ModelFact,
+  type SourceFact,
+  type TimeRange,
+} from './usage.repository.ts';
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+
+/** Rolling windows of reference 8.1 and the bucket size each implies. */
+const PERIODS: Record<UsagePeriod, { lengthMs: number | null; granularity: UsageGranularity }> = {
+  day: { lengthMs: DAY_MS, granularity: 'hour' },
+  week: { lengthMs: 7 * DAY_MS, granularity: 'day' },
+  month: { lengthMs: 30 * DAY_MS, granularity: 'day' },
+  all: { lengthMs: null, granularity: 'month' },
+};
+
+// A from/to range gets LocalAI's bucket sizes by length: up to two days in hours (a `day` period is
+// 24-25 buckets), up to ~three months in days (`month` is 30-31), longer in months.
+const HOURLY_UP_TO_MS = 2 * DAY_MS;
+const DAILY_UP_TO_MS = 92 * DAY_MS;
+
+/** Start of the bucket containing `ms` (UTC). */
+export function floorToUnit(ms: number, unit: UsageGranularity): number {
+  switch (unit) {
+    case 'hour':
+      return hourStart(ms);
+    case 'day':
+      return ms - (((ms % DAY_MS) + DAY_MS) % DAY_MS);
+    case 'month': {
+      const date = new Date(ms);
+      return Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1);
+    }
+    default:
+      return assertNever(unit);
+  }
+}
+
+/** End of the bucket containing `ms - 1`, i.e. `ms` itself when it is a bucket boundary. */
+export function ceilToUnit(ms: number, unit: UsageGranularity): number {
+  const floor = floorToUnit(ms, unit);
+  if (floor === ms) return ms;
+  switch (unit) {
+    case 'hour':
+      return floor + HOUR_MS;
+    case 'day':
+      return floor + DAY_MS;
+    case 'month': {
+      const date = new Date(floor);
+      return Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1);
+    }
+    default:
+      return assertNever(unit);
+  }
+}
+
+export interface ResolvedWindow {
+  range: TimeRange;
+  granularity: UsageGranularity;
+  window: UsageWindow;
+}
+
+/** Reference 8.1: an empty or unknown period means month. */
+export function normalisePeriod(period: string | undefined): UsagePeriod {
+  return (USAGE_PERIODS as readonly string[]).includes(period ?? '') ? (period as UsagePeriod) : 'month';
+}
+
+function parseTimestamp(value: string): number {
+  return Date.parse(value.replace(' ', 'T'));
+}
+
+/**
+ * The counted range of a query, widened to whole buckets (shared/usage.ts explains why): the start
+ * is floored to its bucket, an explicit `to` (exclusive) is ceiled to its bucket's end.
+ */
+export function resolveWindow(query: UsageQuery, now: number): ResolvedWindow {
+  let start: number | null;
+  let end: number | null = null;
+  let granularity: UsageGranularity;
+  if (query.from !== undefined || query.to !== undefined) {
+    const from = query.from === undefined ? null : parseTimestamp(query.from);
+    const to = query.to === undefined ? null : parseTimestamp(query.to);
+    if (from !== null && to !== null && to <= from) throw new BadRequestError('to: must be after from');
+    const length = from === null ? Number.POSITIVE_INFINITY : (to ?? now) - from;
+    granularity =
+      query.granularity ?? (length <= HOURLY_UP_TO_MS ? 'hour' : length <= DAILY_UP_TO_MS ? 'day' : 'month');
+    start = from === null ? null : floorToUnit(from, granularity);
+    end = to === null ? null : ceilToUnit(to, granularity);
+  } else {
+    const period = PERIODS[normalisePeriod(query.period)];
+    granularity = query.granularity ?? period.granularity;
+    start = period.lengthMs === null ? null : floorToUnit(now - period.lengthMs, granularity);
+  }
+  return {
+    range: { start, end },
+    granularity,
+    window: {
+      from: start === null ? null : new Date(start).toISOString(),
+      to: end === null ? null : new Date(end).toISOString(),
+      granularity,
+    },
+  };
+}
+
+/** Code-unit order, the same on every database and in every locale. */
+function compareTuples(a: readonly string[], b: readonly string[]): number {
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] ?? '';
+    const y = b[i] ?? '';
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
+}
+
+interface Counts {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  request_count: number;
+  last_used: number;
+}
+
+/** Sums facts into groups keyed by the given identity; keeps the identity for output. */
+function groupFacts<F extends Counts>(
+  facts: readonly F[],
+  identity: (fact: F) => string[],
+): { id: string[]; counts: Counts }[] {
+  const groups = new Map<string, { id: string[]; counts: Counts }>();
+  for (const fact of facts) {
+    const id = identity(fact);
+    const key = JSON.stringify(id);
+    const group = groups.get(key);
+    if (group) {
+      group.counts.prompt_tokens += fact.prompt_tokens;
+      group.counts.completion_tokens += fact.completion_tokens;
+      group.counts.total_tokens += fact.total_tokens;
+      group.counts.request_count += fact.request_count;
+      group.counts.last_used = Math.max(group.counts.last_used, fact.last_used);
+    } else {
+      groups.set(key, {
+        id,
+        counts: {
+          prompt_tokens: fact.prompt_tokens,
+          completion_tokens: fact.completion_tokens,
+          total_tokens: fact.total_tokens,
+          request_count: fact.request_count,
+          last_used: fact.last_used,
+        },
+      });
+    }
+  }
+  return [...groups.values()];
+}
+
+type BucketField = 'model' | 'user_id' | 'user_name' | 'source' | 'api_key_id' | 'api_key_name';
+
+/** Buckets grouped by `bucket` + `fields`, identity fields omitted when empty (omitempty), sorted. */
+function toBuckets<F extends Counts & { bucket: string } & Partial<Record<BucketField, string>>>(
+  facts: readonly F[],
+  fields: readonly BucketField[],
+): UsageBucket[] {
+  return groupFacts(facts, (fact) => [fact.bucket, ...fields.map((field) => fact[field] ?? '')])
+    .sort((a, b) => compareTuples(a.id, b.id))
+    .map(({ id, counts }) => {
+      const bucket: UsageBucket = {
+        bucket: id[0] ?? '',
+        prompt_tokens: counts.prompt_tokens,
+        completion_tokens: counts.completion_tokens,
+        total_tokens: counts.total_tokens,
+        request_count: counts.request_count,
+      };
+      fields.forEach((field, index) => {
+        const value = id[index + 1];
+        if (value) bucket[field] = value;
+      });
+      return bucket;
+    });
+}
+
+function sumBuckets(buckets: readonly UsageBucket[]): UsageTotals {
+  const totals: UsageTotals = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, request_count: 0 };
+  for (const bucket of buckets) {
+    totals.prompt_tokens += bucket.prompt_tokens;
+    totals.completion_tokens += bucket.completion_tokens;
+    totals.total_tokens += bucket.total_tokens;
+    totals.request_count += bucket.request_count;
+  }
+  return totals;
+}
+
+function modelResponse(facts: ModelFact[], byUser: boolean, window: ResolvedWindow): UsageResponse {
+  const usage = toBuckets(facts, byUser ? ['model', 'user_id', 'user_name'] : ['model']);
+  return { usage, totals: sumBuckets(usage), window: window.window };
+}
+
+/** `GET /api/auth/usage`: the caller's buckets by (bucket, model); every source (reference 8.3). */
+export async function getUserUsage(db: Db, userId: string, window: ResolvedWindow): Promise<UsageResponse> {
+  const facts = await getModelFacts(db, {
+    range: window.range,
+    granularity: window.granularity,
+    userId,
+    byUser: false,
+  });
+  return modelResponse(facts, false, window);
+}
+
+/** `GET /api/auth/admin/usage`: buckets by (bucket, model, user id, user name) (reference 8.4). */
+export async function getAllUsage(
+  db: Db,
+  window: ResolvedWindow,
+  filter: { userId?: string },
+): Promise<UsageResponse> {
+  const facts = await getModelFacts(db, {
+    range: window.range,
+    granularity: window.granularity,
+    userId: filter.userId,
+    byUser: true,
+  });
+  return modelResponse(facts, true, window);
+}
+
+const entry = (tokens: number, requests: number): TotalsEntry => ({ tokens, requests });
+
+/** by_source, by_key (capped, with key states), by_user_source and the distinct key count. */
+async function computeSourceTotals(
+  db: Db,
+  facts: readonly SourceFact[],
+  admin: boolean,
+): Promise<{ totals: SourceTotals; distinctKeys: number }> {
+  const bySource: Record<string, TotalsEntry> = {};
+  const grandTotal = entry(0, 0);
+  for (const { id, counts } of groupFacts(facts, (fact) => [fact.source])) {
+    bySource[id[0] ?? ''] = entry(counts.total_tokens, counts.request_count);
+    grandTotal.tokens += counts.total_tokens;
+    grandTotal.requests += counts.request_count;
+  }
+
+  const keyFacts = facts.filter((fact) => fact.api_key_id !== '');
+  const keyGroups = groupFacts(keyFacts, (fact) => [
+    fact.api_key_id,
+    fact.api_key_name,
+    fact.user_id,
+    fact.user_name,
+  ])
+    .sort((a, b) => b.counts.total_tokens - a.counts.total_tokens || compareTuples(a.id, b.id))
+    .slice(0, MAX_KEY_TOTALS);
+  const states = await findApiKeyStates(db, [...new Set(keyGroups.map((group) => group.id[0] ?? ''))]);
+  const byKey: KeyTotal[] = keyGroups.map(({ id, counts }) => {
+    const [apiKeyId = '', apiKeyName = '', userId = '', userName = ''] = id;
+    const state = states.get(apiKeyId);
+    return {
+      api_key_id: apiKeyId,
+      api_key_name: apiKeyName,
+      user_id: userId,
+      user_name: userName,
+      tokens: counts.total_tokens,
+      requests: counts.request_count,
+      last_used: new Date(counts.last_used).toISOString(),
+      key_prefix: state?.prefix ?? '',
+      revoked: state === undefined || state.revoked,
+    };
+  });
+
+  const totals: SourceTotals = { by_source: bySource, by_key: byKey, grand_total: grandTotal };
+  if (admin) {
+    const byUserSource: UserSourceTotal[] = groupFacts(
+      facts.filter((fact) => fact.source !== 'apikey'),
+      (fact) => [fact.source, fact.user_id, fact.user_name],
+    )
+      .sort((a, b) => b.counts.total_tokens - a.counts.total_tokens || compareTuples(a.id, b.id))
+      .map(({ id, counts }) => ({
+        source: id[0] ?? '',
+        user_id: id[1] ?? '',
+        user_name: id[2] ?? '',
+        tokens: counts.total_tokens,
+        requests: counts.request_count,
+      }));
+    if (byUserSource.length > 0) totals.by_user_source = byUserSource;
+  }
+  return { totals, distinctKeys: new Set(keyFacts.map((fact) => fact.api_key_id)).size };
+}
+
+/**
+ * `GET /api/auth/usage/sources`: the caller's traffic without legacy, buckets by (bucket, source,
+ * key id, key name), `truncated` always false (reference 8.5).
+ */
+export async function getUserSources(
+  db: Db,
+  userId: string,
+  window: ResolvedWindow,
+): Promise<SourcesResponse> {
+  const facts = await getSourceFacts(db, {
+    range: window.range,
+    granularity: window.granularity,
+    userId,
+    excludeLegacy: true,
+  });
+  const { totals } = await computeSourceTotals(db, facts, false);
+  return {
+    buckets: toBuckets(facts, ['source', 'api_key_id', 'api_key_name']),
+    totals,
+    truncated: false,
+    window: window.window,
+  };
+}
+
+/**
+ * `GET /api/auth/admin/usage/sources`: every source, buckets also by user, `by_user_source`, and
+ * `truncated` when more than 200 distinct key ids matched (reference 8.5).
+ */
+export async function getAllSources(
+  db: Db,
+  window: ResolvedWindow,
+  filter: { userId?: string; apiKeyId?: string },
+): Promise<SourcesResponse> {
+  const facts = await getSourceFacts(db, {
+    range: window.range,
+    granularity: window.granularity,
+    userId: filter.userId,
+    apiKeyId: filter.apiKeyId,
+  });
+  const { totals, distinctKeys } = await computeSourceTotals(db, facts, true);
+  return {
+    buckets: toBuckets(facts, ['source', 'api_key_id', 'api_key_name', 'user_id', 'user_name']),
+    totals,
+    truncated: distinctKeys > MAX_KEY_TOTALS,
+    window: window.window,
+  };
+}
+
+/** `GET /v1/usage`: one API key's own usage by (bucket, model). */
+export async function getKeyUsage(
+  db: Db,
+  apiKey: { id: string; name: string; prefix: string },
+  window: ResolvedWindow,
+): Promise<KeyUsageResponse> {
+  const facts = await getModelFacts(db, {
+    range: window.range,
+    granularity: window.granularity,
+    apiKeyId: apiKey.id,
+    byUser: false,
+  });
+  const usage = toBuckets(facts, ['model']);
+  return {
+    object: 'usage',
+    api_key: { id: apiKey.id, name: apiKey.name, prefix: apiKey.prefix },
+    usage,
+    totals: sumBuckets(usage),
+    window: window.window,
+  };
+}
+
+/** Query parameters arrive as '' when present but empty; like LocalAI, that means "not set". */
+export function optionalParam(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}
