@@ -880,6 +880,10 @@ describe.each(DIALECTS)('identity on %s', (dialect) => {
           total_tokens: 15,
           duration_ms: 3,
           created_at: clock,
+          usage_origin: 'provider',
+          aborted: 0,
+          stream: 0,
+          upstream: '',
         },
       ]);
       const byUser = await t.app.inject({
