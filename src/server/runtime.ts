@@ -4,6 +4,7 @@ import { type Config, type ConfigFlags, loadConfig } from './config.ts';
 import { type Db, openDatabase } from './db/connection.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { createLogger } from './logger.ts';
+import { backfillUsageSource } from './usage/backfill.ts';
 
 export interface Runtime {
   config: Config;
@@ -24,6 +25,9 @@ export async function openRuntime(
   try {
     const { applied } = await migrateToLatest(db);
     if (applied.length > 0) logger.info({ applied }, 'applied migrations');
+    // Reference 8.6: rows imported without a source get one, and their rollups are rebuilt.
+    const backfill = await backfillUsageSource(db);
+    if (backfill.rows > 0) logger.info(backfill, 'backfilled the source of usage rows');
     secret = loadOrCreateHmacSecret(config.hmacSecret, config.dataDir);
   } catch (error) {
     await db.close();

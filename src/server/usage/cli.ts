@@ -1,4 +1,86 @@
+import fs from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
+import { ZodError } from 'zod';
+import { ExportFormat, UsageQuery } from '../../shared/usage.ts';
+import { BadRequestError, describeZodError } from '../errors.ts';
+import { openRuntime } from '../runtime.ts';
+import { createUsageExportStream } from './export.ts';
+import { resolveWindow } from './usage.service.ts';
 
-/** `keytally usage export` and `keytally seed-demo` (Usage API and Dashboard issues). */
-export function registerUsageCommands(_program: Command): void {}
+interface ExportOptions {
+  format: string;
+  period?: string;
+  from?: string;
+  to?: string;
+  user?: string;
+  userId?: string;
+  output?: string;
+  dataDir?: string;
+  databaseUrl?: string;
+}
+
+export class UsageCliError extends Error {}
+
+/** `keytally usage export` (the Dashboard issue registers `seed-demo` in demo/cli.ts). */
+export function registerUsageCommands(program: Command): void {
+  const usage = program.command('usage').description('usage data');
+  usage
+    .command('export')
+    .description(
+      'export raw usage rows as CSV or NDJSON (streamed; the same windows as the usage API: whole buckets)',
+    )
+    .option('--format <format>', 'csv or ndjson', 'csv')
+    .option('--period <period>', 'day, week, month (default) or all')
+    .option('--from <time>', 'start, RFC3339 (e.g. 2026-11-01T00:00:00Z) or YYYY-MM-DD; overrides --period')
+    .option('--to <time>', 'end (exclusive), RFC3339 or YYYY-MM-DD')
+    .option('--user <email>', "only this user's rows")
+    .option('--user-id <id>', "only this user id's rows (also deleted users and legacy-api-key)")
+    .option('--output <file>', 'write to this file instead of stdout')
+    .option('--data-dir <dir>', 'data directory [env KEYTALLY_DATA_DIR]')
+    .option('--database-url <url>', 'database [env KEYTALLY_DATABASE_URL]')
+    .action(async (options: ExportOptions) => {
+      try {
+        await exportUsage(options);
+      } catch (error) {
+        if (error instanceof ZodError || error instanceof UsageCliError || error instanceof BadRequestError) {
+          console.error(`keytally: ${error instanceof ZodError ? describeZodError(error) : error.message}`);
+          process.exitCode = 2;
+          return;
+        }
+        throw error;
+      }
+    });
+}
+
+async function exportUsage(options: ExportOptions): Promise<void> {
+  const format = ExportFormat.parse(options.format);
+  const query = UsageQuery.parse({ period: options.period, from: options.from, to: options.to });
+  const flags: Record<string, string> = {};
+  if (options.dataDir) flags.dataDir = options.dataDir;
+  if (options.databaseUrl) flags.databaseUrl = options.databaseUrl;
+  // Logs are silenced: the export itself may be going to stdout.
+  const runtime = await openRuntime(flags, { logLevel: 'silent' });
+  try {
+    let userId = options.userId;
+    if (options.user) {
+      const user = await runtime.db.kysely
+        .selectFrom('users')
+        .select('id')
+        .where('email', '=', options.user.trim().toLowerCase())
+        .executeTakeFirst();
+      if (!user) throw new UsageCliError(`--user: no user with email ${options.user}`);
+      userId = user.id;
+    }
+    const { range } = resolveWindow(query, Date.now());
+    const stream = createUsageExportStream(runtime.db, { range, userId }, format);
+    if (options.output) {
+      await pipeline(stream, fs.createWriteStream(options.output));
+      console.error(`keytally: wrote ${options.output}`);
+    } else {
+      await pipeline(stream, process.stdout, { end: false });
+    }
+  } finally {
+    await runtime.db.close();
+  }
+}
