@@ -1,0 +1,333 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashSecret, randomHex } from '../../src/server/auth/hash.ts';
+import { hashPassword } from '../../src/server/auth/password.ts';
+import type { Db } from '../../src/server/db/connection.ts';
+import { startTestApp, TEST_HMAC_SECRET, type TestApp } from '../helpers/app.ts';
+import { DIALECTS } from '../helpers/db.ts';
+import { createApiKey, createUser } from '../helpers/factories.ts';
+import { freshIp, STRONG_PASSWORD } from './support.ts';
+
+/**
+ * Every /api/auth/* route and the /v1/* routes × every kind of caller, asserting the status code.
+ * Each cell gets fresh principals and fresh targets, so mutating routes do not affect other cells.
+ */
+
+const LEGACY_KEY = 'matrix-legacy-key-0123456789';
+
+const PRINCIPALS = [
+  'anonymous',
+  'user',
+  'otherUser',
+  'admin',
+  'legacy',
+  'revokedKey',
+  'expiredKey',
+  'pendingUser',
+  'disabledUser',
+  'crossSite',
+] as const;
+type Principal = (typeof PRINCIPALS)[number];
+
+interface World {
+  userId: string;
+  userEmail: string;
+  userKey: { id: string; key: string };
+  targetUserId: string;
+  inviteId: string;
+  headers: Record<Principal, { headers: Record<string, string>; cookies: Record<string, string> }>;
+}
+
+interface Route {
+  name: string;
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  url: (w: World) => string;
+  body?: (w: World) => Record<string, unknown>;
+  /** Expected status per principal. */
+  expect: Record<Principal, number>;
+}
+
+type Row = Record<Principal, number>;
+/** Used for /v1/* cells until the gateway's routes land: "not refused by auth" (neither 401 nor 403). */
+const PASSED = 0;
+const INVALID = { anonymous: 401, revokedKey: 401, expiredKey: 401, pendingUser: 401, disabledUser: 401 };
+
+/** Routes any signed-in caller may use; cross-site (an admin's cookie) passes only when safe. */
+const userRoute = (ok: number, legacy: number, safe: boolean): Row => ({
+  ...INVALID,
+  user: ok,
+  otherUser: ok,
+  admin: ok,
+  legacy,
+  crossSite: safe ? ok : 403,
+});
+const adminRoute = (ok: number, safe: boolean): Row => ({
+  ...INVALID,
+  user: 403,
+  otherUser: 403,
+  admin: ok,
+  legacy: ok,
+  crossSite: safe ? ok : 403,
+});
+/** Pre-authentication routes: the outcome depends on the body, not the caller; CSRF still applies. */
+const publicRoute = (ok: number, safe: boolean): Row => ({
+  anonymous: ok,
+  user: ok,
+  otherUser: ok,
+  admin: ok,
+  legacy: ok,
+  revokedKey: ok,
+  expiredKey: ok,
+  pendingUser: ok,
+  disabledUser: ok,
+  crossSite: safe ? ok : 403,
+});
+
+const ROUTES: Route[] = [
+  { name: 'status', method: 'GET', url: () => '/api/auth/status', expect: publicRoute(200, true) },
+  {
+    name: 'register',
+    method: 'POST',
+    url: () => '/api/auth/register',
+    body: () => ({ email: `new-${randomHex(4)}@example.test`, password: STRONG_PASSWORD }),
+    expect: publicRoute(201, false),
+  },
+  {
+    name: 'login',
+    method: 'POST',
+    url: () => '/api/auth/login',
+    body: (w) => ({ email: w.userEmail, password: STRONG_PASSWORD }),
+    expect: publicRoute(200, false),
+  },
+  {
+    name: 'token-login',
+    method: 'POST',
+    url: () => '/api/auth/token-login',
+    body: (w) => ({ token: w.userKey.key }),
+    expect: publicRoute(200, false),
+  },
+  { name: 'logout', method: 'POST', url: () => '/api/auth/logout', expect: publicRoute(200, false) },
+  { name: 'me', method: 'GET', url: () => '/api/auth/me', expect: userRoute(200, 200, true) },
+  {
+    name: 'profile',
+    method: 'PUT',
+    url: () => '/api/auth/profile',
+    body: () => ({ name: 'Renamed' }),
+    expect: userRoute(200, 400, false),
+  },
+  {
+    name: 'password',
+    method: 'PUT',
+    url: () => '/api/auth/password',
+    body: () => ({ current_password: STRONG_PASSWORD, new_password: 'another strong password' }),
+    expect: userRoute(200, 400, false),
+  },
+  { name: 'sessions', method: 'DELETE', url: () => '/api/auth/sessions', expect: userRoute(200, 400, false) },
+  {
+    name: 'create key',
+    method: 'POST',
+    url: () => '/api/auth/api-keys',
+    body: () => ({ name: 'matrix' }),
+    expect: userRoute(201, 403, false),
+  },
+  { name: 'list keys', method: 'GET', url: () => '/api/auth/api-keys', expect: userRoute(200, 200, true) },
+  {
+    name: "revoke the user's key",
+    method: 'DELETE',
+    url: (w) => `/api/auth/api-keys/${w.userKey.id}`,
+    // only the owner may; for everyone else the key does not exist
+    expect: { ...userRoute(404, 404, false), user: 200 },
+  },
+  { name: 'usage', method: 'GET', url: () => '/api/auth/usage', expect: userRoute(200, 200, true) },
+  {
+    name: 'usage sources',
+    method: 'GET',
+    url: () => '/api/auth/usage/sources',
+    expect: userRoute(200, 200, true),
+  },
+  { name: 'admin users', method: 'GET', url: () => '/api/auth/admin/users', expect: adminRoute(200, true) },
+  {
+    name: 'admin role',
+    method: 'PUT',
+    url: (w) => `/api/auth/admin/users/${w.targetUserId}/role`,
+    body: () => ({ role: 'admin' }),
+    expect: adminRoute(200, false),
+  },
+  {
+    name: 'admin status',
+    method: 'PUT',
+    url: (w) => `/api/auth/admin/users/${w.targetUserId}/status`,
+    body: () => ({ status: 'disabled' }),
+    expect: adminRoute(200, false),
+  },
+  {
+    name: 'admin password',
+    method: 'PUT',
+    url: (w) => `/api/auth/admin/users/${w.targetUserId}/password`,
+    body: () => ({ password: 'reset by an admin 1' }),
+    expect: adminRoute(200, false),
+  },
+  {
+    name: 'admin delete user',
+    method: 'DELETE',
+    url: (w) => `/api/auth/admin/users/${w.targetUserId}`,
+    expect: adminRoute(200, false),
+  },
+  {
+    name: 'admin list keys',
+    method: 'GET',
+    url: (w) => `/api/auth/admin/api-keys?user_id=${w.userId}`,
+    expect: adminRoute(200, true),
+  },
+  {
+    name: 'admin revoke key',
+    method: 'DELETE',
+    url: (w) => `/api/auth/admin/api-keys/${w.userKey.id}`,
+    expect: adminRoute(200, false),
+  },
+  {
+    name: 'admin create invite',
+    method: 'POST',
+    url: () => '/api/auth/admin/invites',
+    body: () => ({}),
+    expect: adminRoute(201, false),
+  },
+  {
+    name: 'admin list invites',
+    method: 'GET',
+    url: () => '/api/auth/admin/invites',
+    expect: adminRoute(200, true),
+  },
+  {
+    name: 'admin delete invite',
+    method: 'DELETE',
+    url: (w) => `/api/auth/admin/invites/${w.inviteId}`,
+    expect: adminRoute(200, false),
+  },
+  { name: 'admin usage', method: 'GET', url: () => '/api/auth/admin/usage', expect: adminRoute(200, true) },
+  {
+    name: 'admin usage sources',
+    method: 'GET',
+    url: () => '/api/auth/admin/usage/sources',
+    expect: adminRoute(200, true),
+  },
+  // /v1/*: every valid caller passes; cookie-authenticated writes from another site do not
+  { name: '/v1/models', method: 'GET', url: () => '/v1/models', expect: userRoute(PASSED, PASSED, true) },
+  {
+    name: '/v1/chat/completions',
+    method: 'POST',
+    url: () => '/v1/chat/completions',
+    body: () => ({ model: 'demo', messages: [{ role: 'user', content: 'hello' }] }),
+    expect: userRoute(PASSED, PASSED, false),
+  },
+];
+
+async function insertSession(db: Db, userId: string): Promise<string> {
+  const token = randomHex(32);
+  const now = Date.now();
+  await db.kysely
+    .insertInto('sessions')
+    .values({
+      id: hashSecret(TEST_HMAC_SECRET, token),
+      user_id: userId,
+      expires_at: now + 86_400_000,
+      rotated_at: now,
+      created_at: now,
+    })
+    .execute();
+  return token;
+}
+
+describe.each(DIALECTS)('authorisation matrix on %s', (dialect) => {
+  let t: TestApp;
+  let passwordHash = '';
+
+  beforeAll(async () => {
+    t = await startTestApp({ dialect, settings: { apiKeys: LEGACY_KEY, registrationMode: 'open' } });
+    passwordHash = await hashPassword(STRONG_PASSWORD);
+    // the first account exists, so `register` in the matrix is an ordinary registration
+    await createUser(t.database.db, { role: 'admin' });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  async function buildWorld(): Promise<World> {
+    const db = t.database.db;
+    const user = await createUser(db, { passwordHash });
+    const other = await createUser(db, { passwordHash });
+    const admin = await createUser(db, { role: 'admin', passwordHash });
+    const pending = await createUser(db, { status: 'pending', passwordHash });
+    const disabled = await createUser(db, { status: 'disabled', passwordHash });
+    const target = await createUser(db, { passwordHash });
+    const userKey = await createApiKey(db, { userId: user.id });
+    const revoked = await createApiKey(db, { userId: user.id, revokedAt: Date.now() - 1000 });
+    const expired = await createApiKey(db, { userId: user.id, expiresAt: Date.now() - 1000 });
+    const disabledKey = await createApiKey(db, { userId: disabled.id });
+    const inviteId = randomUUID();
+    await db.kysely
+      .insertInto('invites')
+      .values({
+        id: inviteId,
+        code_hash: hashSecret(TEST_HMAC_SECRET, randomHex(32)),
+        code_prefix: 'abcdef01',
+        created_by: admin.id,
+        used_by: null,
+        used_at: null,
+        created_at: Date.now(),
+        expires_at: Date.now() + 86_400_000,
+      })
+      .execute();
+    const cookie = async (userId: string) => ({
+      headers: {},
+      cookies: { session: await insertSession(db, userId) },
+    });
+    const bearer = (key: string) => ({ headers: { authorization: `Bearer ${key}` }, cookies: {} });
+    const adminSession = await insertSession(db, admin.id);
+    return {
+      userId: user.id,
+      userEmail: user.email,
+      userKey,
+      targetUserId: target.id,
+      inviteId,
+      headers: {
+        anonymous: { headers: {}, cookies: {} },
+        user: await cookie(user.id),
+        otherUser: await cookie(other.id),
+        admin: { headers: {}, cookies: { session: adminSession } },
+        legacy: bearer(LEGACY_KEY),
+        revokedKey: bearer(revoked.key),
+        expiredKey: bearer(expired.key),
+        pendingUser: await cookie(pending.id),
+        disabledUser: bearer(disabledKey.key),
+        crossSite: { headers: { 'sec-fetch-site': 'cross-site' }, cookies: { session: adminSession } },
+      },
+    };
+  }
+
+  it.each(ROUTES.map((route) => [route.name, route] as const))('%s', async (_name, route) => {
+    const actual: Partial<Record<Principal, number>> = {};
+    // read-only routes share one world; every cell of a mutating route gets its own
+    let shared: World | undefined;
+    for (const principal of PRINCIPALS) {
+      if (route.method !== 'GET' || !shared) shared = await buildWorld();
+      const world = shared;
+      const credentials = world.headers[principal];
+      const response = await t.app.inject({
+        method: route.method,
+        url: route.url(world),
+        remoteAddress: freshIp(),
+        headers: credentials.headers,
+        cookies: credentials.cookies,
+        ...(route.body ? { payload: route.body(world) } : {}),
+      });
+      const expected = route.expect[principal];
+      // PASSED: the auth layer let the request through (the handler's own answer is not asserted)
+      actual[principal] =
+        expected === PASSED && response.statusCode !== 401 && response.statusCode !== 403
+          ? PASSED
+          : response.statusCode;
+    }
+    expect(actual).toEqual(route.expect);
+  });
+});
