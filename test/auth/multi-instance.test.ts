@@ -1,0 +1,156 @@
+import fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeTempDir } from '../helpers/db.ts';
+import { createTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
+import { type KeytallyProcess, runKeytally, startKeytally } from '../helpers/process.ts';
+import { STRONG_PASSWORD } from './support.ts';
+
+/**
+ * Two keytally processes on one PostgreSQL database: credential changes made through one are
+ * enforced by the other within one second (decisions.md section 4, LISTEN/NOTIFY). The credential
+ * cache keeps entries for 10 s, so without the notification these bounds would be missed.
+ */
+
+const HMAC = 'multi-instance-hmac-secret-0123456789abcdef';
+const BOUND_MS = 1000;
+
+function sessionFrom(response: Response): string {
+  for (const header of response.headers.getSetCookie()) {
+    const match = /^session=([0-9a-f]{64});/.exec(header);
+    if (match?.[1]) return match[1];
+  }
+  throw new Error('no session cookie');
+}
+
+/** Polls until `request` is refused (401); returns the milliseconds it took after `since`. */
+async function msUntilRefused(request: () => Promise<Response>, since: number): Promise<number> {
+  const deadline = since + 5000;
+  while (Date.now() < deadline) {
+    const response = await request();
+    if (response.status === 401) return Date.now() - since;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return Number.POSITIVE_INFINITY;
+}
+
+describe('two instances sharing PostgreSQL', () => {
+  let pg: TestPostgres;
+  let a: KeytallyProcess;
+  let b: KeytallyProcess;
+  const dirs: string[] = [];
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    pg = await createTestPostgres();
+    env = {
+      KEYTALLY_DATABASE_URL: pg.url,
+      KEYTALLY_HMAC_SECRET: HMAC,
+      KEYTALLY_REGISTRATION_MODE: 'open',
+      KEYTALLY_LOG_LEVEL: 'warn',
+    };
+    const dataDir = () => {
+      const dir = makeTempDir();
+      dirs.push(dir);
+      return dir;
+    };
+    // one after the other: the first applies the migrations
+    a = await startKeytally({ ...env, KEYTALLY_DATA_DIR: dataDir() });
+    b = await startKeytally({ ...env, KEYTALLY_DATA_DIR: dataDir() });
+  }, 60_000);
+  afterAll(async () => {
+    await a?.stop();
+    await b?.stop();
+    await pg?.cleanup();
+    for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const post = (base: string, path: string, body: unknown, session?: string, method = 'POST') =>
+    fetch(`${base}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json', ...(session ? { cookie: `session=${session}` } : {}) },
+      body: JSON.stringify(body),
+    });
+  const meWithKey = (base: string, key: string) =>
+    fetch(`${base}/api/auth/me`, { headers: { authorization: `Bearer ${key}` } });
+  const meWithSession = (base: string, session: string) =>
+    fetch(`${base}/api/auth/me`, { headers: { cookie: `session=${session}` } });
+
+  let adminSession = '';
+  let userSession = '';
+  let userId = '';
+
+  it('registers on A; the accounts authenticate on B', async () => {
+    const admin = await post(a.baseUrl, '/api/auth/register', {
+      email: 'admin@example.test',
+      password: STRONG_PASSWORD,
+    });
+    expect(admin.status).toBe(201);
+    adminSession = sessionFrom(admin);
+    const user = await post(a.baseUrl, '/api/auth/register', {
+      email: 'user@example.test',
+      password: STRONG_PASSWORD,
+    });
+    expect(user.status).toBe(201);
+    userSession = sessionFrom(user);
+    userId = ((await user.json()) as { user: { id: string } }).user.id;
+    expect((await meWithSession(b.baseUrl, userSession)).status).toBe(200);
+  });
+
+  it('a key revoked through A is refused by B within 1 s', async () => {
+    const created = await post(a.baseUrl, '/api/auth/api-keys', { name: 'shared' }, userSession);
+    expect(created.status).toBe(201);
+    const { id, key } = (await created.json()) as { id: string; key: string };
+    // B has now validated (and cached) the key
+    expect((await meWithKey(b.baseUrl, key)).status).toBe(200);
+    expect((await meWithKey(b.baseUrl, key)).status).toBe(200);
+    const revoke = await fetch(`${a.baseUrl}/api/auth/api-keys/${id}`, {
+      method: 'DELETE',
+      headers: { cookie: `session=${userSession}` },
+    });
+    expect(revoke.status).toBe(200);
+    const changedAt = Date.now();
+    expect((await meWithKey(a.baseUrl, key)).status).toBe(401);
+    expect(await msUntilRefused(() => meWithKey(b.baseUrl, key), changedAt)).toBeLessThanOrEqual(BOUND_MS);
+  });
+
+  it('a user disabled on A is refused on B within 1 s (keys and sessions)', async () => {
+    const created = await post(a.baseUrl, '/api/auth/api-keys', { name: 'second' }, userSession);
+    const { key } = (await created.json()) as { key: string };
+    expect((await meWithKey(b.baseUrl, key)).status).toBe(200);
+    expect((await meWithSession(b.baseUrl, userSession)).status).toBe(200);
+    const disable = await post(
+      a.baseUrl,
+      `/api/auth/admin/users/${userId}/status`,
+      { status: 'disabled' },
+      adminSession,
+      'PUT',
+    );
+    expect(disable.status).toBe(200);
+    const changedAt = Date.now();
+    expect(await msUntilRefused(() => meWithKey(b.baseUrl, key), changedAt)).toBeLessThanOrEqual(BOUND_MS);
+    expect(await msUntilRefused(() => meWithSession(b.baseUrl, userSession), changedAt)).toBeLessThanOrEqual(
+      BOUND_MS,
+    );
+  });
+
+  it('a key revoked with `keytally key revoke` is refused by a running instance within 1 s', async () => {
+    const enable = await post(
+      a.baseUrl,
+      `/api/auth/admin/users/${userId}/status`,
+      { status: 'active' },
+      adminSession,
+      'PUT',
+    );
+    expect(enable.status).toBe(200);
+    const created = await post(b.baseUrl, '/api/auth/api-keys', { name: 'cli-target' }, userSession);
+    expect(created.status).toBe(201);
+    const { id, key } = (await created.json()) as { id: string; key: string };
+    expect((await meWithKey(a.baseUrl, key)).status).toBe(200);
+    const dataDir = makeTempDir();
+    dirs.push(dataDir);
+    const cli = runKeytally(['key', 'revoke', id], { ...env, KEYTALLY_DATA_DIR: dataDir });
+    expect(await cli.exited).toBe(0);
+    const changedAt = Date.now();
+    expect(await msUntilRefused(() => meWithKey(a.baseUrl, key), changedAt)).toBeLessThanOrEqual(BOUND_MS);
+  });
+});
