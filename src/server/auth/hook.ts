@@ -39,6 +39,15 @@ export async function registerAuthHook(app: FastifyInstance, rt: AuthRuntime): P
   app.addHook('onRequest', async (request, reply) => {
     const { auth, failure } = await authenticate(request, rt);
     request.auth = auth;
+    // Identifiers only (user id, key prefix): never a key, token or cookie.
+    if (auth) {
+      request.log.debug(
+        { source: auth.source, userId: auth.user.id, apiKeyPrefix: auth.apiKey?.prefix },
+        'authenticated',
+      );
+    } else if (failure) {
+      request.log.debug({ reason: failure }, 'credential refused');
+    }
     if (auth?.viaCookie && auth.sessionId) await maybeRotate(request, reply, rt, auth);
     checkCrossSite(request);
     const path = pathOf(request.url);
