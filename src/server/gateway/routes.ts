@@ -1,5 +1,76 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../app.ts';
+import { UpstreamError } from '../errors.ts';
+import { metricsFor } from '../metrics/registry.ts';
+import { createDemoUpstream } from './demo.ts';
+import { listModels } from './models.ts';
+import { INFERENCE_ENDPOINTS, type ProxyDeps, proxyInference, UpstreamSet } from './proxy.ts';
+import { createHttpUpstream, upstreamConfigs } from './upstreams.ts';
 
-/** The OpenAI-compatible proxy routes (Gateway issue). */
-export async function registerGateway(_app: FastifyInstance, _deps: AppDeps): Promise<void> {}
+/** True when no upstream is configured and the built-in demo model is served. */
+export function servesDemoModel(deps: Pick<AppDeps, 'config'>): boolean {
+  return !deps.config.configFile && !deps.config.upstreamUrl;
+}
+
+/**
+ * The OpenAI-compatible proxy: every inference route with and without `/v1`, and the merged
+ * model list. Upstreams are validated here, at start-up (a bad KEYTALLY_CONFIG stops the process).
+ */
+export async function registerGateway(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  const configs = upstreamConfigs(deps.config);
+  const demo = configs.length === 0;
+  const upstreams = new UpstreamSet(
+    demo
+      ? [createDemoUpstream()]
+      : configs.map((upstream) => createHttpUpstream(upstream, deps.config.upstreamTimeoutMs)),
+    demo,
+  );
+  const metrics = metricsFor(deps, deps.recorder);
+  const proxyDeps: ProxyDeps = {
+    upstreams,
+    recorder: deps.recorder,
+    metrics,
+    now: deps.now ?? Date.now,
+  };
+  app.addHook('onClose', async () => {
+    await Promise.all(upstreams.upstreams.map((upstream) => upstream.close()));
+  });
+  // Every request is counted, recorded or not (decisions.md section 5).
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.requests.inc({
+      route: request.routeOptions.url ?? 'unmatched',
+      status: String(reply.statusCode),
+      source: request.auth?.source ?? 'none',
+    });
+  });
+  app.addHook('preHandler', async (request) => {
+    const key = request.auth?.apiKey;
+    if (key) deps.recorder.noteKeyUsed(key.id, proxyDeps.now());
+  });
+
+  for (const endpoint of INFERENCE_ENDPOINTS) {
+    for (const prefix of ['/v1', '']) {
+      app.post(`${prefix}${endpoint}`, (request, reply) =>
+        proxyInference(proxyDeps, endpoint, request, reply, deps.config.upstreamTimeoutMs),
+      );
+    }
+  }
+
+  for (const path of ['/v1/models', '/models']) {
+    app.get(path, async (request, reply) => {
+      const started = reply.elapsedTime;
+      const list = await listModels(upstreams);
+      for (const failure of list.failed) {
+        request.log.warn({ upstream: failure.name, error: failure.error }, 'could not list upstream models');
+      }
+      if (list.data.length === 0 && list.failed.length === upstreams.upstreams.length) {
+        throw new UpstreamError(
+          502,
+          `Cannot list models: no upstream answered (${list.failed.map((f) => `${f.name}: ${f.error}`).join('; ')}); check KEYTALLY_UPSTREAM_URL.`,
+        );
+      }
+      reply.header('x-keytally-overhead-ms', (reply.elapsedTime - started).toFixed(2));
+      return { object: 'list', data: list.data };
+    });
+  }
+}

@@ -1,5 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../app.ts';
+import { requireAdmin } from '../auth/guards.ts';
+import { metricsFor } from './registry.ts';
 
-/** Prometheus /metrics (Gateway issue). */
-export async function registerMetrics(_app: FastifyInstance, _deps: AppDeps): Promise<void> {}
+/** Prometheus /metrics: admins and legacy keys only (it names models and key ids). */
+export async function registerMetrics(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  const metrics = metricsFor(deps, deps.recorder);
+  app.get('/metrics', async (request, reply) => {
+    requireAdmin(request);
+    const body = await metrics.registry.metrics();
+    return reply.type(metrics.registry.contentType).send(body);
+  });
+}

@@ -1,10 +1,22 @@
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Db } from '../db/connection.ts';
 import { insertUsageBatch, type UsageRow } from './ingest.repository.ts';
+import { type JournalSegment, UsageJournal } from './journal.ts';
 
 /** A finished request's usage, as the gateway hands it to the recorder (id assigned on record). */
 export type UsageEvent = Omit<UsageRow, 'id'> & { id?: string };
+
+export interface RecorderStats {
+  /** Rows journaled but not yet committed to the database. */
+  queueDepth: number;
+  /** Of those, rows held in memory (the rest are read back from the journal). */
+  rowsInMemory: number;
+  journalBytes: number;
+  rowsWritten: number;
+  flushFailures: number;
+}
 
 export interface UsageRecorder {
   /** Resolves once the row is durable enough that the request may complete. */
@@ -18,6 +30,9 @@ export interface UsageRecorder {
   flushNow(): Promise<void>;
   /** Final drain; idempotent. */
   close(): Promise<void>;
+  stats(): RecorderStats;
+  /** Called with the duration in seconds of every committed batch; returns an unsubscribe. */
+  onFlush?(listener: (seconds: number, rows: number) => void): () => void;
 }
 
 export interface RecorderOptions {
@@ -27,58 +42,183 @@ export interface RecorderOptions {
   dataDir: string;
 }
 
+export const BATCH_ROWS = 1000;
+// Rows kept in memory for the next flushes: 20,000 rows × ~0.5 KB ≈ 10 MB. Past that (the database
+// is slow or down) new batches are only on disk and are read back from the journal when their turn
+// comes, so memory stays flat however long the outage lasts.
+const MEMORY_ROWS_MAX = 20_000;
+// last_used is accounting-grade, not security-grade: one write per key per minute at most.
+const KEY_USE_COALESCE_MS = 60_000;
+const RETRY_MIN_MS = 250;
+const RETRY_MAX_MS = 5000;
+
+interface Batch {
+  segment: JournalSegment;
+  /** The batch's rows when still in memory; null when they must be read from the journal. */
+  rows: UsageRow[] | null;
+}
+
 /**
- * Foundation recorder: batches in memory every `flushMs` or 1000 rows. The Gateway issue replaces it
- * with the journaled recorder of decisions.md section 5.
+ * The journaled recorder of decisions.md section 5. `record` appends the row to the journal before
+ * the request completes; every `flushMs` or 1000 rows the journal segment is sealed into a batch;
+ * batches are committed in order (raw rows + rollups in one transaction, idempotent by row id) and
+ * their segment deleted. Segments left by a previous process are replayed at start-up.
  */
 export async function createUsageRecorder(options: RecorderOptions): Promise<UsageRecorder> {
-  let pending: UsageRow[] = [];
-  let flushing: Promise<void> = Promise.resolve();
+  const { db, logger } = options;
+  const journal = new UsageJournal(options.dataDir);
+  const batches: Batch[] = journal.open().map((segment) => ({ segment, rows: null }));
+  if (batches.length > 0) {
+    logger.info({ segments: batches.length, bytes: journal.bytes }, 'replaying the usage journal');
+  }
+  let activeRows: UsageRow[] | null = [];
+  let rowsInMemory = 0;
+  let queueDepth = 0;
+  let rowsWritten = 0;
+  let flushFailures = 0;
+  let consecutiveFailures = 0;
+  let draining: Promise<void> | null = null;
+  let retryTimer: NodeJS.Timeout | undefined;
   let closed = false;
-  const keysUsed = new Map<string, number>();
+  const listeners = new Set<(seconds: number, rows: number) => void>();
+  const keyLastWritten = new Map<string, number>();
+  const keysPending = new Map<string, number>();
 
-  const flush = (): Promise<void> => {
-    flushing = flushing.then(async () => {
-      if (keysUsed.size > 0) {
-        const touched = [...keysUsed];
-        keysUsed.clear();
-        for (const [id, at] of touched) {
-          await options.db.kysely
-            .updateTable('api_keys')
-            .set({ last_used: at })
-            .where('id', '=', id)
-            .execute();
-        }
-      }
-      if (pending.length === 0) return;
-      const batch = pending;
-      pending = [];
-      try {
-        await insertUsageBatch(options.db, batch);
-      } catch (error) {
-        options.logger.error({ err: error, rows: batch.length }, 'usage flush failed; will retry');
-        pending = batch.concat(pending);
-      }
-    });
-    return flushing;
+  const seal = () => {
+    const segment = journal.seal();
+    if (!segment) return;
+    batches.push({ segment, rows: activeRows });
+    activeRows = [];
   };
-  const timer = setInterval(() => void flush(), options.flushMs);
+
+  const writeKeyUses = async () => {
+    if (keysPending.size === 0) return;
+    const touched = [...keysPending];
+    keysPending.clear();
+    try {
+      for (const [id, at] of touched) {
+        await db.kysely.updateTable('api_keys').set({ last_used: at }).where('id', '=', id).execute();
+      }
+    } catch (error) {
+      for (const [id, at] of touched) keysPending.set(id, Math.max(at, keysPending.get(id) ?? 0));
+      throw error;
+    }
+  };
+
+  /** Commits batches oldest first until none is left; throws on the first failure. */
+  const commitAll = async () => {
+    for (;;) {
+      const batch = batches[0];
+      if (!batch) break;
+      const rows = batch.rows ?? journal.read(batch.segment);
+      const started = performance.now();
+      await insertUsageBatch(db, rows);
+      const seconds = (performance.now() - started) / 1000;
+      batches.shift();
+      journal.remove(batch.segment);
+      if (batch.rows) rowsInMemory -= batch.rows.length;
+      queueDepth = Math.max(0, queueDepth - batch.segment.rows);
+      rowsWritten += rows.length;
+      for (const listener of listeners) listener(seconds, rows.length);
+    }
+    await writeKeyUses();
+  };
+
+  const drain = (): Promise<void> => {
+    if (draining) return draining;
+    draining = commitAll()
+      .then(() => {
+        consecutiveFailures = 0;
+      })
+      .finally(() => {
+        draining = null;
+      });
+    return draining;
+  };
+
+  /** Background drain: a failure is logged and retried with backoff; the rows wait on disk. */
+  const kick = () => {
+    if (retryTimer) return;
+    drain().catch((error: unknown) => {
+      flushFailures += 1;
+      consecutiveFailures += 1;
+      const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** (consecutiveFailures - 1));
+      logger.warn(
+        { err: error, pendingRows: queueDepth, journalBytes: journal.bytes, retryInMs: delay },
+        'usage flush failed; rows stay in the journal and are retried',
+      );
+      if (closed) return;
+      retryTimer = setTimeout(() => {
+        retryTimer = undefined;
+        kick();
+      }, delay);
+      retryTimer.unref();
+    });
+  };
+
+  for (const batch of batches) queueDepth += batch.segment.rows;
+  const timer = setInterval(() => {
+    seal();
+    if (batches.length > 0 || keysPending.size > 0) kick();
+  }, options.flushMs);
   timer.unref();
+  if (batches.length > 0) kick();
 
   return {
     async record(event) {
-      pending.push({ ...event, id: event.id ?? randomUUID() });
-      if (pending.length >= 1000) void flush();
+      if (closed) throw new Error('usage recorder is closed');
+      const row: UsageRow = { ...event, id: event.id ?? randomUUID() };
+      const inSegment = journal.append(row);
+      queueDepth += 1;
+      if (activeRows) {
+        if (rowsInMemory < MEMORY_ROWS_MAX) {
+          activeRows.push(row);
+          rowsInMemory += 1;
+        } else {
+          rowsInMemory -= activeRows.length;
+          activeRows = null;
+        }
+      }
+      if (inSegment >= BATCH_ROWS) {
+        seal();
+        kick();
+      }
     },
     noteKeyUsed(keyId, at) {
-      keysUsed.set(keyId, Math.max(at, keysUsed.get(keyId) ?? 0));
+      const last = keyLastWritten.get(keyId);
+      if (last !== undefined && at - last < KEY_USE_COALESCE_MS) return;
+      keyLastWritten.set(keyId, at);
+      keysPending.set(keyId, Math.max(at, keysPending.get(keyId) ?? 0));
     },
-    flushNow: flush,
+    async flushNow() {
+      seal();
+      if (draining) await draining.catch(() => {});
+      await drain();
+    },
     async close() {
       if (closed) return;
       closed = true;
       clearInterval(timer);
-      await flush();
+      clearTimeout(retryTimer);
+      retryTimer = undefined;
+      seal();
+      try {
+        if (draining) await draining.catch(() => {});
+        await drain();
+      } catch (error) {
+        logger.error(
+          { err: error, pendingRows: queueDepth, journal: journal.dir },
+          'could not write all usage at shutdown; it stays in the journal and is replayed at the next start',
+        );
+      }
+      journal.close();
+    },
+    stats() {
+      return { queueDepth, rowsInMemory, journalBytes: journal.bytes, rowsWritten, flushFailures };
+    },
+    onFlush(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
     },
   };
 }

@@ -1,0 +1,393 @@
+import { performance } from 'node:perf_hooks';
+import { pipeline } from 'node:stream';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { errors as undiciErrors } from 'undici';
+import type { AuthContext } from '../auth/context.ts';
+import { pathOf } from '../auth/paths.ts';
+import { BadRequestError, NotFoundError, UpstreamError } from '../errors.ts';
+import type { GatewayMetrics } from '../metrics/registry.ts';
+import type { UsageEvent, UsageRecorder } from '../usage/recorder.ts';
+import { SseTap } from './sse-tap.ts';
+import { countTextTokens, estimatePromptTokens } from './tokens.ts';
+import type { Upstream, UpstreamResponse } from './upstreams.ts';
+import { readJsonResponse, type TokenCounts } from './usage-shapes.ts';
+
+export const INFERENCE_ENDPOINTS = [
+  '/chat/completions',
+  '/completions',
+  '/embeddings',
+  '/responses',
+  '/messages',
+] as const;
+export type InferenceEndpoint = (typeof INFERENCE_ENDPOINTS)[number];
+
+/** Why an inference request produced no usage row (label of keytally_usage_unrecorded_total). */
+export type UnrecordedReason =
+  | 'invalid_request'
+  | 'unknown_model'
+  | 'upstream_unreachable'
+  | 'upstream_timeout'
+  | 'upstream_status'
+  | 'client_closed'
+  | 'no_user'
+  | 'recorder_error';
+
+// RFC 9110 section 7.6.1 hop-by-hop headers, plus what keytally recomputes itself.
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'content-length',
+  'expect',
+]);
+// The client's credentials for keytally; never sent upstream.
+const CLIENT_CREDENTIALS = new Set(['authorization', 'x-api-key', 'xi-api-key', 'cookie']);
+const RESPONSE_DROP = new Set([...HOP_BY_HOP, 'set-cookie', 'x-request-id', 'content-encoding']);
+
+export class UpstreamSet {
+  constructor(
+    readonly upstreams: readonly Upstream[],
+    readonly demo: boolean,
+  ) {}
+
+  /** The upstream for `model`: the one listing it, else the first one listing no models. */
+  route(model: string): Upstream | undefined {
+    return (
+      this.upstreams.find((upstream) => upstream.models?.includes(model)) ??
+      this.upstreams.find((upstream) => upstream.models === undefined)
+    );
+  }
+
+  knownModels(): string[] {
+    return this.upstreams.flatMap((upstream) => upstream.models ?? []);
+  }
+}
+
+export interface ProxyDeps {
+  upstreams: UpstreamSet;
+  recorder: UsageRecorder;
+  metrics: GatewayMetrics;
+  now: () => number;
+}
+
+type Json = Record<string, unknown>;
+
+function connectionTokens(headers: FastifyRequest['headers']): Set<string> {
+  const value = headers.connection;
+  const tokens = new Set<string>();
+  if (typeof value === 'string') for (const token of value.split(',')) tokens.add(token.trim().toLowerCase());
+  return tokens;
+}
+
+/** The client's headers minus hop-by-hop headers and credentials; the body is re-encoded as JSON. */
+export function upstreamRequestHeaders(request: FastifyRequest): Record<string, string> {
+  const named = connectionTokens(request.headers);
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || CLIENT_CREDENTIALS.has(name) || named.has(name))
+      continue;
+    headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  headers['content-type'] = 'application/json';
+  // Usage is read from the body, so it must arrive uncompressed.
+  headers['accept-encoding'] = 'identity';
+  headers['x-request-id'] = request.id;
+  return headers;
+}
+
+function responseHeaders(upstream: UpstreamResponse['headers']): Record<string, string | string[]> {
+  const named = new Set<string>();
+  const connection = upstream.connection;
+  if (typeof connection === 'string')
+    for (const token of connection.split(',')) named.add(token.trim().toLowerCase());
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(upstream)) {
+    if (value === undefined || RESPONSE_DROP.has(name) || named.has(name)) continue;
+    headers[name] = value;
+  }
+  return headers;
+}
+
+function errorCode(error: unknown): string | undefined {
+  const seen = new Set<unknown>();
+  let current: unknown = error;
+  while (current && typeof current === 'object' && !seen.has(current)) {
+    seen.add(current);
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+function isTimeout(error: unknown): boolean {
+  return (
+    error instanceof undiciErrors.HeadersTimeoutError ||
+    error instanceof undiciErrors.BodyTimeoutError ||
+    error instanceof undiciErrors.ConnectTimeoutError
+  );
+}
+
+class RequestFailure extends Error {
+  constructor(
+    readonly reason: UnrecordedReason,
+    readonly error: unknown,
+  ) {
+    super(reason);
+  }
+}
+
+export function modelNotFound(model: string, upstreams: UpstreamSet): NotFoundError {
+  const known = upstreams.knownModels();
+  const hint = upstreams.demo
+    ? `no upstream is configured, so only the built-in demo model "demo" is served; set KEYTALLY_UPSTREAM_URL or KEYTALLY_CONFIG to reach other models`
+    : `the configured upstreams serve ${known.map((m) => `"${m}"`).join(', ') || 'no listed models'}; add it to an upstream's models in KEYTALLY_CONFIG`;
+  return new NotFoundError(`The model "${model}" does not exist here: ${hint}. GET /v1/models lists them.`, {
+    code: 'model_not_found',
+  });
+}
+
+function upstreamFailure(error: unknown, upstream: Upstream, timeoutHint: string): UpstreamError {
+  if (isTimeout(error)) {
+    return new UpstreamError(
+      504,
+      `The upstream "${upstream.name}" (${upstream.describe}) did not answer in time (${timeoutHint}); try again, or raise KEYTALLY_UPSTREAM_TIMEOUT_MS.`,
+      { code: 'upstream_timeout' },
+    );
+  }
+  const code = errorCode(error) ?? (error as Error)?.message ?? 'unknown error';
+  return new UpstreamError(
+    502,
+    `Cannot reach the upstream "${upstream.name}" at ${upstream.describe} (${code}); check that it is running and that KEYTALLY_UPSTREAM_URL is right.`,
+    { code: 'upstream_unreachable' },
+  );
+}
+
+async function readAll(body: UpstreamResponse['body']): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body)
+    chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+  return Buffer.concat(chunks);
+}
+
+/** Proxies one inference request and records its usage; throws typed errors for the error handler. */
+export async function proxyInference(
+  deps: ProxyDeps,
+  endpoint: InferenceEndpoint,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  timeoutMs: number,
+): Promise<FastifyReply | undefined> {
+  const startedAt = deps.now();
+  try {
+    return await forward(deps, endpoint, request, reply, startedAt, timeoutMs);
+  } catch (error) {
+    if (error instanceof RequestFailure) {
+      deps.metrics.unrecorded.inc({ reason: error.reason });
+      if (error.reason === 'client_closed') return reply;
+      throw error.error;
+    }
+    deps.metrics.unrecorded.inc({ reason: 'recorder_error' });
+    throw error;
+  }
+}
+
+async function forward(
+  deps: ProxyDeps,
+  endpoint: InferenceEndpoint,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  startedAt: number,
+  timeoutMs: number,
+): Promise<FastifyReply | undefined> {
+  const body = request.body;
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new RequestFailure('invalid_request', new BadRequestError('body: must be a JSON object'));
+  }
+  const json = body as Json;
+  if (typeof json.model !== 'string' || json.model.trim() === '') {
+    throw new RequestFailure(
+      'invalid_request',
+      new BadRequestError('model: is required (a model id string)'),
+    );
+  }
+  const auth = request.auth;
+  if (!auth) throw new RequestFailure('no_user', new BadRequestError('a credential is required'));
+  const requestedModel = json.model;
+  const upstream = deps.upstreams.route(requestedModel);
+  if (!upstream) throw new RequestFailure('unknown_model', modelNotFound(requestedModel, deps.upstreams));
+
+  const stream = json.stream === true;
+  let outgoing = json;
+  let stripUsageChunk = false;
+  if (stream && (endpoint === '/chat/completions' || endpoint === '/completions')) {
+    const options = (
+      typeof json.stream_options === 'object' && json.stream_options !== null ? json.stream_options : {}
+    ) as Json;
+    if (options.include_usage !== true) {
+      outgoing = { ...json, stream_options: { ...options, include_usage: true } };
+      stripUsageChunk = true;
+    }
+  }
+
+  const controller = new AbortController();
+  const onClientClose = () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  };
+  reply.raw.on('close', onClientClose);
+
+  const sentAt = performance.now();
+  let response: UpstreamResponse;
+  try {
+    response = await upstream.send({
+      path: endpoint,
+      method: 'POST',
+      headers: upstreamRequestHeaders(request),
+      body: JSON.stringify(outgoing),
+      signal: controller.signal,
+    });
+  } catch (error) {
+    if (controller.signal.aborted) throw new RequestFailure('client_closed', error);
+    const failure = upstreamFailure(error, upstream, `${timeoutMs} ms`);
+    throw new RequestFailure(
+      failure.statusCode === 504 ? 'upstream_timeout' : 'upstream_unreachable',
+      failure,
+    );
+  }
+
+  const headers = responseHeaders(response.headers);
+  const contentType = String(response.headers['content-type'] ?? '');
+  const ok = response.statusCode >= 200 && response.statusCode < 300;
+  const endpointPath = pathOf(request.url);
+
+  const buildRow = (
+    model: string | undefined,
+    provided: TokenCounts | null,
+    completionText: string,
+    aborted: boolean,
+  ): UsageEvent => {
+    const counts =
+      provided && !aborted
+        ? provided
+        : (() => {
+            const prompt = provided?.prompt ?? estimatePromptTokens(json);
+            const completion = Math.max(provided?.completion ?? 0, countTextTokens(completionText));
+            return { prompt, completion, total: prompt + completion };
+          })();
+    return rowFor(auth, {
+      model: model ?? requestedModel,
+      endpoint: endpointPath,
+      counts,
+      estimated: !(provided && !aborted),
+      aborted,
+      stream,
+      upstream: upstream.name,
+      startedAt,
+      durationMs: deps.now() - startedAt,
+    });
+  };
+  const record = async (row: UsageEvent) => {
+    await deps.recorder.record(row);
+    deps.metrics.tokens.inc({ source: row.source, model: row.model, kind: 'prompt' }, row.prompt_tokens ?? 0);
+    deps.metrics.tokens.inc(
+      { source: row.source, model: row.model, kind: 'completion' },
+      row.completion_tokens ?? 0,
+    );
+    if (row.api_key_id) deps.metrics.noteKeyTraffic(row.api_key_id, row.total_tokens ?? 0);
+  };
+
+  if (ok && contentType.startsWith('text/event-stream')) {
+    let recorded = false;
+    const tap = new SseTap({
+      stripUsageChunk,
+      onEnd: async (usage) => {
+        recorded = true;
+        await record(buildRow(usage.model, usage.counts, usage.completionText, false));
+      },
+    });
+    pipeline(response.body, tap, (error) => {
+      reply.raw.off('close', onClientClose);
+      if (!error || recorded) return;
+      // The client went away or the upstream broke mid-stream: record what was streamed so far.
+      recorded = true;
+      record(buildRow(tap.usage.model, tap.usage.counts, tap.usage.completionText, true)).catch((failure) => {
+        deps.metrics.unrecorded.inc({ reason: 'recorder_error' });
+        request.log.error({ err: failure }, 'could not record usage of an interrupted stream');
+      });
+    });
+    const overhead = reply.elapsedTime - (performance.now() - sentAt);
+    reply.code(response.statusCode).headers(headers).header('x-keytally-overhead-ms', overhead.toFixed(2));
+    return reply.send(tap);
+  }
+
+  let payload: Buffer;
+  try {
+    payload = await readAll(response.body);
+  } catch (error) {
+    if (controller.signal.aborted) throw new RequestFailure('client_closed', error);
+    const failure = upstreamFailure(error, upstream, `${timeoutMs} ms`);
+    throw new RequestFailure(
+      failure.statusCode === 504 ? 'upstream_timeout' : 'upstream_unreachable',
+      failure,
+    );
+  } finally {
+    reply.raw.off('close', onClientClose);
+  }
+  const upstreamMs = performance.now() - sentAt;
+  if (ok) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(payload.toString('utf8'));
+    } catch {
+      parsed = undefined;
+    }
+    const usage = readJsonResponse(parsed);
+    await record(buildRow(usage.model, usage.usage, usage.completionText, false));
+  } else {
+    deps.metrics.unrecorded.inc({ reason: 'upstream_status' });
+  }
+  const overhead = reply.elapsedTime - upstreamMs;
+  reply.code(response.statusCode).headers(headers).header('x-keytally-overhead-ms', overhead.toFixed(2));
+  return reply.send(payload);
+}
+
+interface RowInput {
+  model: string;
+  endpoint: string;
+  counts: TokenCounts;
+  estimated: boolean;
+  aborted: boolean;
+  stream: boolean;
+  upstream: string;
+  startedAt: number;
+  durationMs: number;
+}
+
+/** A usage row with the reference section 2.4 fields plus keytally's own. */
+export function rowFor(auth: AuthContext, input: RowInput): UsageEvent {
+  return {
+    user_id: auth.user.id,
+    user_name: auth.user.name,
+    source: auth.source ?? 'web',
+    api_key_id: auth.apiKey?.id ?? null,
+    api_key_name: auth.apiKey?.name ?? '',
+    model: input.model,
+    endpoint: input.endpoint,
+    prompt_tokens: input.counts.prompt,
+    completion_tokens: input.counts.completion,
+    total_tokens: input.counts.total,
+    duration_ms: Math.max(0, Math.round(input.durationMs)),
+    created_at: input.startedAt,
+    usage_origin: input.estimated ? 'estimated' : 'provider',
+    aborted: input.aborted ? 1 : 0,
+    stream: input.stream ? 1 : 0,
+    upstream: input.upstream,
+  };
+}

@@ -1,0 +1,48 @@
+import { encode } from 'gpt-tokenizer';
+
+// Client text may contain special-token strings ("<|endoftext|>"); they are counted as plain text,
+// which is what a model sees when a client sends them as message content.
+const NO_SPECIAL = { disallowedSpecial: new Set<string>() };
+
+/** Tokens of `text` with the o200k BPE (gpt-tokenizer's default encoding). */
+export function countTextTokens(text: string): number {
+  if (text.length === 0) return 0;
+  return encode(text, NO_SPECIAL).length;
+}
+
+function collectText(value: unknown, out: string[]): void {
+  if (typeof value === 'string') {
+    out.push(value);
+    return;
+  }
+  if (Array.isArray(value)) {
+    for (const item of value) collectText(item, out);
+    return;
+  }
+  if (value && typeof value === 'object') {
+    const record = value as Record<string, unknown>;
+    // Content parts: {type:'text', text} (OpenAI/Anthropic) and {type:'input_text', text} (Responses).
+    if (typeof record.text === 'string') out.push(record.text);
+    if (record.content !== undefined) collectText(record.content, out);
+  }
+}
+
+/**
+ * The prompt text of a request body in any of the supported shapes: chat `messages`, completions
+ * `prompt`, embeddings/Responses `input`, Anthropic `system` + `messages`, Responses `instructions`.
+ * Each piece is counted separately (no chat-template overhead), so the estimate is the tokens of the
+ * text the user wrote.
+ */
+export function promptTexts(body: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  for (const field of ['system', 'instructions', 'messages', 'prompt', 'input']) {
+    if (body[field] !== undefined) collectText(body[field], out);
+  }
+  return out;
+}
+
+export function estimatePromptTokens(body: Record<string, unknown>): number {
+  let total = 0;
+  for (const text of promptTexts(body)) total += countTextTokens(text);
+  return total;
+}

@@ -1,0 +1,161 @@
+/**
+ * Reading usage out of the three response shapes of decisions.md section 5: OpenAI
+ * chat/completions/embeddings (`prompt_tokens`/`completion_tokens`/`total_tokens`), OpenAI Responses
+ * (`input_tokens`/`output_tokens`, nested under `response` in the `response.completed` event) and
+ * Anthropic Messages (`message_start` + cumulative `message_delta`). An explicit 0 is a real 0.
+ */
+
+export interface TokenCounts {
+  prompt: number;
+  completion: number;
+  total: number;
+}
+
+type Json = Record<string, unknown>;
+
+function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function count(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.round(value) : undefined;
+}
+
+/** A usage object in any supported shape; null when it carries no token count at all. */
+export function readUsageObject(usage: unknown): TokenCounts | null {
+  if (!isObject(usage)) return null;
+  let prompt = count(usage.prompt_tokens);
+  const input = count(usage.input_tokens);
+  if (prompt === undefined && input !== undefined) {
+    // Anthropic reports cached prompt tokens beside input_tokens, not inside it.
+    prompt =
+      input + (count(usage.cache_creation_input_tokens) ?? 0) + (count(usage.cache_read_input_tokens) ?? 0);
+  }
+  const completion = count(usage.completion_tokens) ?? count(usage.output_tokens);
+  if (prompt === undefined && completion === undefined) return null;
+  const total = count(usage.total_tokens) ?? (prompt ?? 0) + (completion ?? 0);
+  return { prompt: prompt ?? 0, completion: completion ?? 0, total };
+}
+
+function collectText(value: unknown, out: string[]): void {
+  if (typeof value === 'string') out.push(value);
+  else if (Array.isArray(value)) for (const item of value) collectText(item, out);
+  else if (isObject(value)) {
+    if (typeof value.text === 'string') out.push(value.text);
+    if (typeof value.content === 'string' || Array.isArray(value.content)) collectText(value.content, out);
+    if (isObject(value.message)) collectText(value.message, out);
+    if (typeof value.arguments === 'string') out.push(value.arguments);
+    if (Array.isArray(value.tool_calls)) for (const call of value.tool_calls) collectText(call.function, out);
+  }
+}
+
+export interface JsonUsage {
+  model: string | undefined;
+  usage: TokenCounts | null;
+  /** Generated text, for the estimate when `usage` is null. */
+  completionText: string;
+}
+
+/** Usage of a whole (non-streamed) JSON response body. */
+export function readJsonResponse(body: unknown): JsonUsage {
+  if (!isObject(body)) return { model: undefined, usage: null, completionText: '' };
+  const text: string[] = [];
+  // chat/completions: choices; Responses: output; Anthropic: content.
+  for (const field of ['choices', 'output', 'content']) collectText(body[field], text);
+  return {
+    model: typeof body.model === 'string' ? body.model : undefined,
+    usage: readUsageObject(body.usage),
+    completionText: text.join(''),
+  };
+}
+
+/** Accumulates usage over the events of one SSE stream. */
+export class StreamUsage {
+  model: string | undefined;
+  private usage: TokenCounts | null = null;
+  private readonly text: string[] = [];
+
+  get counts(): TokenCounts | null {
+    return this.usage;
+  }
+
+  get completionText(): string {
+    return this.text.join('');
+  }
+
+  /** True when `event` is an OpenAI usage-only chunk (`choices: []` with usage). */
+  static isUsageOnlyChunk(event: unknown): boolean {
+    return (
+      isObject(event) &&
+      Array.isArray(event.choices) &&
+      event.choices.length === 0 &&
+      readUsageObject(event.usage) !== null
+    );
+  }
+
+  /** Feeds one parsed `data:` payload. */
+  observe(event: unknown): void {
+    if (!isObject(event)) return;
+    const type = typeof event.type === 'string' ? event.type : undefined;
+    if (type?.startsWith('response.')) {
+      this.observeResponsesEvent(type, event);
+      return;
+    }
+    if (type === 'message_start' && isObject(event.message)) {
+      if (typeof event.message.model === 'string') this.model = event.message.model;
+      this.usage = readUsageObject(event.message.usage) ?? this.usage;
+      return;
+    }
+    if (type === 'message_delta') {
+      // Anthropic's message_delta usage is cumulative: it replaces output (and input, when given).
+      const delta = readUsageObject(event.usage);
+      if (delta && isObject(event.usage)) {
+        const prompt = event.usage.input_tokens !== undefined ? delta.prompt : (this.usage?.prompt ?? 0);
+        const completion =
+          event.usage.output_tokens !== undefined ? delta.completion : (this.usage?.completion ?? 0);
+        this.usage = { prompt, completion, total: prompt + completion };
+      }
+      return;
+    }
+    if (type === 'content_block_delta' && isObject(event.delta)) {
+      if (typeof event.delta.text === 'string') this.text.push(event.delta.text);
+      if (typeof event.delta.partial_json === 'string') this.text.push(event.delta.partial_json);
+      return;
+    }
+    if (type !== undefined) return;
+    // OpenAI chat/completions chunk.
+    if (typeof event.model === 'string' && event.model !== '') this.model = event.model;
+    const usage = readUsageObject(event.usage);
+    if (usage) this.usage = usage;
+    if (Array.isArray(event.choices)) {
+      for (const choice of event.choices) {
+        if (!isObject(choice)) continue;
+        if (typeof choice.text === 'string') this.text.push(choice.text);
+        if (isObject(choice.delta)) {
+          const delta = choice.delta;
+          if (typeof delta.content === 'string') this.text.push(delta.content);
+          if (typeof delta.reasoning_content === 'string') this.text.push(delta.reasoning_content);
+          if (Array.isArray(delta.tool_calls)) {
+            for (const call of delta.tool_calls) {
+              if (isObject(call) && isObject(call.function) && typeof call.function.arguments === 'string') {
+                this.text.push(call.function.arguments);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  private observeResponsesEvent(type: string, event: Json): void {
+    if (isObject(event.response)) {
+      if (typeof event.response.model === 'string') this.model = event.response.model;
+      const usage = readUsageObject(event.response.usage);
+      if (usage) this.usage = usage;
+    }
+    if (type === 'response.output_text.delta' && typeof event.delta === 'string') this.text.push(event.delta);
+    if (type === 'response.function_call_arguments.delta' && typeof event.delta === 'string') {
+      this.text.push(event.delta);
+    }
+  }
+}

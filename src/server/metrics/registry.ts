@@ -1,0 +1,145 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { UsageRecorder } from '../usage/recorder.ts';
+
+// Per-key series are bounded: the 50 keys with the most tokens get their own series, the rest are
+// summed into `other`, so a deployment with 10,000 keys still scrapes in a few kilobytes.
+const TOP_KEYS = 50;
+
+interface KeyTotals {
+  requests: number;
+  tokens: number;
+}
+
+/** One Prometheus registry per app instance (tests build many apps in one process). */
+export interface GatewayMetrics {
+  registry: Registry;
+  requests: Counter<'route' | 'status' | 'source'>;
+  tokens: Counter<'source' | 'model' | 'kind'>;
+  unrecorded: Counter<'reason'>;
+  noteKeyTraffic(keyId: string, tokens: number): void;
+}
+
+const metricsByOwner = new WeakMap<object, GatewayMetrics>();
+
+/** The metrics of one app, keyed by its deps object (shared by the gateway and /metrics). */
+export function metricsFor(owner: object, recorder: UsageRecorder): GatewayMetrics {
+  const existing = metricsByOwner.get(owner);
+  if (existing) return existing;
+  const metrics = createGatewayMetrics(recorder);
+  metricsByOwner.set(owner, metrics);
+  return metrics;
+}
+
+export function createGatewayMetrics(recorder: UsageRecorder): GatewayMetrics {
+  const registry = new Registry();
+  const requests = new Counter({
+    name: 'keytally_requests_total',
+    help: 'HTTP requests by route, status and credential source',
+    labelNames: ['route', 'status', 'source'] as const,
+    registers: [registry],
+  });
+  const tokens = new Counter({
+    name: 'keytally_tokens_total',
+    help: 'Tokens recorded by source, model and kind (prompt or completion)',
+    labelNames: ['source', 'model', 'kind'] as const,
+    registers: [registry],
+  });
+  const unrecorded = new Counter({
+    name: 'keytally_usage_unrecorded_total',
+    help: 'Inference requests that yielded no usage row, by reason',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const keyTotals = new Map<string, KeyTotals>();
+  const keyRequests = new Counter({
+    name: 'keytally_api_key_requests_total',
+    help: `Inference requests per API key (top ${TOP_KEYS} keys by tokens, the rest as "other")`,
+    labelNames: ['api_key_id'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [key, totals] of topKeys(keyTotals)) this.inc({ api_key_id: key }, totals.requests);
+    },
+  });
+  new Counter({
+    name: 'keytally_api_key_tokens_total',
+    help: `Tokens per API key (top ${TOP_KEYS} keys by tokens, the rest as "other")`,
+    labelNames: ['api_key_id'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [key, totals] of topKeys(keyTotals)) this.inc({ api_key_id: key }, totals.tokens);
+    },
+  });
+  void keyRequests;
+  new Gauge({
+    name: 'keytally_recorder_queue_depth',
+    help: 'Usage rows recorded but not yet committed to the database',
+    registers: [registry],
+    collect() {
+      this.set(recorder.stats().queueDepth);
+    },
+  });
+  new Gauge({
+    name: 'keytally_recorder_journal_bytes',
+    help: 'Bytes of usage journal on disk awaiting commit',
+    registers: [registry],
+    collect() {
+      this.set(recorder.stats().journalBytes);
+    },
+  });
+  new Counter({
+    name: 'keytally_recorder_rows_written_total',
+    help: 'Usage rows committed to the database by this process',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(recorder.stats().rowsWritten);
+    },
+  });
+  new Counter({
+    name: 'keytally_recorder_flush_failures_total',
+    help: 'Failed usage flushes (the rows stay in the journal and are retried)',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(recorder.stats().flushFailures);
+    },
+  });
+  const flushDuration = new Histogram({
+    name: 'keytally_recorder_flush_duration_seconds',
+    help: 'Time to commit one batch of usage rows (raw rows and rollups, one transaction)',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  recorder.onFlush?.((seconds) => flushDuration.observe(seconds));
+
+  return {
+    registry,
+    requests,
+    tokens,
+    unrecorded,
+    noteKeyTraffic(keyId, count) {
+      const totals = keyTotals.get(keyId);
+      if (totals) {
+        totals.requests += 1;
+        totals.tokens += count;
+      } else keyTotals.set(keyId, { requests: 1, tokens: count });
+    },
+  };
+}
+
+function topKeys(totals: Map<string, KeyTotals>): [string, KeyTotals][] {
+  const sorted = [...totals].sort((a, b) => b[1].tokens - a[1].tokens);
+  const top = sorted.slice(0, TOP_KEYS);
+  const rest = sorted.slice(TOP_KEYS);
+  if (rest.length > 0) {
+    const other = { requests: 0, tokens: 0 };
+    for (const [, value] of rest) {
+      other.requests += value.requests;
+      other.tokens += value.tokens;
+    }
+    top.push(['other', other]);
+  }
+  return top;
+}

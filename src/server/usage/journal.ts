@@ -1,0 +1,116 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { UsageRow } from './ingest.repository.ts';
+
+const SEGMENT = /^segment-(\d{12})\.jsonl$/;
+
+export interface JournalSegment {
+  seq: number;
+  file: string;
+  bytes: number;
+  rows: number;
+}
+
+/**
+ * The usage journal: append-only segment files of one JSON row per line in `<data dir>/usage-journal/`.
+ * A segment is written by one process, sealed (fdatasync, closed) when it holds a batch, and deleted
+ * once its batch is committed to the database.
+ *
+ * Durability policy: each row is written with one write(2) before the request completes, so it is in
+ * the kernel's page cache and survives the process dying at any point (`kill -9`, OOM, crash). A
+ * segment is fdatasync'ed when it is sealed, i.e. every KEYTALLY_USAGE_FLUSH_MS (1 s) or 1000 rows,
+ * so a power loss or kernel panic can cost at most that window. An fsync per request would cost
+ * 0.1-10 ms of disk latency on every response for protection only against machine crashes.
+ */
+export class UsageJournal {
+  readonly dir: string;
+  private fd: number | null = null;
+  private active: JournalSegment | null = null;
+  private nextSeq = 1;
+  /** Bytes of every segment on disk (sealed and active). */
+  bytes = 0;
+
+  constructor(dataDir: string) {
+    this.dir = path.join(dataDir, 'usage-journal');
+  }
+
+  /** Creates the directory; returns the segments left by an earlier process, oldest first. */
+  open(): JournalSegment[] {
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const found: JournalSegment[] = [];
+    for (const name of fs.readdirSync(this.dir)) {
+      const match = SEGMENT.exec(name);
+      if (!match) continue;
+      const file = path.join(this.dir, name);
+      const bytes = fs.statSync(file).size;
+      const seq = Number(match[1]);
+      this.nextSeq = Math.max(this.nextSeq, seq + 1);
+      if (bytes === 0) {
+        fs.rmSync(file, { force: true });
+        continue;
+      }
+      const text = fs.readFileSync(file, 'utf8');
+      let rows = 0;
+      for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) rows += 1;
+      found.push({ seq, file, bytes, rows });
+      this.bytes += bytes;
+    }
+    return found.sort((a, b) => a.seq - b.seq);
+  }
+
+  /** Appends one row (one write(2)); returns the active segment's row count. */
+  append(row: UsageRow): number {
+    if (this.fd === null || this.active === null) {
+      const seq = this.nextSeq++;
+      const file = path.join(this.dir, `segment-${String(seq).padStart(12, '0')}.jsonl`);
+      this.fd = fs.openSync(file, 'a', 0o600);
+      this.active = { seq, file, bytes: 0, rows: 0 };
+    }
+    const line = Buffer.from(`${JSON.stringify(row)}\n`);
+    fs.writeSync(this.fd, line);
+    this.active.bytes += line.length;
+    this.active.rows += 1;
+    this.bytes += line.length;
+    return this.active.rows;
+  }
+
+  get activeRows(): number {
+    return this.active?.rows ?? 0;
+  }
+
+  /** Syncs and closes the active segment; null when nothing was appended since the last seal. */
+  seal(): JournalSegment | null {
+    if (this.fd === null || this.active === null) return null;
+    fs.fdatasyncSync(this.fd);
+    fs.closeSync(this.fd);
+    const sealed = this.active;
+    this.fd = null;
+    this.active = null;
+    return sealed;
+  }
+
+  /** The rows of a sealed segment. A torn last line (the process died mid-write) is skipped. */
+  read(segment: JournalSegment): UsageRow[] {
+    const text = fs.readFileSync(segment.file, 'utf8');
+    const rows: UsageRow[] = [];
+    for (const line of text.split('\n')) {
+      if (line.length === 0) continue;
+      try {
+        rows.push(JSON.parse(line) as UsageRow);
+      } catch {
+        // Only the last line can be torn: each row is a single write(2) of a whole line.
+      }
+    }
+    return rows;
+  }
+
+  /** Deletes a segment whose rows are committed. */
+  remove(segment: JournalSegment): void {
+    fs.rmSync(segment.file, { force: true });
+    this.bytes = Math.max(0, this.bytes - segment.bytes);
+  }
+
+  close(): void {
+    this.seal();
+  }
+}
