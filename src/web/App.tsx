@@ -9,11 +9,12 @@ import { UsagePage } from './pages/UsagePage.tsx';
 import { UsersPage } from './pages/UsersPage.tsx';
 import { navigate, useLocation } from './router.ts';
 
+// Pages live under /app/ (as in LocalAI): /usage and /chat/ are API paths of the gateway.
 const TITLES: Record<string, string> = {
-  '/usage': 'Usage',
-  '/chat': 'Chat',
-  '/account': 'API keys & account',
-  '/users': 'Users',
+  '/app/usage': 'Usage',
+  '/app/chat': 'Chat',
+  '/app/account': 'API keys & account',
+  '/app/users': 'Users',
   '/login': 'Sign in',
 };
 
@@ -26,7 +27,7 @@ export function App() {
   useEffect(() => {
     if (!status.data) return;
     if (!signedIn && path !== '/login') navigate('/login', { replace: true });
-    if (signedIn && (path === '/login' || path === '/')) navigate('/usage', { replace: true });
+    if (signedIn && !path.startsWith('/app/')) navigate('/app/usage', { replace: true });
   }, [status.data, signedIn, path]);
 
   useEffect(() => {
@@ -38,9 +39,9 @@ export function App() {
   if (!user) return <LoginPage status={status.data} />;
 
   let page: ReactElement;
-  if (path.startsWith('/chat')) page = <ChatPage />;
-  else if (path.startsWith('/account')) page = <AccountPage user={user} />;
-  else if (path.startsWith('/users') && user.role === 'admin') page = <UsersPage me={user} />;
+  if (path.startsWith('/app/chat')) page = <ChatPage />;
+  else if (path.startsWith('/app/account')) page = <AccountPage user={user} />;
+  else if (path.startsWith('/app/users') && user.role === 'admin') page = <UsersPage me={user} />;
   else page = <UsagePage user={user} />;
   return <Layout user={user}>{page}</Layout>;
 }

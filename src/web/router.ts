@@ -18,6 +18,13 @@ function subscribe(callback: () => void): () => void {
 
 const snapshot = () => window.location.pathname + window.location.search;
 
+/** Last query string seen per page, so the main navigation returns to the view you left. */
+const lastSearch = new Map<string, string>();
+
+export function hrefWithLastSearch(path: string): string {
+  return `${path}${lastSearch.get(path) ?? ''}`;
+}
+
 export function navigate(to: string, options: { replace?: boolean } = {}): void {
   if (to === snapshot()) return;
   if (options.replace) window.history.replaceState(null, '', to);
@@ -28,6 +35,7 @@ export function navigate(to: string, options: { replace?: boolean } = {}): void 
 export function useLocation(): { path: string; search: URLSearchParams } {
   const href = useSyncExternalStore(subscribe, snapshot);
   const url = new URL(href, window.location.origin);
+  lastSearch.set(url.pathname, url.search);
   return { path: url.pathname, search: url.searchParams };
 }
 

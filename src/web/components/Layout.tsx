@@ -3,7 +3,7 @@ import { BarChart3, KeyRound, LogOut, MessageSquare, Moon, Sun, Users } from 'lu
 import type { ReactNode } from 'react';
 import { api, type SessionUser } from '../api.ts';
 import { queryKeys } from '../hooks/keys.ts';
-import { navigate, useLocation } from '../router.ts';
+import { hrefWithLastSearch, navigate, useLocation } from '../router.ts';
 import { useTheme } from '../theme.ts';
 import { Link } from './Link.tsx';
 
@@ -32,10 +32,10 @@ export function BrandMark() {
 }
 
 const NAV = [
-  { href: '/usage', label: 'Usage', icon: BarChart3, admin: false },
-  { href: '/chat', label: 'Chat', icon: MessageSquare, admin: false },
-  { href: '/account', label: 'API keys & account', icon: KeyRound, admin: false },
-  { href: '/users', label: 'Users', icon: Users, admin: true },
+  { href: '/app/usage', label: 'Usage', icon: BarChart3, admin: false },
+  { href: '/app/chat', label: 'Chat', icon: MessageSquare, admin: false },
+  { href: '/app/account', label: 'API keys & account', icon: KeyRound, admin: false },
+  { href: '/app/users', label: 'Users', icon: Users, admin: true },
 ];
 
 export function Layout({ user, children }: { user: SessionUser; children: ReactNode }) {
@@ -57,7 +57,7 @@ export function Layout({ user, children }: { user: SessionUser; children: ReactN
         Skip to content
       </a>
       <aside className="sidebar">
-        <Link href="/usage" className="brand">
+        <Link href="/app/usage" className="brand">
           <BrandMark />
           keytally
         </Link>
@@ -65,7 +65,7 @@ export function Layout({ user, children }: { user: SessionUser; children: ReactN
           {NAV.filter((item) => !item.admin || user.role === 'admin').map((item) => (
             <Link
               key={item.href}
-              href={item.href}
+              href={path.startsWith(item.href) ? item.href : hrefWithLastSearch(item.href)}
               aria-current={path.startsWith(item.href) ? 'page' : undefined}
             >
               <item.icon size={17} aria-hidden="true" />

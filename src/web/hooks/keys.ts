@@ -14,3 +14,9 @@ export const queryKeys = {
     ['usage', 'sources', admin ? 'admin' : 'self', range, userId ?? ''] as const,
   models: ['models'] as const,
 };
+
+/**
+ * Usage views poll while visible: new usage reaches the database within one flush (1 s by default),
+ * and the rollup queries behind these views cost milliseconds, so 5 s keeps pages current cheaply.
+ */
+export const USAGE_REFRESH_MS = 5_000;

@@ -1,6 +1,6 @@
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { api, type UsageRange } from '../api.ts';
-import { queryKeys } from './keys.ts';
+import { queryKeys, USAGE_REFRESH_MS } from './keys.ts';
 
 /** Everyone's usage by (bucket, model, user); admins only. */
 export function useAdminUsage(range: UsageRange, enabled: boolean, userId?: string) {
@@ -8,7 +8,7 @@ export function useAdminUsage(range: UsageRange, enabled: boolean, userId?: stri
     queryKey: queryKeys.adminUsage(range, userId),
     queryFn: () => api.adminUsage(range, userId),
     placeholderData: keepPreviousData,
-    refetchInterval: 30_000,
+    refetchInterval: USAGE_REFRESH_MS,
     enabled,
   });
 }

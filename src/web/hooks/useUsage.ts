@@ -1,6 +1,6 @@
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { api, type UsageRange } from '../api.ts';
-import { queryKeys } from './keys.ts';
+import { queryKeys, USAGE_REFRESH_MS } from './keys.ts';
 
 /** The caller's own usage by (bucket, model). */
 export function useUsage(range: UsageRange, enabled = true) {
@@ -8,7 +8,7 @@ export function useUsage(range: UsageRange, enabled = true) {
     queryKey: queryKeys.usage(range),
     queryFn: () => api.usage(range),
     placeholderData: keepPreviousData,
-    refetchInterval: 30_000,
+    refetchInterval: USAGE_REFRESH_MS,
     enabled,
   });
 }

@@ -1,6 +1,6 @@
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { api, type UsageRange } from '../api.ts';
-import { queryKeys } from './keys.ts';
+import { queryKeys, USAGE_REFRESH_MS } from './keys.ts';
 
 /** Usage by source and key: the admin endpoint (every user, legacy included) or the caller's own. */
 export function useUsageSources(range: UsageRange, admin: boolean, userId?: string) {
@@ -8,6 +8,6 @@ export function useUsageSources(range: UsageRange, admin: boolean, userId?: stri
     queryKey: queryKeys.sources(range, admin, userId),
     queryFn: () => (admin ? api.adminSources(range, userId) : api.sources(range)),
     placeholderData: keepPreviousData,
-    refetchInterval: 30_000,
+    refetchInterval: USAGE_REFRESH_MS,
   });
 }

@@ -13,11 +13,14 @@ interface Turn extends ChatMessage {
   model?: string;
 }
 
+// The conversation outlives the page component, so a visit to Usage and back keeps it.
+let savedTurns: Turn[] = [];
+
 export function ChatPage() {
   const models = useModels();
   const client = useQueryClient();
   const [query, setQuery] = useQueryState();
-  const [turns, setTurns] = useState<Turn[]>([]);
+  const [turns, setTurns] = useState<Turn[]>(savedTurns);
   const [draft, setDraft] = useState('');
   const [error, setError] = useState<unknown>(null);
   const [streaming, setStreaming] = useState(false);
@@ -29,6 +32,9 @@ export function ChatPage() {
     logRef.current?.scrollTo({ top: logRef.current.scrollHeight });
   });
   useEffect(() => () => abortRef.current?.abort(), []);
+  useEffect(() => {
+    savedTurns = turns;
+  }, [turns]);
 
   const send = async (event?: FormEvent) => {
     event?.preventDefault();
@@ -38,7 +44,7 @@ export function ChatPage() {
       ...turns.map(({ role, content: text }) => ({ role, content: text })),
       { role: 'user', content },
     ];
-    setTurns([...history, { role: 'assistant', content: '', model }]);
+    setTurns([...turns, { role: 'user', content }, { role: 'assistant', content: '', model }]);
     setDraft('');
     setError(null);
     setStreaming(true);
@@ -68,6 +74,8 @@ export function ChatPage() {
       abortRef.current = null;
       // The usage view refreshes itself; this makes it current right away when the user switches.
       void client.invalidateQueries({ queryKey: queryKeys.usageAll });
+      // Again once the recorder has flushed this request (every second by default).
+      window.setTimeout(() => void client.invalidateQueries({ queryKey: queryKeys.usageAll }), 1_500);
     }
   };
 

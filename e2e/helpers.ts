@@ -1,0 +1,198 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type KeytallyProcess, REPO_ROOT, startKeytally } from '../test/helpers/process.ts';
+
+/**
+ * Shared plumbing for the browser tests: one headless Chromium and one real keytally (SQLite, demo
+ * model, 100 ms usage flush) per test file, HTTP helpers that seed data through the public API, and
+ * screenshots under e2e/screenshots/ for a person to look at.
+ */
+
+export const SCREENSHOT_DIR = path.join(REPO_ROOT, 'e2e/screenshots');
+const CHROMIUM = process.env.KEYTALLY_CHROMIUM ?? '/usr/bin/chromium';
+
+/** The server serves dist/web; build it once if this checkout has not (npm ci normally does). */
+export function ensureWebBuild(): void {
+  if (fs.existsSync(path.join(REPO_ROOT, 'dist/web/index.html'))) return;
+  execFileSync(
+    process.execPath,
+    [path.join(REPO_ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn'],
+    {
+      cwd: REPO_ROOT,
+      stdio: 'inherit',
+    },
+  );
+}
+
+export async function launchBrowser(): Promise<Browser> {
+  // Playwright gives every launch a fresh temporary profile (its own --user-data-dir).
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-dev-shm-usage',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
+
+export interface Server {
+  proc: KeytallyProcess;
+  baseUrl: string;
+  dataDir: string;
+  dbFile: string;
+  stop(): Promise<void>;
+}
+
+export async function startServer(env: Record<string, string> = {}): Promise<Server> {
+  ensureWebBuild();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keytally-e2e-'));
+  const proc = await startKeytally({
+    KEYTALLY_DATA_DIR: dataDir,
+    KEYTALLY_USAGE_FLUSH_MS: '100',
+    KEYTALLY_REGISTRATION_MODE: 'open',
+    KEYTALLY_LOG_LEVEL: 'warn',
+    ...env,
+  });
+  return {
+    proc,
+    baseUrl: proc.baseUrl,
+    dataDir,
+    dbFile: path.join(dataDir, 'keytally.db'),
+    async stop() {
+      await proc.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function newPage(
+  browser: Browser,
+  server: Server,
+  viewport = { width: 1280, height: 860 },
+): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({
+    baseURL: server.baseUrl,
+    viewport,
+    permissions: ['clipboard-read', 'clipboard-write'],
+  });
+  context.setDefaultTimeout(10_000);
+  const page = await context.newPage();
+  return { context, page };
+}
+
+export async function screenshot(page: Page, name: string): Promise<void> {
+  fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  await page.screenshot({ path: path.join(SCREENSHOT_DIR, `${name}.png`), fullPage: true });
+}
+
+/** True when the document is wider than the viewport (a horizontal scrollbar). */
+export async function hasHorizontalScroll(page: Page): Promise<boolean> {
+  return page.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
+}
+
+/** A signed-in HTTP client for seeding: keeps the session cookie like a browser would. */
+export class ApiClient {
+  cookie = '';
+  constructor(readonly baseUrl: string) {}
+
+  async call<T>(
+    method: string,
+    url: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<T> {
+    const response = await fetch(`${this.baseUrl}${url}`, {
+      method,
+      headers: {
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(this.cookie ? { cookie: this.cookie } : {}),
+        ...headers,
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const setCookie = response.headers.getSetCookie();
+    for (const entry of setCookie) {
+      const pair = entry.split(';')[0] ?? '';
+      if (pair.startsWith('session=')) this.cookie = pair;
+    }
+    const text = await response.text();
+    if (!response.ok) throw new Error(`${method} ${url} → ${response.status}: ${text}`);
+    return (text ? JSON.parse(text) : null) as T;
+  }
+
+  static async register(
+    baseUrl: string,
+    email: string,
+    name: string,
+    password = PASSWORD,
+  ): Promise<ApiClient> {
+    const client = new ApiClient(baseUrl);
+    await client.call('POST', '/api/auth/register', {
+      email,
+      name,
+      password,
+      acknowledge_weak_password: true,
+    });
+    if (!client.cookie) await client.call('POST', '/api/auth/login', { email, password });
+    return client;
+  }
+
+  async me(): Promise<{ id: string; name: string }> {
+    return this.call('GET', '/api/auth/me');
+  }
+
+  async createKey(name: string): Promise<{ id: string; key: string; keyPrefix: string }> {
+    return this.call('POST', '/api/auth/api-keys', { name });
+  }
+
+  /** A streamed chat through the session cookie: `web` traffic. */
+  async chat(content: string): Promise<void> {
+    await chatWith(this.baseUrl, { cookie: this.cookie }, content);
+  }
+}
+
+export const PASSWORD = 'correct horse battery staple 42';
+
+/** One chat completion with the demo model; returns the HTTP status. */
+export async function chatWith(
+  baseUrl: string,
+  headers: Record<string, string>,
+  content: string,
+): Promise<{ status: number; totalTokens: number }> {
+  const response = await fetch(`${baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ model: 'demo', messages: [{ role: 'user', content }] }),
+  });
+  const text = await response.text();
+  if (!response.ok) return { status: response.status, totalTokens: 0 };
+  const body = JSON.parse(text) as { usage?: { total_tokens?: number } };
+  return { status: response.status, totalTokens: body.usage?.total_tokens ?? 0 };
+}
+
+/** Polls an async predicate until it holds (usage reaches the database within one flush). */
+export async function waitFor<T>(
+  fn: () => Promise<T>,
+  ok: (value: T) => boolean,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let value = await fn();
+  while (!ok(value)) {
+    if (Date.now() > deadline)
+      throw new Error(`condition not met within ${timeoutMs} ms: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    value = await fn();
+  }
+  return value;
+}
