@@ -135,7 +135,7 @@ describe.each(DIALECTS)('identity on %s', (dialect) => {
       ];
       for (const c of cases) {
         const response = await t.app.inject({ method: 'GET', url: '/v1/models', ...c });
-        expect([401, 403]).not.toContain(response.statusCode);
+        expect(response.statusCode).toBe(200);
       }
     });
 
