@@ -88,6 +88,8 @@ export async function createAuthEvents(options: AuthListenerOptions): Promise<Au
       await next.connect();
       const schema = await next.query<{ schema: string }>('select current_schema() as schema');
       const channel = channelForSchema(schema.rows[0]?.schema ?? 'public');
+      // Named after the channel so operators (and tests) can find this connection in pg_stat_activity.
+      await next.query(`SET application_name = '${channel}'`);
       await next.query(`LISTEN "${channel}"`);
       if (closed) {
         await next.end();
