@@ -9,6 +9,7 @@ const TABLES = [
   'invites',
   'sessions',
   'usage_records',
+  'usage_rollup_day_versions',
   'usage_rollups_daily_models',
   'usage_rollups_daily_sources',
   'usage_rollups_hourly',
@@ -31,7 +32,11 @@ describe.each(DIALECTS)('database on %s', (dialect) => {
     database = await createTestDatabase(dialect, { migrate: false });
     expect(await listTables(database)).toEqual([]);
     const first = await migrateToLatest(database.db);
-    expect(first.applied).toEqual(['20261128T0001-initial', '20261128T0030-usage-daily-rollups']);
+    expect(first.applied).toEqual([
+      '20261128T0001-initial',
+      '20261128T0030-usage-daily-rollups',
+      '20261128T0031-usage-day-versions',
+    ]);
     expect((await listTables(database)).sort()).toEqual(TABLES);
     const second = await migrateToLatest(database.db);
     expect(second.applied).toEqual([]);

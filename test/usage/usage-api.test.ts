@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/server/db/connection.ts';
 import { insertUsageBatch } from '../../src/server/usage/ingest.repository.ts';
 import type { SourcesResponse, UsageResponse } from '../../src/shared/usage.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
@@ -516,5 +517,49 @@ describe.each(DIALECTS)('by_key cap on %s', (dialect) => {
     expect(body.truncated).toBe(false);
     expect(body.totals.by_key).toHaveLength(200);
     expect(body.totals.by_key[0]?.tokens).toBe(210);
+  });
+});
+
+describe.each(DIALECTS)('admin sources day-part cache on %s', (dialect) => {
+  it('serves writes from another instance at once: a changed day is rebuilt, the others reused', async () => {
+    const a = await startTestApp({ dialect, now: () => NOW });
+    // Another instance's connection to the same database.
+    const other = await openDatabase(a.database.url);
+    try {
+      const db = a.database.db;
+      const root = await createUser(db, { name: 'Root', role: 'admin' });
+      const admin = await createApiKey(db, { userId: root.id });
+      const row = (total: number, at: number) =>
+        usageRow({ user_id: root.id, user_name: 'Root', source: 'web', total_tokens: total, created_at: at });
+      await insertUsageBatch(db, [row(1, NOW - 3 * DAY), row(2, NOW - HOUR)]);
+      const first = await getJson<SourcesResponse>(a.app, '/api/auth/admin/usage/sources', admin.key);
+      expect(first.body.totals.grand_total).toEqual({ tokens: 3, requests: 2 });
+      // Another writer (another instance's connection) adds to an old day and to today.
+      await insertUsageBatch(other, [row(10, NOW - 3 * DAY + 1), row(100, NOW - 2 * HOUR)]);
+      const second = await getJson<SourcesResponse>(a.app, '/api/auth/admin/usage/sources', admin.key);
+      expect(second.body.totals.grand_total).toEqual({ tokens: 113, requests: 4 });
+      expect(second.body.buckets.map((bucket) => [bucket.bucket, bucket.total_tokens])).toEqual([
+        ['2026-11-25', 11],
+        ['2026-11-28', 102],
+      ]);
+      // The week answer shares the cached days and agrees.
+      const week = await getJson<SourcesResponse>(
+        a.app,
+        '/api/auth/admin/usage/sources?period=week',
+        admin.key,
+      );
+      expect(week.body.buckets).toEqual(second.body.buckets);
+      // A deleted day disappears.
+      await other.kysely
+        .deleteFrom('usage_rollups_hourly')
+        .where('hour', '<', NOW - 2 * DAY)
+        .execute();
+      const third = await getJson<SourcesResponse>(a.app, '/api/auth/admin/usage/sources', admin.key);
+      expect(third.body.buckets.map((bucket) => bucket.bucket)).toEqual(['2026-11-28']);
+      expect(third.body.totals.grand_total).toEqual({ tokens: 102, requests: 2 });
+    } finally {
+      await other.close();
+      await a.close();
+    }
   });
 });

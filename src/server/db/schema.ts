@@ -122,6 +122,12 @@ export interface UsageRollupsDailyModelsTable {
   last_used: number;
 }
 
+/** Bumped by a trigger whenever an hourly rollup row of the day changes (migration 0031). */
+export interface UsageRollupDayVersionsTable {
+  day: number;
+  version: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -131,6 +137,7 @@ export interface Database {
   usage_rollups_hourly: UsageRollupsHourlyTable;
   usage_rollups_daily_sources: UsageRollupsDailySourcesTable;
   usage_rollups_daily_models: UsageRollupsDailyModelsTable;
+  usage_rollup_day_versions: UsageRollupDayVersionsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

@@ -14,7 +14,7 @@ import { ForbiddenError, UnauthorizedError } from '../errors.ts';
 import { createUsageExportStream, EXPORT_CONTENT_TYPES, exportFileName } from './export.ts';
 import type { RecordQuery } from './usage.repository.ts';
 import {
-  getAllSources,
+  getAllSourcesJson,
   getAllUsage,
   getKeyUsage,
   getUserSources,
@@ -49,13 +49,14 @@ export async function registerUsageRoutes(app: FastifyInstance, deps: AppDeps): 
     return getUserSources(db, auth.user.id, resolveWindow(query, now()));
   });
 
-  app.get('/api/auth/admin/usage/sources', async (request) => {
+  app.get('/api/auth/admin/usage/sources', async (request, reply) => {
     requireAdmin(request);
     const query = AdminSourcesQuery.parse(request.query);
-    return getAllSources(db, resolveWindow(query, now()), {
+    const json = await getAllSourcesJson(db, resolveWindow(query, now()), {
       userId: optionalParam(query.user_id),
       apiKeyId: optionalParam(query.api_key_id),
     });
+    return reply.type('application/json; charset=utf-8').send(json);
   });
 
   app.get('/api/auth/usage/export', async (request, reply) => {

@@ -132,23 +132,43 @@ const toSums = (row: Record<keyof Sums, unknown>): Sums => ({
 /** Sources facts at the finest grouping any sources response needs; the service merges from here. */
 export async function getSourceFacts(db: Db, query: FactQuery): Promise<SourceFact[]> {
   const bucket = bucketLabel(db.dialect, 'r.t', query.granularity);
-  const rows = await db.kysely
-    .selectFrom(sourceRows(db, query))
-    .select((eb) => [
-      bucket.as('bucket'),
-      'r.source',
-      'r.api_key_id',
-      'r.api_key_name',
-      'r.user_id',
-      'r.user_name',
-      eb.fn.sum<number>('r.prompt_tokens').as('prompt_tokens'),
-      eb.fn.sum<number>('r.completion_tokens').as('completion_tokens'),
-      eb.fn.sum<number>('r.total_tokens').as('total_tokens'),
-      eb.fn.sum<number>('r.request_count').as('request_count'),
-      eb.fn.max<number>('r.last_used').as('last_used'),
-    ])
-    .groupBy([bucket, 'r.source', 'r.api_key_id', 'r.api_key_name', 'r.user_id', 'r.user_name'])
-    .execute();
+  const rows =
+    query.granularity === 'day'
+      ? // A daily row is already one fact (its primary key is the grouping): no GROUP BY, which
+        // halves the cost of a 30-day admin query (~36,000 rows with 1,000 keys).
+        await db.kysely
+          .selectFrom(sourceRows(db, query))
+          .select([
+            bucket.as('bucket'),
+            'r.source',
+            'r.api_key_id',
+            'r.api_key_name',
+            'r.user_id',
+            'r.user_name',
+            'r.prompt_tokens',
+            'r.completion_tokens',
+            'r.total_tokens',
+            'r.request_count',
+            'r.last_used',
+          ])
+          .execute()
+      : await db.kysely
+          .selectFrom(sourceRows(db, query))
+          .select((eb) => [
+            bucket.as('bucket'),
+            'r.source',
+            'r.api_key_id',
+            'r.api_key_name',
+            'r.user_id',
+            'r.user_name',
+            eb.fn.sum<number>('r.prompt_tokens').as('prompt_tokens'),
+            eb.fn.sum<number>('r.completion_tokens').as('completion_tokens'),
+            eb.fn.sum<number>('r.total_tokens').as('total_tokens'),
+            eb.fn.sum<number>('r.request_count').as('request_count'),
+            eb.fn.max<number>('r.last_used').as('last_used'),
+          ])
+          .groupBy([bucket, 'r.source', 'r.api_key_id', 'r.api_key_name', 'r.user_id', 'r.user_name'])
+          .execute();
   return rows.map((row) => ({
     bucket: String(row.bucket),
     source: row.source,
@@ -158,6 +178,57 @@ export async function getSourceFacts(db: Db, query: FactQuery): Promise<SourceFa
     user_name: row.user_name,
     ...toSums(row),
   }));
+}
+
+/** Versions of the days in the range that have rollups (migration 0031). */
+export async function getDayVersions(db: Db, range: TimeRange): Promise<Map<number, number>> {
+  let query = db.kysely.selectFrom('usage_rollup_day_versions').select(['day', 'version']);
+  if (range.start !== null) query = query.where('day', '>=', range.start);
+  if (range.end !== null) query = query.where('day', '<', range.end);
+  const rows = await query.execute();
+  return new Map(rows.map((row) => [Number(row.day), Number(row.version)]));
+}
+
+/** Unfiltered daily sources facts of the given days, each with its day. */
+export async function getDailySourceFactsOfDays(
+  db: Db,
+  days: readonly number[],
+): Promise<(SourceFact & { day: number })[]> {
+  const facts: (SourceFact & { day: number })[] = [];
+  for (let i = 0; i < days.length; i += 500) {
+    const chunk = days.slice(i, i + 500);
+    const rows = await db.kysely
+      .selectFrom('usage_rollups_daily_sources as r')
+      .select([
+        'r.day',
+        bucketLabel(db.dialect, 'r.day', 'day').as('bucket'),
+        'r.source',
+        'r.api_key_id',
+        'r.api_key_name',
+        'r.user_id',
+        'r.user_name',
+        'r.prompt_tokens',
+        'r.completion_tokens',
+        'r.total_tokens',
+        'r.request_count',
+        'r.last_used',
+      ])
+      .where('r.day', 'in', chunk)
+      .execute();
+    for (const row of rows) {
+      facts.push({
+        day: Number(row.day),
+        bucket: String(row.bucket),
+        source: row.source,
+        api_key_id: row.api_key_id,
+        api_key_name: row.api_key_name,
+        user_id: row.user_id,
+        user_name: row.user_name,
+        ...toSums(row),
+      });
+    }
+  }
+  return facts;
 }
 
 /** Model facts grouped by (bucket, model) plus, when `byUser`, (user id, user name). */

@@ -19,6 +19,8 @@ import { assertNever, hourStart } from '../db/dialect.ts';
 import { BadRequestError } from '../errors.ts';
 import {
   findApiKeyStates,
+  getDailySourceFactsOfDays,
+  getDayVersions,
   getModelFacts,
   getSourceFacts,
   type ModelFact,
@@ -124,16 +126,6 @@ export function resolveWindow(query: UsageQuery, now: number): ResolvedWindow {
   };
 }
 
-/** Code-unit order, the same on every database and in every locale. */
-function compareTuples(a: readonly string[], b: readonly string[]): number {
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] ?? '';
-    const y = b[i] ?? '';
-    if (x !== y) return x < y ? -1 : 1;
-  }
-  return 0;
-}
-
 interface Counts {
   prompt_tokens: number;
   completion_tokens: number;
@@ -142,15 +134,22 @@ interface Counts {
   last_used: number;
 }
 
+// Identity parts joined by NUL: PostgreSQL text cannot contain NUL, and NUL sorts below every other
+// character, so comparing joined keys orders groups exactly as comparing their parts would.
+const SEPARATOR = '\u0000';
+
+interface Group {
+  key: string;
+  id: string[];
+  counts: Counts;
+}
+
 /** Sums facts into groups keyed by the given identity; keeps the identity for output. */
-function groupFacts<F extends Counts>(
-  facts: readonly F[],
-  identity: (fact: F) => string[],
-): { id: string[]; counts: Counts }[] {
-  const groups = new Map<string, { id: string[]; counts: Counts }>();
+function groupFacts<F extends Counts>(facts: readonly F[], identity: (fact: F) => string[]): Group[] {
+  const groups = new Map<string, Group>();
   for (const fact of facts) {
     const id = identity(fact);
-    const key = JSON.stringify(id);
+    const key = id.join(SEPARATOR);
     const group = groups.get(key);
     if (group) {
       group.counts.prompt_tokens += fact.prompt_tokens;
@@ -160,6 +159,7 @@ function groupFacts<F extends Counts>(
       group.counts.last_used = Math.max(group.counts.last_used, fact.last_used);
     } else {
       groups.set(key, {
+        key,
         id,
         counts: {
           prompt_tokens: fact.prompt_tokens,
@@ -174,6 +174,9 @@ function groupFacts<F extends Counts>(
   return [...groups.values()];
 }
 
+const byKey = (a: Group, b: Group) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+const byTokensThenKey = (a: Group, b: Group) => b.counts.total_tokens - a.counts.total_tokens || byKey(a, b);
+
 type BucketField = 'model' | 'user_id' | 'user_name' | 'source' | 'api_key_id' | 'api_key_name';
 
 /** Buckets grouped by `bucket` + `fields`, identity fields omitted when empty (omitempty), sorted. */
@@ -182,20 +185,19 @@ function toBuckets<F extends Counts & { bucket: string } & Partial<Record<Bucket
   fields: readonly BucketField[],
 ): UsageBucket[] {
   return groupFacts(facts, (fact) => [fact.bucket, ...fields.map((field) => fact[field] ?? '')])
-    .sort((a, b) => compareTuples(a.id, b.id))
+    .sort(byKey)
     .map(({ id, counts }) => {
-      const bucket: UsageBucket = {
-        bucket: id[0] ?? '',
-        prompt_tokens: counts.prompt_tokens,
-        completion_tokens: counts.completion_tokens,
-        total_tokens: counts.total_tokens,
-        request_count: counts.request_count,
-      };
+      // Identity first, then counts: LocalAI's field order.
+      const bucket: Record<string, string | number> = { bucket: id[0] ?? '' };
       fields.forEach((field, index) => {
         const value = id[index + 1];
         if (value) bucket[field] = value;
       });
-      return bucket;
+      bucket.prompt_tokens = counts.prompt_tokens;
+      bucket.completion_tokens = counts.completion_tokens;
+      bucket.total_tokens = counts.total_tokens;
+      bucket.request_count = counts.request_count;
+      return bucket as UsageBucket;
     });
 }
 
@@ -264,7 +266,7 @@ async function computeSourceTotals(
     fact.user_id,
     fact.user_name,
   ])
-    .sort((a, b) => b.counts.total_tokens - a.counts.total_tokens || compareTuples(a.id, b.id))
+    .sort(byTokensThenKey)
     .slice(0, MAX_KEY_TOTALS);
   const states = await findApiKeyStates(db, [...new Set(keyGroups.map((group) => group.id[0] ?? ''))]);
   const byKey: KeyTotal[] = keyGroups.map(({ id, counts }) => {
@@ -289,7 +291,7 @@ async function computeSourceTotals(
       facts.filter((fact) => fact.source !== 'apikey'),
       (fact) => [fact.source, fact.user_id, fact.user_name],
     )
-      .sort((a, b) => b.counts.total_tokens - a.counts.total_tokens || compareTuples(a.id, b.id))
+      .sort(byTokensThenKey)
       .map(({ id, counts }) => ({
         source: id[0] ?? '',
         user_id: id[1] ?? '',
@@ -348,6 +350,100 @@ export async function getAllSources(
     truncated: distinctKeys > MAX_KEY_TOTALS,
     window: window.window,
   };
+}
+
+const ADMIN_SOURCE_FIELDS: BucketField[] = ['source', 'api_key_id', 'api_key_name', 'user_id', 'user_name'];
+
+/** One UTC day's part of the unfiltered admin Sources answer, valid while the day's version holds. */
+interface DayPart {
+  version: number;
+  /** The day's buckets, serialised, comma-separated (no brackets); '' when the day has none. */
+  bucketsJson: string;
+  /** The day's facts summed per (source, key, names, user): the input of the totals. */
+  groups: SourceFact[];
+}
+
+// Days kept per database: a month and a week of answers with room to spare. With 1,000 keys a day
+// is ~1,200 buckets, ~270 KB of JSON plus its groups.
+const MAX_CACHED_DAYS = 62;
+const dayParts = new WeakMap<Db, Map<number, DayPart>>();
+
+function buildDayPart(version: number, facts: readonly SourceFact[]): DayPart {
+  const buckets = toBuckets(facts, ADMIN_SOURCE_FIELDS);
+  const groups = groupFacts(facts, (fact) => [
+    fact.source,
+    fact.api_key_id,
+    fact.api_key_name,
+    fact.user_id,
+    fact.user_name,
+  ]).map(({ id, counts }) => ({
+    bucket: '',
+    source: id[0] ?? '',
+    api_key_id: id[1] ?? '',
+    api_key_name: id[2] ?? '',
+    user_id: id[3] ?? '',
+    user_name: id[4] ?? '',
+    ...counts,
+  }));
+  return { version, bucketsJson: buckets.map((bucket) => JSON.stringify(bucket)).join(','), groups };
+}
+
+/**
+ * `GET /api/auth/admin/usage/sources`, serialised. The unfiltered day-bucket answer (periods week
+ * and month, the dashboard's default view) is assembled from per-day parts cached in memory and
+ * checked against the day versions that triggers bump in every writer's transaction (migration
+ * 0031): a request reads ~30 version rows, rebuilds only the days that changed (today, under live
+ * traffic) and reuses the rest. The answer is identical to getAllSources'; every other query takes
+ * the direct path. Reading the versions before the facts means a cached part is never older than
+ * its version says, so the cache never serves stale data across instances.
+ */
+export async function getAllSourcesJson(
+  db: Db,
+  window: ResolvedWindow,
+  filter: { userId?: string; apiKeyId?: string },
+): Promise<string> {
+  if (filter.userId !== undefined || filter.apiKeyId !== undefined || window.granularity !== 'day') {
+    return JSON.stringify(await getAllSources(db, window, filter));
+  }
+  let cache = dayParts.get(db);
+  if (!cache) {
+    cache = new Map();
+    dayParts.set(db, cache);
+  }
+  const versions = await getDayVersions(db, window.range);
+  const stale = [...versions].filter(([day, version]) => cache.get(day)?.version !== version);
+  if (stale.length > 0) {
+    const facts = await getDailySourceFactsOfDays(
+      db,
+      stale.map(([day]) => day),
+    );
+    const byDay = new Map<number, SourceFact[]>();
+    for (const fact of facts) {
+      const list = byDay.get(fact.day);
+      if (list) list.push(fact);
+      else byDay.set(fact.day, [fact]);
+    }
+    for (const [day, version] of stale) cache.set(day, buildDayPart(version, byDay.get(day) ?? []));
+  }
+  const days = [...versions.keys()].sort((a, b) => a - b);
+  const parts: string[] = [];
+  const groups: SourceFact[] = [];
+  for (const day of days) {
+    const part = cache.get(day);
+    if (!part) continue;
+    if (part.bucketsJson) parts.push(part.bucketsJson);
+    for (const group of part.groups) groups.push(group);
+  }
+  if (cache.size > MAX_CACHED_DAYS) {
+    const keep = new Set(days.slice(-MAX_CACHED_DAYS));
+    for (const day of [...cache.keys()].sort((a, b) => b - a).slice(MAX_CACHED_DAYS)) {
+      if (!keep.has(day)) cache.delete(day);
+    }
+  }
+  const { totals, distinctKeys } = await computeSourceTotals(db, groups, true);
+  return `{"buckets":[${parts.join(',')}],"totals":${JSON.stringify(totals)},"truncated":${
+    distinctKeys > MAX_KEY_TOTALS
+  },"window":${JSON.stringify(window.window)}}`;
 }
 
 /** `GET /v1/usage`: one API key's own usage by (bucket, model). */
