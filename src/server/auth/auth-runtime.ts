@@ -30,7 +30,7 @@ export function createCliAuthRuntime(input: {
     ...input,
     now: Date.now,
     cache,
-    events: createAuthPublisher(input.db, cache),
+    events: createAuthPublisher(input.db, cache, input.logger),
     noteKeyUsed: () => {},
   };
 }

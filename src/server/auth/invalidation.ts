@@ -39,15 +39,27 @@ async function currentChannel(db: Db): Promise<string> {
   return channelForSchema(result.rows[0]?.schema ?? 'public');
 }
 
-/** Publish-only (CLI commands: a revoke from the CLI reaches the running servers). */
-export function createAuthPublisher(db: Db, cache?: CredentialCache): AuthEvents {
+/**
+ * Publish-only (CLI commands: a revoke from the CLI reaches the running servers). The change is
+ * already committed when this runs, so a failed NOTIFY is logged, not thrown: other instances then
+ * catch up when their cache entry expires (10 s).
+ */
+export function createAuthPublisher(db: Db, cache?: CredentialCache, logger?: Logger): AuthEvents {
   let channel: Promise<string> | undefined;
   return {
     async publish(event) {
       cache?.invalidate(event);
       if (!db.pool) return;
-      channel ??= currentChannel(db);
-      await db.pool.query('select pg_notify($1, $2)', [await channel, JSON.stringify(event)]);
+      try {
+        channel ??= currentChannel(db);
+        await db.pool.query('select pg_notify($1, $2)', [await channel, JSON.stringify(event)]);
+      } catch (error) {
+        channel = undefined;
+        logger?.warn(
+          { err: error, event: event.kind },
+          'could not announce a credential change to other instances',
+        );
+      }
     },
     async close() {},
   };
@@ -64,7 +76,7 @@ export interface AuthListenerOptions {
 /** Publisher plus a LISTEN client that evicts what other instances announce; reconnects on loss. */
 export async function createAuthEvents(options: AuthListenerOptions): Promise<AuthEvents> {
   const { db, cache, logger } = options;
-  const publisher = createAuthPublisher(db, cache);
+  const publisher = createAuthPublisher(db, cache, logger);
   if (!db.pool) return publisher;
 
   let client: pg.Client | undefined;
