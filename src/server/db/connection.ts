@@ -96,6 +96,12 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
   });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', () => {});
+  // pg-pool removes its error listener while a client is checked out; a connection dropped then
+  // (PostgreSQL restarting, a network cut mid-transaction) would be an uncaught 'error' event and kill
+  // the process. The failure still reaches the pending query, which is what the caller handles.
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
   try {
     const client = await pool.connect();
     client.release();

@@ -1,0 +1,300 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Sqlite from 'better-sqlite3';
+import fc from 'fast-check';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTcpProxy } from '../../../test/gateway/tcp-proxy.ts';
+import { createTestDatabase, DIALECTS, makeTempDir, type TestDatabase } from '../../../test/helpers/db.ts';
+import { createApiKey, createUser } from '../../../test/helpers/factories.ts';
+import { type Db, openDatabase } from '../db/connection.ts';
+import { createLogger } from '../logger.ts';
+import { createUsageRecorder, type UsageEvent } from './recorder.ts';
+
+const logger = createLogger('silent');
+const HOUR = 3_600_000;
+const BASE = Date.UTC(2026, 10, 1);
+
+function event(overrides: Partial<UsageEvent> = {}): UsageEvent {
+  return {
+    user_id: 'u1',
+    user_name: 'User One',
+    source: 'apikey',
+    api_key_id: 'k1',
+    api_key_name: 'key one',
+    model: 'm1',
+    endpoint: '/v1/chat/completions',
+    prompt_tokens: 10,
+    completion_tokens: 5,
+    total_tokens: 15,
+    duration_ms: 12,
+    created_at: BASE,
+    usage_origin: 'provider',
+    aborted: 0,
+    stream: 0,
+    upstream: 'default',
+    ...overrides,
+  };
+}
+
+function journalFiles(dataDir: string): string[] {
+  const dir = path.join(dataDir, 'usage-journal');
+  return fs.existsSync(dir) ? fs.readdirSync(dir).filter((name) => name.endsWith('.jsonl')) : [];
+}
+
+describe.each(DIALECTS)('journaled usage recorder on %s', (dialect) => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase(dialect);
+  });
+  afterAll(async () => {
+    await database?.close();
+  });
+  const db = () => database.db;
+  const clear = async () => {
+    await db().kysely.deleteFrom('usage_records').execute();
+    await db().kysely.deleteFrom('usage_rollups_hourly').execute();
+  };
+  const count = async () =>
+    Number(
+      (
+        await db()
+          .kysely.selectFrom('usage_records')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
+
+  it('journals each row before record() resolves, commits on flushNow, then deletes the segment', async () => {
+    await clear();
+    const dataDir = makeTempDir();
+    const recorder = await createUsageRecorder({ db: db(), logger, flushMs: 60_000, dataDir });
+    await recorder.record(event({ id: 'journal-1' }));
+    const files = journalFiles(dataDir);
+    expect(files).toHaveLength(1);
+    const text = fs.readFileSync(path.join(dataDir, 'usage-journal', files[0]!), 'utf8');
+    expect(JSON.parse(text.trim())).toMatchObject({ id: 'journal-1', total_tokens: 15 });
+    expect(recorder.stats()).toMatchObject({ queueDepth: 1, rowsWritten: 0 });
+    expect(await count()).toBe(0);
+    await recorder.flushNow();
+    expect(await count()).toBe(1);
+    expect(journalFiles(dataDir)).toHaveLength(0);
+    expect(recorder.stats()).toMatchObject({ queueDepth: 0, rowsWritten: 1, journalBytes: 0 });
+    await recorder.close();
+  });
+
+  it('replays what a dead process left, exactly once, even a segment that was already committed', async () => {
+    await clear();
+    const dataDir = makeTempDir();
+    const first = await createUsageRecorder({ db: db(), logger, flushMs: 60_000, dataDir });
+    for (let i = 0; i < 10; i += 1) await first.record(event({ id: `replay-a-${i}` }));
+    await first.flushNow();
+    // A copy of a committed segment, as if the process died between the commit and the delete.
+    const committed = path.join(dataDir, 'usage-journal', 'segment-000000000001.jsonl');
+    for (let i = 0; i < 10; i += 1) await first.record(event({ id: `replay-b-${i}` }));
+    const pending = journalFiles(dataDir);
+    expect(pending).toHaveLength(1);
+    const lines = Array.from({ length: 10 }, (_, i) => JSON.stringify({ ...event(), id: `replay-a-${i}` }));
+    fs.writeFileSync(committed, `${lines.join('\n')}\n{"torn`);
+    // `first` is abandoned without close(), like kill -9.
+    const second = await createUsageRecorder({ db: db(), logger, flushMs: 60_000, dataDir });
+    await second.flushNow();
+    expect(await count()).toBe(20);
+    const rollup = await db()
+      .kysely.selectFrom('usage_rollups_hourly')
+      .select((eb) => [eb.fn.sum<number>('request_count').as('n'), eb.fn.sum<number>('total_tokens').as('t')])
+      .executeTakeFirstOrThrow();
+    expect(Number(rollup.n)).toBe(20);
+    expect(Number(rollup.t)).toBe(20 * 15);
+    expect(journalFiles(dataDir)).toHaveLength(0);
+    await second.close();
+  });
+
+  /** A handle on the same database whose writes fail on demand: PostgreSQL through a TCP proxy that is
+   * cut, SQLite with another connection holding the write lock (and a short busy timeout). */
+  async function breakableDb(): Promise<{
+    db: Db;
+    breakIt: () => Promise<void>;
+    close: () => Promise<void>;
+  }> {
+    if (dialect === 'postgres') {
+      const target = new URL(database.url);
+      const proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
+      const viaProxy = await openDatabase(proxy.rewrite(database.url));
+      return {
+        db: viaProxy,
+        breakIt: async () => proxy.cut(),
+        close: async () => {
+          await proxy.close();
+          await viaProxy.close().catch(() => {});
+        },
+      };
+    }
+    const handle = await openDatabase(database.url);
+    await sql`pragma busy_timeout = 50`.execute(handle.kysely);
+    const locker = new Sqlite(database.url);
+    return {
+      db: handle,
+      breakIt: async () => {
+        locker.exec('begin exclusive');
+      },
+      close: async () => {
+        if (locker.inTransaction) locker.exec('rollback');
+        locker.close();
+        await handle.close();
+      },
+    };
+  }
+
+  it('keeps memory bounded while the database is down; the backlog waits on disk and arrives later', async () => {
+    await clear();
+    const dataDir = makeTempDir();
+    const broken = await breakableDb();
+    await broken.breakIt();
+    const recorder = await createUsageRecorder({ db: broken.db, logger, flushMs: 60_000, dataDir });
+    const total = 25_000;
+    for (let i = 0; i < total; i += 1)
+      await recorder.record(event({ id: `outage-${i}`, created_at: BASE + i }));
+    await expect(recorder.flushNow()).rejects.toThrow();
+    const stats = recorder.stats();
+    expect(stats.queueDepth).toBe(total);
+    expect(stats.rowsInMemory).toBeLessThanOrEqual(20_000);
+    expect(stats.journalBytes).toBeGreaterThan(total * 100);
+    await recorder.close();
+    await broken.close();
+    expect(journalFiles(dataDir).length).toBe(total / 1000);
+    expect(await count()).toBe(0);
+
+    const restarted = await createUsageRecorder({ db: db(), logger, flushMs: 60_000, dataDir });
+    expect(restarted.stats().queueDepth).toBe(total);
+    await restarted.flushNow();
+    expect(await count()).toBe(total);
+    expect(restarted.stats()).toMatchObject({ queueDepth: 0, journalBytes: 0, rowsWritten: total });
+    await restarted.close();
+  }, 60_000);
+
+  it('writes api_keys.last_used from noteKeyUsed, at most once a minute per key', async () => {
+    const user = await createUser(db());
+    const key = await createApiKey(db(), { userId: user.id });
+    const recorder = await createUsageRecorder({ db: db(), logger, flushMs: 60_000, dataDir: makeTempDir() });
+    recorder.noteKeyUsed(key.id, BASE);
+    await recorder.flushNow();
+    const lastUsed = async () =>
+      (
+        await db()
+          .kysely.selectFrom('api_keys')
+          .select('last_used')
+          .where('id', '=', key.id)
+          .executeTakeFirst()
+      )?.last_used;
+    expect(await lastUsed()).toBe(BASE);
+    recorder.noteKeyUsed(key.id, BASE + 30_000);
+    await recorder.flushNow();
+    expect(await lastUsed()).toBe(BASE);
+    recorder.noteKeyUsed(key.id, BASE + 61_000);
+    await recorder.flushNow();
+    expect(await lastUsed()).toBe(BASE + 61_000);
+    await recorder.close();
+  });
+
+  it('property: for random usage, replays included, the rollups equal aggregates of the raw rows', async () => {
+    const row = fc.record({
+      user: fc.constantFrom('u1', 'u2', 'legacy-api-key'),
+      source: fc.constantFrom('apikey', 'web', 'legacy'),
+      key: fc.constantFrom(null, 'k1', 'k2'),
+      keyName: fc.constantFrom('', 'alpha', 'renamed'),
+      model: fc.constantFrom('m1', 'm2', 'm3'),
+      hour: fc.integer({ min: 0, max: 47 }),
+      offset: fc.integer({ min: 0, max: HOUR - 1 }),
+      prompt: fc.nat(5000),
+      completion: fc.nat(5000),
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(row, { minLength: 1, maxLength: 60 }),
+        fc.nat(60),
+        async (rows, replayFrom) => {
+          await clear();
+          const dataDir = makeTempDir();
+          const recorder = await createUsageRecorder({ db: db(), logger, flushMs: 60_000, dataDir });
+          const events = rows.map((r, i) =>
+            event({
+              id: `prop-${i}`,
+              user_id: r.user,
+              user_name: `name of ${r.user}`,
+              source: r.source,
+              api_key_id: r.key,
+              api_key_name: r.keyName,
+              model: r.model,
+              created_at: BASE + r.hour * HOUR + r.offset,
+              prompt_tokens: r.prompt,
+              completion_tokens: r.completion,
+              total_tokens: r.prompt + r.completion,
+            }),
+          );
+          for (const e of events) await recorder.record(e);
+          await recorder.flushNow();
+          // Replaying a tail of the same rows (a crash between commit and journal delete) changes nothing.
+          for (const e of events.slice(replayFrom)) await recorder.record(e);
+          await recorder.close();
+          const raw = await db()
+            .kysely.selectFrom('usage_records')
+            .select((eb) => [
+              eb.fn.sum<number>('prompt_tokens').as('prompt'),
+              eb.fn.sum<number>('completion_tokens').as('completion'),
+              eb.fn.sum<number>('total_tokens').as('total'),
+              eb.fn.countAll<number>().as('requests'),
+            ])
+            .executeTakeFirstOrThrow();
+          const rolled = await db()
+            .kysely.selectFrom('usage_rollups_hourly')
+            .select((eb) => [
+              eb.fn.sum<number>('prompt_tokens').as('prompt'),
+              eb.fn.sum<number>('completion_tokens').as('completion'),
+              eb.fn.sum<number>('total_tokens').as('total'),
+              eb.fn.sum<number>('request_count').as('requests'),
+            ])
+            .executeTakeFirstOrThrow();
+          expect(Number(raw.requests)).toBe(rows.length);
+          for (const field of ['prompt', 'completion', 'total', 'requests'] as const) {
+            expect(Number(rolled[field])).toBe(Number(raw[field]));
+          }
+          // Per group as well: each rollup row equals the sums of its raw rows.
+          const hourOf = sql<number>`created_at - (created_at % ${sql.lit(HOUR)})`;
+          const groups = await db()
+            .kysely.selectFrom('usage_records')
+            .select((eb) => [
+              hourOf.as('hour'),
+              'user_id',
+              'source',
+              'model',
+              'api_key_name',
+              eb.fn.coalesce('api_key_id', sql<string>`''`).as('key'),
+              eb.fn.sum<number>('total_tokens').as('total'),
+              eb.fn.countAll<number>().as('requests'),
+            ])
+            .groupBy([hourOf, 'user_id', 'source', 'model', 'api_key_name', sql`coalesce(api_key_id, '')`])
+            .execute();
+          const rollups = await db().kysely.selectFrom('usage_rollups_hourly').selectAll().execute();
+          expect(rollups).toHaveLength(groups.length);
+          for (const group of groups) {
+            const match = rollups.find(
+              (r) =>
+                Number(r.hour) === Number(group.hour) &&
+                r.user_id === group.user_id &&
+                r.source === group.source &&
+                r.model === group.model &&
+                r.api_key_id === group.key &&
+                r.api_key_name === group.api_key_name,
+            );
+            expect(match).toBeDefined();
+            expect(Number(match?.total_tokens)).toBe(Number(group.total));
+            expect(Number(match?.request_count)).toBe(Number(group.requests));
+          }
+          fs.rmSync(dataDir, { recursive: true, force: true });
+        },
+      ),
+      { numRuns: 15 },
+    );
+  }, 60_000);
+});
