@@ -34,6 +34,11 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as net.AddressInfo).port;
+  const cut = () => {
+    down = true;
+    for (const socket of sockets) socket.destroy();
+    sockets.clear();
+  };
   return {
     port,
     rewrite(url) {
@@ -42,16 +47,12 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
       parsed.port = String(port);
       return parsed.toString();
     },
-    cut() {
-      down = true;
-      for (const socket of sockets) socket.destroy();
-      sockets.clear();
-    },
+    cut,
     restore() {
       down = false;
     },
     async close() {
-      this.cut();
+      cut();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
