@@ -30,7 +30,15 @@ export type TokenLoginRequest = z.infer<typeof TokenLoginRequest>;
 
 export const ProfileRequest = z.object({
   name: z.string().trim().min(1).max(255).optional(),
-  avatar_url: z.string().max(512).optional(),
+  /** '' clears it; otherwise an http(s) URL (it ends up in an <img src>). */
+  avatar_url: z
+    .string()
+    .max(512)
+    .refine(
+      (value) => value === '' || /^https?:\/\/[^\s]+$/i.test(value),
+      'must be an http:// or https:// URL',
+    )
+    .optional(),
 });
 export type ProfileRequest = z.infer<typeof ProfileRequest>;
 

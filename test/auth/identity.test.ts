@@ -743,6 +743,14 @@ describe.each(DIALECTS)('identity on %s', (dialect) => {
       });
       expect(profile.statusCode).toBe(200);
       expect((await me({}, { session: alice.session })).json()).toMatchObject({ name: 'Alice A.' });
+      const badAvatar = await t.app.inject({
+        method: 'PUT',
+        url: '/api/auth/profile',
+        cookies: { session: alice.session },
+        payload: { avatar_url: 'javascript:alert(1)' },
+      });
+      expect(badAvatar.statusCode).toBe(400);
+      expect(badAvatar.json().error).toMatch(/^avatar_url: /);
       const badCurrent = await t.app.inject({
         method: 'PUT',
         url: '/api/auth/password',
