@@ -11,7 +11,7 @@ export const AUTH_BODY_LIMIT_BYTES = 64 * 1024;
 
 export const AUTH_RATE_LIMIT = 5;
 export const AUTH_RATE_WINDOW_MS = 60_000;
-// Past 10 000 tracked clients, expired windows are swept before a new one is added.
+// Past 10 000 tracked clients, expired windows are swept (then the oldest) before a new one is added.
 const MAX_TRACKED = 10_000;
 
 export class RateLimiter {
@@ -42,6 +42,11 @@ export class RateLimiter {
   private sweep(now: number): void {
     for (const [key, window] of this.windows) {
       if (now - window.start >= this.windowMs) this.windows.delete(key);
+    }
+    // Still full (a flood from many addresses): forget the oldest windows; memory stays bounded.
+    for (const key of this.windows.keys()) {
+      if (this.windows.size < MAX_TRACKED) break;
+      this.windows.delete(key);
     }
   }
 }
