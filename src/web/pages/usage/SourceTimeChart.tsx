@@ -1,6 +1,7 @@
 import type { UsageRange } from '../../api.ts';
 import { formatTokens } from '../../format.ts';
-import { axisLabels, shortLabel } from './buckets.ts';
+import { Axis } from './Axis.tsx';
+import { axisLabels } from './buckets.ts';
 import { type ChartModel, seriesMatches } from './sources-model.ts';
 
 const WIDTH = 1000;
@@ -24,9 +25,6 @@ export function SourceTimeChart({
   const max = Math.max(1, ...labels.map(stackTotal));
   const slot = WIDTH / Math.max(labels.length, 1);
   const bar = Math.max(1, slot * 0.72);
-  const ticks = [0, Math.floor((labels.length - 1) / 2), labels.length - 1].filter(
-    (value, index, all) => value >= 0 && all.indexOf(value) === index,
-  );
   return (
     <div className="chart-frame">
       <div className="card-head" style={{ marginBottom: 8 }}>
@@ -76,11 +74,7 @@ export function SourceTimeChart({
           );
         })}
       </svg>
-      <div className="row small muted" style={{ justifyContent: 'space-between', flexWrap: 'nowrap' }}>
-        {ticks.map((index) => (
-          <span key={index}>{labels[index] ? shortLabel(labels[index]) : ''}</span>
-        ))}
-      </div>
+      <Axis labels={labels} slots={labels.length} />
       <ul className="legend ribbon-legend" aria-label="Series" style={{ listStyle: 'none', padding: 0 }}>
         {model.series.map((series) => (
           <li key={series.id}>

@@ -1,5 +1,5 @@
 import { formatTokens } from '../../format.ts';
-import { shortLabel } from './buckets.ts';
+import { Axis } from './Axis.tsx';
 
 export interface TokenPoint {
   label: string;
@@ -17,9 +17,6 @@ export function TokensChart({ points, projected }: { points: TokenPoint[]; proje
   const slot = WIDTH / Math.max(slots, 1);
   const bar = Math.max(1, slot * 0.72);
   const y = (value: number) => (value / max) * (HEIGHT - 4);
-  const ticks = [0, Math.floor((points.length - 1) / 2), points.length - 1].filter(
-    (value, index, all) => value >= 0 && all.indexOf(value) === index,
-  );
   const summary = `${points.length} buckets, peak ${formatTokens(max)} tokens`;
   return (
     <div className="chart-frame">
@@ -83,12 +80,7 @@ export function TokensChart({ points, projected }: { points: TokenPoint[]; proje
           );
         })}
       </svg>
-      <div className="row small muted" style={{ justifyContent: 'space-between', flexWrap: 'nowrap' }}>
-        {ticks.map((index) => (
-          <span key={index}>{points[index] ? shortLabel(points[index].label) : ''}</span>
-        ))}
-        {projected.length ? <span>projection →</span> : null}
-      </div>
+      <Axis labels={points.map((p) => p.label)} slots={slots} />
       <div className="legend" aria-hidden="true">
         <span className="legend-item">
           <span className="swatch" style={{ background: 'var(--color-primary)' }} />
