@@ -5,6 +5,7 @@ import { ConfigError, type ConfigFlags, loadConfig, SETTINGS, type SettingName }
 import { DatabaseUnavailableError, openDatabase } from './db/connection.ts';
 import { MigrationError, migrateToLatest } from './db/migrate.ts';
 import { registerDemoCommands } from './demo/cli.ts';
+import { servesDemoModel } from './gateway/routes.ts';
 import { openRuntime } from './runtime.ts';
 import { registerUsageCommands } from './usage/cli.ts';
 import { createUsageRecorder } from './usage/recorder.ts';
@@ -50,6 +51,11 @@ async function serve(flags: ConfigFlags): Promise<void> {
   const app = await buildApp({ ...runtime, recorder });
   await app.listen({ host: config.host, port: config.port });
   logger.info({ database: db.describe, dataDir: config.dataDir }, 'keytally is ready');
+  if (servesDemoModel(runtime)) {
+    logger.info(
+      'no upstream is configured: serving the built-in demo model "demo"; set KEYTALLY_UPSTREAM_URL or KEYTALLY_CONFIG to reach real models',
+    );
+  }
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/server/config.ts';
 import { loadUpstreamsFile } from '../../src/server/gateway/upstreams.ts';
-import { type TestApp, startTestApp } from '../helpers/app.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { DIALECTS, makeTempDir } from '../helpers/db.ts';
 import { type FakeUpstream, startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { freePort } from '../helpers/process.ts';
@@ -75,7 +75,11 @@ describe.each(DIALECTS)('routing and upstream errors on %s', (dialect) => {
     unreachable = await startTestApp({
       dialect,
       database: t.database,
-      settings: { upstreamUrl: `http://127.0.0.1:${port}/v1`, apiKeys: 'legacy-secret', dataDir: makeTempDir() },
+      settings: {
+        upstreamUrl: `http://127.0.0.1:${port}/v1`,
+        apiKeys: 'legacy-secret',
+        dataDir: makeTempDir(),
+      },
     });
   });
   afterAll(async () => {
@@ -86,7 +90,12 @@ describe.each(DIALECTS)('routing and upstream errors on %s', (dialect) => {
   });
 
   const post = (app: TestApp, model: string, extra: Record<string, unknown> = {}) =>
-    app.app.inject({ method: 'POST', url: '/v1/chat/completions', headers: LEGACY, payload: chat(model, extra) });
+    app.app.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      headers: LEGACY,
+      payload: chat(model, extra),
+    });
   const rowCount = async () => {
     await t.recorder.flushNow();
     const row = await t.database.db.kysely
@@ -104,7 +113,10 @@ describe.each(DIALECTS)('routing and upstream errors on %s', (dialect) => {
     expect(b.requests.at(-1)?.body?.model).toBe('b-model');
     expect(b.requests.at(-1)?.headers.authorization).toBeUndefined();
     expect(await rowCount()).toBe(before + 2);
-    const rows = await t.database.db.kysely.selectFrom('usage_records').select(['model', 'upstream']).execute();
+    const rows = await t.database.db.kysely
+      .selectFrom('usage_records')
+      .select(['model', 'upstream'])
+      .execute();
     expect(rows).toEqual(
       expect.arrayContaining([
         { model: 'fake-model', upstream: 'alpha' },
@@ -190,7 +202,9 @@ describe.each(DIALECTS)('routing and upstream errors on %s', (dialect) => {
     expect(text).toMatch(/keytally_usage_unrecorded_total\{reason="upstream_status"\} 2/);
     expect(text).toMatch(/keytally_usage_unrecorded_total\{reason="unknown_model"\} 1/);
     expect(text).toMatch(/keytally_usage_unrecorded_total\{reason="upstream_timeout"\} 1/);
-    expect(text).toMatch(/keytally_requests_total\{route="\/v1\/chat\/completions",status="429",source="legacy"\} 1/);
+    expect(text).toMatch(
+      /keytally_requests_total\{route="\/v1\/chat\/completions",status="429",source="legacy"\} 1/,
+    );
     expect(text).toMatch(/keytally_tokens_total\{source="legacy",model="fake-model",kind="prompt"\} \d+/);
     expect(text).toContain('keytally_recorder_queue_depth');
     expect(text).toContain('keytally_recorder_journal_bytes');

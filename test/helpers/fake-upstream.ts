@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 /**
  * A real HTTP server on 127.0.0.1 that speaks OpenAI (chat/completions/embeddings, Responses,
  * Anthropic Messages, /v1/models), for gateway tests and the bench. Behaviour is chosen by the
- * request's model:
+ * request's model (by prefix, so tests can make every model name unique, e.g. `fake-slow-17`):
  * - `fake-429`, `fake-500`: that status with an OpenAI error body;
  * - `fake-slow`: the first byte after `slowMs`;
  * - `fake-no-usage`: no usage in JSON, and streams ignore `include_usage`;
@@ -168,22 +168,24 @@ async function respond(
     sendJson(res, 404, openAiError(404, `no route ${received.path}`));
     return;
   }
-  if (model === 'fake-429') {
+  if (model.startsWith('fake-429')) {
     res.setHeader('retry-after', '7');
     sendJson(res, 429, openAiError(429, 'Rate limit reached for fake-429'));
     return;
   }
-  if (model === 'fake-500') {
+  if (model.startsWith('fake-500')) {
     sendJson(res, 500, openAiError(500, 'The fake upstream had an internal error'));
     return;
   }
-  if (model === 'fake-slow') await sleep(options.slowMs ?? 2000);
-  const noUsage = model === 'fake-no-usage';
+  if (model.startsWith('fake-slow')) await sleep(options.slowMs ?? 2000);
+  const noUsage = model.startsWith('fake-no-usage');
   const stream = body.stream === true;
-  const words = model === 'fake-long' ? Array.from({ length: 200 }, (_, i) => ` w${i}`) : FAKE_REPLY_WORDS;
+  const words = model.startsWith('fake-long')
+    ? Array.from({ length: 200 }, (_, i) => ` w${i}`)
+    : FAKE_REPLY_WORDS;
   const streamOptions = {
-    delayMs: model === 'fake-long' ? 20 : 0,
-    breakAfter: model === 'fake-break' ? 2 : undefined,
+    delayMs: model.startsWith('fake-long') ? 20 : 0,
+    breakAfter: model.startsWith('fake-break') ? 2 : undefined,
   };
   const text = words.join('');
   const usage = {
