@@ -540,7 +540,7 @@ describe.each(DIALECTS)('identity on %s', (dialect) => {
       expect(setCookieHeaders(https).find((h) => h.startsWith('session='))).toMatch(/Secure/);
     });
 
-    it('rotates a cookie session after an hour, keeping user and expiry; Bearer sessions do not rotate', async () => {
+    it('rotates a cookie session after an hour, keeping user and expiry, with a 60 s grace for the old token; Bearer sessions do not rotate', async () => {
       const start = clock;
       const session = cookieValue(await login(t.app, bob.email), 'session') ?? '';
       const before = await t.database.db.kysely
@@ -569,8 +569,15 @@ describe.each(DIALECTS)('identity on %s', (dialect) => {
         expect(row.user_id).toBe(bob.id);
         expect(row.expires_at).toBe(before.expires_at);
         expect(row.rotated_at).toBe(clock);
-        expect((await me({}, { session })).statusCode).toBe(401);
         expect((await me({}, { session: next })).json()).toMatchObject({ id: bob.id });
+        // requests already in flight with the old cookie still pass for 60 s, without rotating again
+        clock += 59_000;
+        const inFlight = await me({}, { session });
+        expect(inFlight.statusCode).toBe(200);
+        expect(cookieValue(inFlight, 'session')).toBeUndefined();
+        clock += 1_001;
+        expect((await me({}, { session })).statusCode).toBe(401);
+        expect((await me({}, { session: next })).statusCode).toBe(200);
       } finally {
         clock = start;
       }

@@ -20,11 +20,26 @@ export async function deleteSessionsOfUser(db: Db, userId: string): Promise<numb
   return Number(result.numDeletedRows);
 }
 
-/** Replaces a session by a new id with the same expiry, in one transaction (hourly rotation). */
-export async function replaceSession(db: Db, oldId: string, next: SessionRow): Promise<boolean> {
+/**
+ * Rotates a session: inserts `next` (same expiry) and lets the old id live only until
+ * `oldExpiresAt` (a short grace), in one transaction. The update is a compare-and-set on `rotated_at`, so of several
+ * concurrent requests carrying the old token exactly one rotates; false for the others.
+ */
+export async function rotateSessionRow(
+  db: Db,
+  oldId: string,
+  next: SessionRow,
+  rotatedBefore: number,
+  oldExpiresAt: number,
+): Promise<boolean> {
   return db.kysely.transaction().execute(async (trx) => {
-    const result = await trx.deleteFrom('sessions').where('id', '=', oldId).executeTakeFirst();
-    if (Number(result.numDeletedRows) === 0) return false;
+    const result = await trx
+      .updateTable('sessions')
+      .set({ rotated_at: next.rotated_at, expires_at: oldExpiresAt })
+      .where('id', '=', oldId)
+      .where('rotated_at', '<=', rotatedBefore)
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) === 0) return false;
     await trx.insertInto('sessions').values(next).execute();
     return true;
   });

@@ -7,7 +7,7 @@ import {
   deleteSession,
   deleteSessionsOfUser,
   insertSession,
-  replaceSession,
+  rotateSessionRow,
 } from './sessions.repository.ts';
 
 export const SESSION_COOKIE = 'session';
@@ -15,6 +15,12 @@ export const TOKEN_COOKIE = 'token';
 export const SESSION_TTL_MS = 30 * 86_400_000;
 /** Cookie sessions get a new token once an hour (reference section 3.3). */
 export const SESSION_ROTATION_MS = 3_600_000;
+/**
+ * After a rotation the old token keeps working for 60 s: a dashboard fires requests in parallel,
+ * and those already in flight with the old cookie must not come back 401 (reference section 3.3
+ * deletes the old session at once, which logs such pages out).
+ */
+export const SESSION_ROTATION_GRACE_MS = 60_000;
 
 /** A new session: 32 random bytes as 64 hex characters; only its HMAC is stored. */
 export async function createSession(
@@ -39,7 +45,10 @@ export function needsRotation(rotatedAt: number, now: number): boolean {
   return now - rotatedAt >= SESSION_ROTATION_MS;
 }
 
-/** Replaces the session by a new token with the same expiry; undefined if it was gone already. */
+/**
+ * Gives the session a new token with the same expiry; the old token lapses after the grace period.
+ * Undefined when another request rotated it first (or it is gone).
+ */
 export async function rotateSession(
   rt: AuthRuntime,
   sessionId: string,
@@ -55,8 +64,14 @@ export async function rotateSession(
     rotated_at: now,
     created_at: now,
   };
-  const replaced = await replaceSession(rt.db, sessionId, next);
-  if (!replaced) return undefined;
+  const rotated = await rotateSessionRow(
+    rt.db,
+    sessionId,
+    next,
+    now - SESSION_ROTATION_MS,
+    Math.min(expiresAt, now + SESSION_ROTATION_GRACE_MS),
+  );
+  if (!rotated) return undefined;
   await rt.events.publish({ kind: 'session', id: sessionId });
   return token;
 }
