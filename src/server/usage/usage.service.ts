@@ -245,31 +245,72 @@ export async function getAllUsage(
 
 const entry = (tokens: number, requests: number): TotalsEntry => ({ tokens, requests });
 
-/** by_source, by_key (capped, with key states), by_user_source and the distinct key count. */
-async function computeSourceTotals(
-  db: Db,
+/** The totals' groups before sorting and capping; per-day parts of them merge into a window's. */
+interface TotalsParts {
+  bySource: Map<string, Group>;
+  byKey: Map<string, Group>;
+  byUserSource: Map<string, Group>;
+}
+
+const emptyTotalsParts = (): TotalsParts => ({
+  bySource: new Map(),
+  byKey: new Map(),
+  byUserSource: new Map(),
+});
+
+function addToGroup(groups: Map<string, Group>, id: string[], counts: Counts): void {
+  const key = id.join(SEPARATOR);
+  const group = groups.get(key);
+  if (group) {
+    group.counts.prompt_tokens += counts.prompt_tokens;
+    group.counts.completion_tokens += counts.completion_tokens;
+    group.counts.total_tokens += counts.total_tokens;
+    group.counts.request_count += counts.request_count;
+    group.counts.last_used = Math.max(group.counts.last_used, counts.last_used);
+  } else {
+    groups.set(key, { key, id, counts: { ...counts } });
+  }
+}
+
+/** by_source per source; by_key per (key id, key name, user id, user name) of key traffic; by_user_source per (source, user id, user name) of non-key traffic. */
+function accumulateTotals(
   facts: readonly SourceFact[],
+  parts: TotalsParts = emptyTotalsParts(),
+): TotalsParts {
+  for (const fact of facts) {
+    addToGroup(parts.bySource, [fact.source], fact);
+    if (fact.api_key_id !== '') {
+      addToGroup(parts.byKey, [fact.api_key_id, fact.api_key_name, fact.user_id, fact.user_name], fact);
+    }
+    if (fact.source !== 'apikey')
+      addToGroup(parts.byUserSource, [fact.source, fact.user_id, fact.user_name], fact);
+  }
+  return parts;
+}
+
+function mergeTotalsParts(into: TotalsParts, from: TotalsParts): void {
+  for (const name of ['bySource', 'byKey', 'byUserSource'] as const) {
+    for (const group of from[name].values()) addToGroup(into[name], group.id, group.counts);
+  }
+}
+
+/** Sorts, caps and shapes the totals (reference 8.5); `distinctKeys` decides `truncated`. */
+async function finishTotals(
+  db: Db,
+  parts: TotalsParts,
   admin: boolean,
 ): Promise<{ totals: SourceTotals; distinctKeys: number }> {
   const bySource: Record<string, TotalsEntry> = {};
   const grandTotal = entry(0, 0);
-  for (const { id, counts } of groupFacts(facts, (fact) => [fact.source])) {
+  for (const { id, counts } of [...parts.bySource.values()].sort(byKey)) {
     bySource[id[0] ?? ''] = entry(counts.total_tokens, counts.request_count);
     grandTotal.tokens += counts.total_tokens;
     grandTotal.requests += counts.request_count;
   }
 
-  const keyFacts = facts.filter((fact) => fact.api_key_id !== '');
-  const keyGroups = groupFacts(keyFacts, (fact) => [
-    fact.api_key_id,
-    fact.api_key_name,
-    fact.user_id,
-    fact.user_name,
-  ])
-    .sort(byTokensThenKey)
-    .slice(0, MAX_KEY_TOTALS);
+  const keyGroups = [...parts.byKey.values()].sort(byTokensThenKey).slice(0, MAX_KEY_TOTALS);
   const states = await findApiKeyStates(db, [...new Set(keyGroups.map((group) => group.id[0] ?? ''))]);
-  const byKey: KeyTotal[] = keyGroups.map(({ id, counts }) => {
+  const byKeyTotals: KeyTotal[] = keyGroups.map(({ id, counts }) => {
     const [apiKeyId = '', apiKeyName = '', userId = '', userName = ''] = id;
     const state = states.get(apiKeyId);
     return {
@@ -285,12 +326,9 @@ async function computeSourceTotals(
     };
   });
 
-  const totals: SourceTotals = { by_source: bySource, by_key: byKey, grand_total: grandTotal };
+  const totals: SourceTotals = { by_source: bySource, by_key: byKeyTotals, grand_total: grandTotal };
   if (admin) {
-    const byUserSource: UserSourceTotal[] = groupFacts(
-      facts.filter((fact) => fact.source !== 'apikey'),
-      (fact) => [fact.source, fact.user_id, fact.user_name],
-    )
+    const byUserSource: UserSourceTotal[] = [...parts.byUserSource.values()]
       .sort(byTokensThenKey)
       .map(({ id, counts }) => ({
         source: id[0] ?? '',
@@ -301,7 +339,16 @@ async function computeSourceTotals(
       }));
     if (byUserSource.length > 0) totals.by_user_source = byUserSource;
   }
-  return { totals, distinctKeys: new Set(keyFacts.map((fact) => fact.api_key_id)).size };
+  const distinctKeys = new Set([...parts.byKey.values()].map((group) => group.id[0])).size;
+  return { totals, distinctKeys };
+}
+
+function computeSourceTotals(
+  db: Db,
+  facts: readonly SourceFact[],
+  admin: boolean,
+): Promise<{ totals: SourceTotals; distinctKeys: number }> {
+  return finishTotals(db, accumulateTotals(facts), admin);
 }
 
 /**
@@ -359,8 +406,8 @@ interface DayPart {
   version: number;
   /** The day's buckets, serialised, comma-separated (no brackets); '' when the day has none. */
   bucketsJson: string;
-  /** The day's facts summed per (source, key, names, user): the input of the totals. */
-  groups: SourceFact[];
+  /** The day's share of the totals. */
+  totals: TotalsParts;
 }
 
 // Days kept per database: a month and a week of answers with room to spare. With 1,000 keys a day
@@ -370,22 +417,11 @@ const dayParts = new WeakMap<Db, Map<number, DayPart>>();
 
 function buildDayPart(version: number, facts: readonly SourceFact[]): DayPart {
   const buckets = toBuckets(facts, ADMIN_SOURCE_FIELDS);
-  const groups = groupFacts(facts, (fact) => [
-    fact.source,
-    fact.api_key_id,
-    fact.api_key_name,
-    fact.user_id,
-    fact.user_name,
-  ]).map(({ id, counts }) => ({
-    bucket: '',
-    source: id[0] ?? '',
-    api_key_id: id[1] ?? '',
-    api_key_name: id[2] ?? '',
-    user_id: id[3] ?? '',
-    user_name: id[4] ?? '',
-    ...counts,
-  }));
-  return { version, bucketsJson: buckets.map((bucket) => JSON.stringify(bucket)).join(','), groups };
+  return {
+    version,
+    bucketsJson: buckets.map((bucket) => JSON.stringify(bucket)).join(','),
+    totals: accumulateTotals(facts),
+  };
 }
 
 /**
@@ -427,12 +463,12 @@ export async function getAllSourcesJson(
   }
   const days = [...versions.keys()].sort((a, b) => a - b);
   const parts: string[] = [];
-  const groups: SourceFact[] = [];
+  const totalsParts = emptyTotalsParts();
   for (const day of days) {
     const part = cache.get(day);
     if (!part) continue;
     if (part.bucketsJson) parts.push(part.bucketsJson);
-    for (const group of part.groups) groups.push(group);
+    mergeTotalsParts(totalsParts, part.totals);
   }
   if (cache.size > MAX_CACHED_DAYS) {
     const keep = new Set(days.slice(-MAX_CACHED_DAYS));
@@ -440,7 +476,7 @@ export async function getAllSourcesJson(
       if (!keep.has(day)) cache.delete(day);
     }
   }
-  const { totals, distinctKeys } = await computeSourceTotals(db, groups, true);
+  const { totals, distinctKeys } = await finishTotals(db, totalsParts, true);
   return `{"buckets":[${parts.join(',')}],"totals":${JSON.stringify(totals)},"truncated":${
     distinctKeys > MAX_KEY_TOTALS
   },"window":${JSON.stringify(window.window)}}`;
