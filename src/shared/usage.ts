@@ -132,7 +132,7 @@ export const KeyTotal = z.object({
   user_name: z.string(),
   tokens: z.number(),
   requests: z.number(),
-  /** RFC3339 (UTC, second precision) of the newest request in the window. */
+  /** RFC3339 (UTC, with milliseconds) of the newest request in the window. */
   last_used: z.string(),
   key_prefix: z.string(),
   revoked: z.boolean(),
