@@ -59,7 +59,7 @@ describe('dashboard: first run, keys, chat, revocation', () => {
   });
 
   it('creates a key, copies it, and the key’s traffic shows in the Sources tab with its tokens', async () => {
-    await page.getByRole('link', { name: 'API keys & account' }).click();
+    await page.getByRole('link', { name: 'API keys' }).click();
     await page.getByLabel('Name').fill('ci-runner');
     await page.getByRole('button', { name: 'Create' }).click();
     const shown = page.getByTestId('new-key');
@@ -121,7 +121,7 @@ describe('dashboard: first run, keys, chat, revocation', () => {
   });
 
   it('revoking the key marks its row "revoked" and the key gets 401', async () => {
-    await page.getByRole('link', { name: 'API keys & account' }).click();
+    await page.getByRole('link', { name: 'API keys' }).click();
     await page.getByRole('button', { name: 'Revoke ci-runner' }).click();
     const dialog = page.getByRole('dialog', { name: 'Revoke API key' });
     await dialog.waitFor();

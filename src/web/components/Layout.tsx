@@ -34,7 +34,7 @@ export function BrandMark() {
 const NAV = [
   { href: '/app/usage', label: 'Usage', icon: BarChart3, admin: false },
   { href: '/app/chat', label: 'Chat', icon: MessageSquare, admin: false },
-  { href: '/app/account', label: 'API keys & account', icon: KeyRound, admin: false },
+  { href: '/app/account', label: 'API keys', icon: KeyRound, admin: false },
   { href: '/app/users', label: 'Users', icon: Users, admin: true },
 ];
 

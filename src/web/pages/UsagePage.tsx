@@ -90,7 +90,7 @@ export function UsagePage({ user }: { user: SessionUser }) {
         <span className="spacer" />
         <button
           type="button"
-          className="btn"
+          className="btn refresh"
           onClick={() => client.invalidateQueries({ queryKey: queryKeys.usageAll })}
           aria-label="Refresh"
         >
@@ -102,7 +102,7 @@ export function UsagePage({ user }: { user: SessionUser }) {
         <div style={{ marginBottom: 16 }}>
           <span className="chip" data-testid="user-chip">
             <UserRound size={14} aria-hidden="true" />
-            <span>User: {selectedUserName}</span>
+            <span className="chip-label">User: {selectedUserName}</span>
             <button type="button" aria-label="Clear user filter" onClick={() => setQuery({ user: null })}>
               <X size={14} aria-hidden="true" />
             </button>
@@ -252,7 +252,7 @@ function Overview({ buckets, range }: { buckets: UsageBucket[]; range: UsageRang
             <div className="value">{value}</div>
           </div>
         ))}
-        <div className="card stat" data-testid="stat-projection">
+        <div className="card stat stat-wide" data-testid="stat-projection">
           <div className="label row" style={{ gap: 6 }}>
             <TrendingUp size={14} aria-hidden="true" /> Projected {horizon ? horizon.label : ''}
           </div>

@@ -12,7 +12,7 @@ export function Axis({ labels, slots }: { labels: string[]; slots: number }) {
         const end = index === labels.length - 1 && slots === labels.length && index !== 0;
         const left = index === 0 ? 0 : end ? 100 : center;
         return (
-          <span key={index} className={end ? 'end' : undefined} style={{ left: `${left}%` }}>
+          <span key={index} className={end ? 'axis-label end' : 'axis-label'} style={{ left: `${left}%` }}>
             {labels[index] ? shortLabel(labels[index]) : ''}
           </span>
         );

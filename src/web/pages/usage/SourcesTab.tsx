@@ -155,7 +155,7 @@ export function SourcesTab({ range, admin, userId }: { range: UsageRange; admin:
         <div>
           <span className="chip" data-testid="filter-chip">
             <Filter size={14} aria-hidden="true" />
-            <span>Filtered to: {selectionLabel(selected, allRows, chart.series)}</span>
+            <span className="chip-label">Filtered to: {selectionLabel(selected, allRows, chart.series)}</span>
             <button type="button" aria-label="Clear filter" onClick={() => select(null)}>
               <X size={14} aria-hidden="true" />
             </button>
@@ -191,21 +191,23 @@ export function SourcesTab({ range, admin, userId }: { range: UsageRange; admin:
             />
           </div>
           <span className="spacer" />
-          <label htmlFor="sources-sort" className="label">
-            Sort
-          </label>
-          <select
-            id="sources-sort"
-            className="select"
-            value={sort}
-            onChange={(e) => setQuery({ sort: e.target.value === 'tokens' ? null : e.target.value })}
-          >
-            {SORT_KEYS.filter((key) => admin || key !== 'user').map((key) => (
-              <option key={key} value={key}>
-                {SORT_LABELS[key]}
-              </option>
-            ))}
-          </select>
+          <div className="row" style={{ flexWrap: 'nowrap' }}>
+            <label htmlFor="sources-sort" className="label">
+              Sort
+            </label>
+            <select
+              id="sources-sort"
+              className="select"
+              value={sort}
+              onChange={(e) => setQuery({ sort: e.target.value === 'tokens' ? null : e.target.value })}
+            >
+              {SORT_KEYS.filter((key) => admin || key !== 'user').map((key) => (
+                <option key={key} value={key}>
+                  {SORT_LABELS[key]}
+                </option>
+              ))}
+            </select>
+          </div>
         </div>
         {rows.length === 0 ? (
           <Empty title="Nothing matches">No key or source matches “{search.trim()}”.</Empty>
