@@ -1,3 +1,452 @@
-export async function run(_flags: string[]): Promise<void> {
-  console.log('the proxy bench is not written yet');
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { hashSecret } from '../../src/server/auth/hash.ts';
+import { type Db, openDatabase } from '../../src/server/db/connection.ts';
+import { migrateToLatest } from '../../src/server/db/migrate.ts';
+import { createLogger } from '../../src/server/logger.ts';
+import { createUsageRecorder, type UsageEvent } from '../../src/server/usage/recorder.ts';
+
+/**
+ * `npm run bench proxy -- --duration=5 --concurrency=1,16,64 --rows=100000`
+ *
+ * In one run, against the same fast fake upstream (its own process): the upstream directly, a
+ * minimal Fastify + undici pass-through proxy, and keytally with everything on (API-key auth, usage
+ * capture, the journaled recorder on SQLite, then on PostgreSQL in a fresh schema of
+ * KEYTALLY_BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test). Each proxy is its
+ * own process, so keytally's peak RSS (VmHWM) is its own. Non-streamed and streamed chat
+ * completions at each concurrency. Then the recorder alone: rows/s into SQLite and PostgreSQL.
+ * Prints a table and writes bench/results/proxy-<timestamp>.json.
+ */
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const HMAC = 'bench-hmac-secret-0123456789abcdef0123456789';
+const PG_URL = process.env.KEYTALLY_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+interface Flags {
+  duration: number;
+  concurrency: number[];
+  rows: number;
+}
+
+function parseFlags(args: string[]): Flags {
+  const get = (name: string) => args.find((arg) => arg.startsWith(`--${name}=`))?.split('=')[1];
+  return {
+    duration: Number(get('duration') ?? 5),
+    concurrency: (get('concurrency') ?? '1,16,64').split(',').map(Number),
+    rows: Number(get('rows') ?? 100_000),
+  };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+interface Child {
+  process: ChildProcess;
+  output: () => string;
+}
+
+function spawnTs(script: string, args: string[], env: Record<string, string> = {}): Child {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  return { process: child, output: () => output };
+}
+
+async function waitFor(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function stopChild(child: Child): Promise<void> {
+  if (child.process.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.process.once('exit', resolve));
+  child.process.kill('SIGTERM');
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+  if (child.process.exitCode === null) child.process.kill('SIGKILL');
+}
+
+async function peakRss(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+}
+
+interface Measurement {
+  target: string;
+  concurrency: number;
+  stream: boolean;
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  non2xx: number;
+}
+
+async function measure(
+  target: string,
+  url: string,
+  headers: Record<string, string>,
+  concurrency: number,
+  stream: boolean,
+  duration: number,
+): Promise<Measurement> {
+  const body = JSON.stringify({
+    model: 'bench-model',
+    stream,
+    messages: [{ role: 'user', content: 'Say hello to the benchmark.' }],
+  });
+  const result = await autocannon({
+    url: `${url}/v1/chat/completions`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body,
+    connections: concurrency,
+    duration,
+  });
+  return {
+    target,
+    concurrency,
+    stream,
+    requestsPerSecond: Math.round(result.requests.average),
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+  };
+}
+
+interface KeytallyTarget {
+  name: string;
+  url: string;
+  key: string;
+  child: Child;
+  cleanup: () => Promise<void>;
+}
+
+async function seedKey(db: Db): Promise<string> {
+  await migrateToLatest(db);
+  const userId = randomUUID();
+  const now = Date.now();
+  await db.kysely
+    .insertInto('users')
+    .values({
+      id: userId,
+      email: 'bench@example.test',
+      name: 'Bench',
+      avatar_url: '',
+      provider: 'local',
+      subject: 'bench@example.test',
+      password_hash: null,
+      role: 'user',
+      status: 'active',
+      created_at: now,
+      updated_at: now,
+    })
+    .execute();
+  const key = `kt-${randomBytes(32).toString('hex')}`;
+  await db.kysely
+    .insertInto('api_keys')
+    .values({
+      id: randomUUID(),
+      user_id: userId,
+      name: 'bench-key',
+      key_hash: hashSecret(HMAC, key),
+      key_prefix: key.slice(0, 12),
+      role: 'user',
+      created_at: now,
+      expires_at: null,
+      last_used: null,
+      revoked_at: null,
+    })
+    .execute();
+  return key;
+}
+
+async function freshPostgres(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const schema = `kt_bench_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  await admin.query(`create schema ${schema}`);
+  await admin.end();
+  const url = new URL(PG_URL);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  return {
+    url: url.toString(),
+    async drop() {
+      const client = new pg.Client({ connectionString: PG_URL });
+      await client.connect();
+      await client.query(`drop schema if exists ${schema} cascade`);
+      await client.end();
+    },
+  };
+}
+
+async function startKeytally(dialect: 'sqlite' | 'postgres', upstream: string): Promise<KeytallyTarget> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keytally-bench-'));
+  const postgres = dialect === 'postgres' ? await freshPostgres() : undefined;
+  const databaseUrl = postgres?.url ?? path.join(dataDir, 'keytally.db');
+  const db = await openDatabase(databaseUrl);
+  const key = await seedKey(db);
+  await db.close();
+  const port = await freePort();
+  const child = spawnTs(path.join(ROOT, 'bin/keytally.js'), ['serve'], {
+    KEYTALLY_PORT: String(port),
+    KEYTALLY_DATA_DIR: dataDir,
+    KEYTALLY_DATABASE_URL: databaseUrl,
+    KEYTALLY_HMAC_SECRET: HMAC,
+    KEYTALLY_UPSTREAM_URL: `${upstream}/v1`,
+    KEYTALLY_LOG_LEVEL: 'warn',
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(async () => {
+    if (child.process.exitCode !== null) throw new Error(`keytally exited:\n${child.output()}`);
+    return fetch(`${url}/healthz`).then(
+      (response) => response.ok,
+      () => false,
+    );
+  }, 'keytally to start');
+  return {
+    name: `keytally-${dialect}`,
+    url,
+    key,
+    child,
+    async cleanup() {
+      await stopChild(child);
+      await postgres?.drop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function countRows(databaseUrl: string): Promise<number> {
+  const db = await openDatabase(databaseUrl);
+  try {
+    const row = await db.kysely
+      .selectFrom('usage_records')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  } finally {
+    await db.close();
+  }
+}
+
+interface RecorderMeasurement {
+  dialect: 'sqlite' | 'postgres';
+  rows: number;
+  /** record() for every row (journal append) plus the flush to the database. */
+  rowsPerSecond: number;
+  /** The journal append alone. */
+  appendRowsPerSecond: number;
+  committed: number;
+}
+
+async function measureRecorder(dialect: 'sqlite' | 'postgres', rows: number): Promise<RecorderMeasurement> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keytally-bench-recorder-'));
+  const postgres = dialect === 'postgres' ? await freshPostgres() : undefined;
+  const databaseUrl = postgres?.url ?? path.join(dataDir, 'keytally.db');
+  const db = await openDatabase(databaseUrl);
+  await migrateToLatest(db);
+  // A long flush interval: the batches are cut by size (1000 rows) and committed as they fill.
+  const recorder = await createUsageRecorder({ db, logger: createLogger('warn'), flushMs: 60_000, dataDir });
+  const base = Date.now() - 3_600_000;
+  const event = (i: number): UsageEvent => ({
+    // 100 active keys of 50 users and 20 models within each hour: a busy deployment's mix.
+    user_id: `user-${i % 50}`,
+    user_name: `User ${i % 50}`,
+    source: i % 10 === 0 ? 'web' : 'apikey',
+    api_key_id: i % 10 === 0 ? null : `key-${i % 100}`,
+    api_key_name: i % 10 === 0 ? '' : `key ${i % 100}`,
+    model: `model-${i % 20}`,
+    endpoint: '/v1/chat/completions',
+    prompt_tokens: 100 + (i % 50),
+    completion_tokens: 20 + (i % 30),
+    total_tokens: 120 + (i % 50) + (i % 30),
+    duration_ms: 50,
+    created_at: base + i,
+    usage_origin: 'provider',
+    aborted: 0,
+    stream: i % 2,
+    upstream: 'default',
+  });
+  const started = performance.now();
+  for (let i = 0; i < rows; i += 1) await recorder.record(event(i));
+  const appended = performance.now();
+  await recorder.flushNow();
+  const finished = performance.now();
+  await recorder.close();
+  const committed = await countRows(databaseUrl);
+  await db.close();
+  await postgres?.drop();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  return {
+    dialect,
+    rows,
+    rowsPerSecond: Math.round(rows / ((finished - started) / 1000)),
+    appendRowsPerSecond: Math.round(rows / ((appended - started) / 1000)),
+    committed,
+  };
+}
+
+function table(measurements: Measurement[]): string {
+  const lines = ['target            conc stream     req/s   p50 ms   p99 ms  errors'];
+  for (const m of measurements) {
+    lines.push(
+      `${m.target.padEnd(17)} ${String(m.concurrency).padStart(4)} ${String(m.stream).padEnd(6)} ${String(m.requestsPerSecond).padStart(9)} ${m.p50Ms.toFixed(2).padStart(8)} ${m.p99Ms.toFixed(2).padStart(8)} ${String(m.errors + m.non2xx).padStart(7)}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export async function run(args: string[]): Promise<void> {
+  const flags = parseFlags(args);
+  const upstreamChild = spawnTs(path.join(ROOT, 'bench/proxy/upstream-server.ts'), []);
+  await waitFor(() => upstreamChild.output().includes('http://'), 'the fake upstream');
+  const upstream = upstreamChild.output().trim().split('\n')[0] ?? '';
+  const minimalPort = await freePort();
+  const minimal = spawnTs(path.join(ROOT, 'bench/proxy/minimal-proxy.ts'), [String(minimalPort), upstream]);
+  await waitFor(() => minimal.output().includes('ready'), 'the minimal proxy');
+
+  const measurements: Measurement[] = [];
+  const peaks: Record<string, number> = {};
+  const targets: { name: string; url: string; headers: Record<string, string> }[] = [
+    { name: 'upstream-direct', url: upstream, headers: {} },
+    { name: 'minimal-proxy', url: `http://127.0.0.1:${minimalPort}`, headers: {} },
+  ];
+  try {
+    for (const target of targets) {
+      await measure(target.name, target.url, target.headers, 16, false, 1); // warm-up
+      for (const concurrency of flags.concurrency) {
+        for (const stream of [false, true]) {
+          const m = await measure(
+            target.name,
+            target.url,
+            target.headers,
+            concurrency,
+            stream,
+            flags.duration,
+          );
+          measurements.push(m);
+          console.log(table([m]).split('\n')[1]);
+        }
+      }
+    }
+    for (const dialect of ['sqlite', 'postgres'] as const) {
+      const keytally = await startKeytally(dialect, upstream);
+      const headers = { authorization: `Bearer ${keytally.key}` };
+      try {
+        await measure(keytally.name, keytally.url, headers, 16, false, 1); // warm-up (JIT, caches)
+        for (const concurrency of flags.concurrency) {
+          for (const stream of [false, true]) {
+            const m = await measure(
+              keytally.name,
+              keytally.url,
+              headers,
+              concurrency,
+              stream,
+              flags.duration,
+            );
+            measurements.push(m);
+            console.log(table([m]).split('\n')[1]);
+          }
+        }
+        peaks[keytally.name] = await peakRss(keytally.child.process.pid ?? 0);
+      } finally {
+        await keytally.cleanup();
+      }
+    }
+  } finally {
+    await stopChild(minimal);
+    await stopChild(upstreamChild);
+  }
+
+  const recorder: RecorderMeasurement[] = [];
+  for (const dialect of ['sqlite', 'postgres'] as const) {
+    const m = await measureRecorder(dialect, flags.rows);
+    recorder.push(m);
+    console.log(
+      `recorder ${dialect}: ${m.rowsPerSecond} rows/s end to end (append ${m.appendRowsPerSecond} rows/s), ${m.committed}/${m.rows} committed`,
+    );
+  }
+
+  const ratios = flags.concurrency.flatMap((concurrency) =>
+    [false, true].flatMap((stream) => {
+      const minimalM = measurements.find(
+        (m) => m.target === 'minimal-proxy' && m.concurrency === concurrency && m.stream === stream,
+      );
+      return ['keytally-sqlite', 'keytally-postgres'].map((target) => {
+        const k = measurements.find(
+          (m) => m.target === target && m.concurrency === concurrency && m.stream === stream,
+        );
+        return {
+          target,
+          concurrency,
+          stream,
+          throughputRatio:
+            k && minimalM ? Number((k.requestsPerSecond / minimalM.requestsPerSecond).toFixed(3)) : null,
+          p99AddedMs: k && minimalM ? Number((k.p99Ms - minimalM.p99Ms).toFixed(2)) : null,
+        };
+      });
+    }),
+  );
+
+  console.log(`\n${table(measurements)}\n`);
+  console.log('keytally / minimal proxy:');
+  for (const r of ratios) {
+    console.log(
+      `  ${r.target.padEnd(17)} c=${String(r.concurrency).padEnd(3)} stream=${String(r.stream).padEnd(5)} throughput ${((r.throughputRatio ?? 0) * 100).toFixed(1)}%  p99 ${r.p99AddedMs !== null && r.p99AddedMs >= 0 ? '+' : ''}${r.p99AddedMs} ms`,
+    );
+  }
+  for (const [name, bytes] of Object.entries(peaks)) {
+    console.log(`  ${name} peak RSS ${(bytes / 1024 / 1024).toFixed(1)} MB`);
+  }
+
+  const resultsDir = path.join(ROOT, 'bench/results');
+  fs.mkdirSync(resultsDir, { recursive: true });
+  const file = path.join(resultsDir, `proxy-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  fs.writeFileSync(
+    file,
+    `${JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
+        flags,
+        measurements,
+        ratios,
+        peakRssBytes: peaks,
+        recorder,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  console.log(`\nwrote ${path.relative(ROOT, file)}`);
 }

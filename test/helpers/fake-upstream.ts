@@ -50,6 +50,8 @@ export interface FakeUpstreamOptions {
   models?: string[];
   /** Do not record requests (the bench). */
   quiet?: boolean;
+  /** Write each SSE event whole, in one write (the bench: measures the proxy, not the reassembly). */
+  wholeEvents?: boolean;
 }
 
 const CREATED = 1_764_288_000;
@@ -128,7 +130,7 @@ function sendJson(res: http.ServerResponse, status: number, payload: unknown): v
 async function writeEvents(
   res: http.ServerResponse,
   events: string[],
-  options: { delayMs?: number; breakAfter?: number } = {},
+  options: { delayMs?: number; breakAfter?: number; whole?: boolean } = {},
 ): Promise<void> {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
   for (const [index, event] of events.entries()) {
@@ -137,10 +139,14 @@ async function writeEvents(
       res.socket?.destroy();
       return;
     }
-    const cut = Math.floor(event.length / 2);
-    res.write(event.slice(0, cut));
-    await new Promise((resolve) => setImmediate(resolve));
-    res.write(event.slice(cut));
+    if (options.whole) {
+      res.write(event);
+    } else {
+      const cut = Math.floor(event.length / 2);
+      res.write(event.slice(0, cut));
+      await new Promise((resolve) => setImmediate(resolve));
+      res.write(event.slice(cut));
+    }
     if (options.delayMs) await sleep(options.delayMs);
   }
   res.end();
@@ -186,6 +192,7 @@ async function respond(
   const streamOptions = {
     delayMs: model.startsWith('fake-long') ? 20 : 0,
     breakAfter: model.startsWith('fake-break') ? 2 : undefined,
+    whole: options.wholeEvents === true,
   };
   const text = words.join('');
   const usage = {

@@ -43,6 +43,8 @@ export interface RecorderOptions {
 }
 
 export const BATCH_ROWS = 1000;
+// One transaction commits at most this many backlogged rows (5 batches): ~2.5 MB of parameters.
+const COMMIT_ROWS_MAX = 5000;
 // Rows kept in memory for the next flushes: 20,000 rows × ~0.5 KB ≈ 10 MB. Past that (the database
 // is slow or down) new batches are only on disk and are read back from the journal when their turn
 // comes, so memory stays flat however long the outage lasts.
@@ -105,19 +107,30 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
     }
   };
 
-  /** Commits batches oldest first until none is left; throws on the first failure. */
+  /**
+   * Commits batches oldest first until none is left; throws on the first failure. When a backlog has
+   * built up (a slow or returning database), up to COMMIT_ROWS_MAX rows of consecutive batches go in
+   * one transaction: fewer round trips, and the rollup deltas compress across the whole span.
+   */
   const commitAll = async () => {
     for (;;) {
-      const batch = batches[0];
-      if (!batch) break;
-      const rows = batch.rows ?? journal.read(batch.segment);
+      if (batches.length === 0) break;
+      const taken: Batch[] = [];
+      const rows: UsageRow[] = [];
+      for (const batch of batches) {
+        if (taken.length > 0 && rows.length + Math.max(batch.segment.rows, 0) > COMMIT_ROWS_MAX) break;
+        taken.push(batch);
+        for (const row of batch.rows ?? journal.read(batch.segment)) rows.push(row);
+      }
       const started = performance.now();
       await insertUsageBatch(db, rows);
       const seconds = (performance.now() - started) / 1000;
-      batches.shift();
-      journal.remove(batch.segment);
-      if (batch.rows) rowsInMemory -= batch.rows.length;
-      queueDepth = Math.max(0, queueDepth - batch.segment.rows);
+      batches.splice(0, taken.length);
+      for (const batch of taken) {
+        journal.remove(batch.segment);
+        if (batch.rows) rowsInMemory -= batch.rows.length;
+        queueDepth = Math.max(0, queueDepth - batch.segment.rows);
+      }
       rowsWritten += rows.length;
       for (const listener of listeners) listener(seconds, rows.length);
     }
