@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/server/db/connection.ts';
@@ -114,6 +115,22 @@ describe('usage sources as an admin with several users', () => {
     await rows().first().waitFor();
     expect(await page.getByLabel('Search sources').inputValue()).toBe('bob');
     expect((await rowIds()).sort()).toEqual([ids.bobKey, `web:${ids.bob}`].sort());
+    // The CSV export holds exactly the rows shown.
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Export CSV' }).click(),
+    ]);
+    const csv = fs
+      .readFileSync(await download.path(), 'utf8')
+      .trim()
+      .split(/\r?\n/);
+    expect(csv[0]).toBe('kind,name,user,prefix,requests,tokens,last_used,revoked');
+    expect(
+      csv
+        .slice(1)
+        .map((line) => line.split(',').slice(0, 3).join(','))
+        .sort(),
+    ).toEqual(['apikey,bob-laptop,Bob', 'web,Web UI,Bob'].sort());
     await page.getByLabel('Search sources').fill('carol-');
     await expect.poll(async () => (await rowIds()).length, POLL).toBe(9);
     await page.getByLabel('Search sources').fill('');

@@ -1,4 +1,4 @@
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { QueryCache, QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App.tsx';
@@ -9,7 +9,16 @@ import './styles.css';
 
 applyStoredTheme();
 
-const queryClient = new QueryClient({
+const queryClient: QueryClient = new QueryClient({
+  // A 401 anywhere means the session ended (expired, revoked, signed out elsewhere): re-check the
+  // status so the app shows the sign-in page instead of a wall of errors.
+  queryCache: new QueryCache({
+    onError: (error, query) => {
+      if (error instanceof ApiError && error.status === 401 && query.queryKey[1] !== 'status') {
+        void queryClient.invalidateQueries({ queryKey: ['auth', 'status'] });
+      }
+    },
+  }),
   defaultOptions: {
     queries: {
       // Fresh data without reloads: refetch on focus, and retry transient failures but never 4xx.

@@ -1,7 +1,7 @@
 import { createColumnHelper } from '@tanstack/react-table';
 import { AlertTriangle, Download, Filter, Globe, KeyRound, Search, Settings2, X } from 'lucide-react';
 import { useMemo } from 'react';
-import type { UsageRange } from '../../api.ts';
+import { rangeQuery, type UsageRange } from '../../api.ts';
 import { DataTable } from '../../components/DataTable.tsx';
 import { Empty, ErrorState, Loading } from '../../components/States.tsx';
 import { formatCount, formatRelative, formatTokens } from '../../format.ts';
@@ -170,10 +170,19 @@ export function SourcesTab({ range, admin, userId }: { range: UsageRange; admin:
       <section className="card" aria-labelledby="sources-table-title">
         <div className="card-head" style={{ marginBottom: 12 }}>
           <h2 id="sources-table-title">Keys and sources</h2>
-          <button type="button" className="btn btn-sm" onClick={exportCsv} disabled={rows.length === 0}>
-            <Download size={14} aria-hidden="true" />
-            Export CSV
-          </button>
+          <div className="row">
+            <a
+              className="btn btn-sm btn-ghost"
+              href={`/api/auth/${admin ? 'admin/' : ''}usage/export?${rangeQuery(range, { format: 'csv', user_id: userId })}`}
+              title="Every recorded request in this range, one row each"
+            >
+              Raw rows
+            </a>
+            <button type="button" className="btn btn-sm" onClick={exportCsv} disabled={rows.length === 0}>
+              <Download size={14} aria-hidden="true" />
+              Export CSV
+            </button>
+          </div>
         </div>
         <div className="table-tools">
           <div className="search">
