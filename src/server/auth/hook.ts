@@ -48,8 +48,8 @@ export async function registerAuthHook(app: FastifyInstance, rt: AuthRuntime): P
     } else if (failure) {
       request.log.debug({ reason: failure }, 'credential refused');
     }
-    if (auth?.viaCookie && auth.sessionId) await maybeRotate(request, reply, rt, auth);
     checkCrossSite(request);
+    if (auth?.viaCookie && auth.sessionId) await maybeRotate(request, reply, rt, auth);
     const path = pathOf(request.url);
     if (auth || isExemptPath(path) || !isApiPath(path)) return;
     const message = failure ?? AUTH_REQUIRED_MESSAGE;
