@@ -183,7 +183,7 @@ describe('usage sources as an admin with several users', () => {
     const chip = page.getByTestId('filter-chip');
     await chip.waitFor();
     expect(await chip.textContent()).toContain('Web UI · Bob');
-    // Bob's Web UI traffic is the smallest, so it sits in Other: Other stays lit, everything else dims.
+    // One series stays lit (Bob's Web UI, or Other when his share is too small for the top 7).
     const lit = await page
       .locator('[data-testid="source-chart"] rect[data-dimmed="false"]')
       .evaluateAll((els) => els.map((el) => el.getAttribute('data-series')));

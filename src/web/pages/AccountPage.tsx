@@ -210,6 +210,10 @@ function ApiKeysTab() {
               <code data-testid="new-key">{created.key}</code>
               <CopyButton text={created.key} />
             </div>
+            <p className="hint">
+              Use it with any OpenAI-compatible client: base URL <code>{window.location.origin}/v1</code>,
+              header <code>Authorization: Bearer kt-…</code>
+            </p>
           </div>
         ) : null}
       </section>
