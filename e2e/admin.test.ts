@@ -163,3 +163,49 @@ describe('sign-in flows and the admin Users page', () => {
     await context.close();
   });
 });
+
+describe('invite-only registration and the non-admin view', () => {
+  let server: Server;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    [server, browser] = await Promise.all([
+      startServer({ KEYTALLY_REGISTRATION_MODE: 'invite' }),
+      launchBrowser(),
+    ]);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('asks for an invite code, rejects a wrong one, and a valid one signs the user in', async () => {
+    const admin = await ApiClient.register(server.baseUrl, 'root@example.com', 'Root');
+    const invite = await admin.call<{ code: string }>('POST', '/api/auth/admin/invites', {
+      expiresInHours: 24,
+    });
+    const { page } = await newPage(browser, server);
+    await page.goto('/');
+    await page.getByRole('tab', { name: 'Register' }).click();
+    await page.getByLabel('Name').fill('Eve');
+    await page.getByLabel('Email').fill('eve@example.com');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByLabel('Invite code').fill('not-a-real-code');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByRole('alert').waitFor();
+    await page.getByLabel('Invite code').fill(invite.code);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByRole('heading', { name: 'Usage', level: 1 }).waitFor();
+
+    // A regular user: own usage only, no User column, one Web UI row for their own chats.
+    await page.getByRole('link', { name: 'Chat' }).click();
+    await page.getByLabel('Message').fill('hello as a regular user');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.getByTestId('chat-usage').waitFor();
+    await page.goto('/app/usage?tab=sources');
+    await page.locator('[data-testid="source-row"][data-row-id="web"]').waitFor();
+    expect(await page.getByRole('columnheader', { name: 'User' }).count()).toBe(0);
+    expect(await page.getByRole('tab', { name: 'Users' }).count()).toBe(0);
+    await screenshot(page, '25-regular-user-sources');
+  });
+});
