@@ -268,6 +268,7 @@ describe('usage sources as an admin with several users', () => {
 
     const from = new Date(now - 101 * day).toISOString().slice(0, 10);
     const to = new Date(now - 99 * day).toISOString().slice(0, 10);
+    await page.getByRole('button', { name: 'Custom' }).click();
     await page.getByLabel('From', { exact: true }).fill(from);
     await page.getByLabel('To', { exact: true }).fill(to);
     await page.getByRole('button', { name: 'Apply' }).click();

@@ -43,6 +43,7 @@ export function UsagePage({ user }: { user: SessionUser }) {
   const [query, setQuery] = useQueryState();
   const range = useMemo(() => rangeFromQuery(query), [query]);
   const custom = Boolean(range.from);
+  const [editingRange, setEditingRange] = useState(false);
   const rawTab = query.get('tab');
   const tab: Tab = rawTab === 'sources' || (rawTab === 'users' && admin) ? rawTab : 'models';
   const userId = admin ? (query.get('user') ?? undefined) : undefined;
@@ -80,13 +81,26 @@ export function UsagePage({ user }: { user: SessionUser }) {
               key={value}
               type="button"
               aria-pressed={!custom && range.period === value}
-              onClick={() => setQuery({ period: value === 'month' ? null : value, from: null, to: null })}
+              onClick={() => {
+                setEditingRange(false);
+                setQuery({ period: value === 'month' ? null : value, from: null, to: null });
+              }}
             >
               {label}
             </button>
           ))}
+          <button
+            type="button"
+            aria-pressed={custom || editingRange}
+            aria-expanded={custom || editingRange}
+            onClick={() => setEditingRange(true)}
+          >
+            Custom
+          </button>
         </fieldset>
-        <CustomRange query={query} onApply={(from, to) => setQuery({ from, to })} active={custom} />
+        {custom || editingRange ? (
+          <CustomRange query={query} onApply={(from, to) => setQuery({ from, to })} active={custom} />
+        ) : null}
         <span className="spacer" />
         <button
           type="button"
