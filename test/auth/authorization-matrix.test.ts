@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashSecret, randomHex } from '../../src/server/auth/hash.ts';
-import { hashPassword } from '../../src/server/auth/password.ts';
 import type { Db } from '../../src/server/db/connection.ts';
 import { startTestApp, TEST_HMAC_SECRET, type TestApp } from '../helpers/app.ts';
 import { DIALECTS } from '../helpers/db.ts';
 import { createApiKey, createUser } from '../helpers/factories.ts';
-import { freshIp, STRONG_PASSWORD } from './support.ts';
+import { cheapPasswordHash, freshIp, STRONG_PASSWORD } from './support.ts';
 
 /**
  * Every /api/auth/* route and the /v1/* routes × every kind of caller, asserting the status code.
@@ -242,7 +241,7 @@ describe.each(DIALECTS)('authorisation matrix on %s', (dialect) => {
 
   beforeAll(async () => {
     t = await startTestApp({ dialect, settings: { apiKeys: LEGACY_KEY, registrationMode: 'open' } });
-    passwordHash = await hashPassword(STRONG_PASSWORD);
+    passwordHash = cheapPasswordHash(STRONG_PASSWORD);
     // the first account exists, so `register` in the matrix is an ordinary registration
     await createUser(t.database.db, { role: 'admin' });
   });

@@ -1,3 +1,4 @@
+import { randomBytes, scryptSync } from 'node:crypto';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 
 let ipCounter = 0;
@@ -74,4 +75,15 @@ export async function createKey(
   });
   if (response.statusCode !== 201) throw new Error(`create key: ${response.statusCode} ${response.body}`);
   return response.json();
+}
+
+/**
+ * A stored password hash in keytally's format with cheap scrypt parameters (N=2^10). The verifier
+ * reads the parameters from the stored string, so factory users can log in without paying the
+ * production cost (N=2^15, ~100 ms) on every attempt; newly set passwords still use the real one.
+ */
+export function cheapPasswordHash(password: string): string {
+  const salt = randomBytes(16);
+  const hash = scryptSync(password, salt, 32, { N: 1024, r: 8, p: 1 });
+  return ['scrypt', 1024, 8, 1, salt.toString('base64url'), hash.toString('base64url')].join('$');
 }
