@@ -175,6 +175,14 @@ describe('usage sources as an admin with several users', () => {
     await ordered('name', (a, b) => f(a).name.localeCompare(f(b).name))();
     await ordered('user', (a, b) => f(a).user.localeCompare(f(b).user))();
     await ordered('tokens', (a, b) => f(b).tokens - f(a).tokens)();
+    // Column headers sort too, and say so to screen readers.
+    await page.getByRole('button', { name: 'Requests', exact: true }).click();
+    await expect.poll(async () => new URL(page.url()).searchParams.get('sort'), POLL).toBe('requests');
+    expect(await page.getByRole('columnheader', { name: 'Requests' }).getAttribute('aria-sort')).toBe(
+      'descending',
+    );
+    expect(await page.getByLabel('Sort').inputValue()).toBe('requests');
+    await page.getByLabel('Sort').selectOption('tokens');
   });
 
   it('clicking a row dims the other series and shows the chip; the chip clears it', async () => {

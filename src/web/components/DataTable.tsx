@@ -4,12 +4,24 @@ import { type ColumnDef, flexRender, getCoreRowModel, type Row, useReactTable } 
  * TanStack Table rendering for every list. Rows arrive already filtered and sorted by the caller (the
  * sort order lives in the URL), so the table only renders; `meta.className` styles a column's cells.
  */
+export interface ColumnMeta {
+  className?: string;
+  /** The sort key this column's header selects (the page keeps the sort state). */
+  sortKey?: string;
+  /** The direction that sort key orders in (names ascending, amounts descending). */
+  sortDirection?: 'ascending' | 'descending';
+}
+
 export function DataTable<T>({
   data,
   columns,
   caption,
   rowProps,
+  sort,
+  onSort,
 }: {
+  sort?: string;
+  onSort?: (key: string) => void;
   data: T[];
   // biome-ignore lint/suspicious/noExplicitAny: TanStack column value types differ per column
   columns: ColumnDef<T, any>[];
@@ -24,17 +36,34 @@ export function DataTable<T>({
         <thead>
           {table.getHeaderGroups().map((group) => (
             <tr key={group.id}>
-              {group.headers.map((header) => (
-                <th
-                  key={header.id}
-                  scope="col"
-                  className={(header.column.columnDef.meta as { className?: string } | undefined)?.className}
-                >
-                  {header.isPlaceholder
-                    ? null
-                    : flexRender(header.column.columnDef.header, header.getContext())}
-                </th>
-              ))}
+              {group.headers.map((header) => {
+                const meta = header.column.columnDef.meta as ColumnMeta | undefined;
+                const content = header.isPlaceholder
+                  ? null
+                  : flexRender(header.column.columnDef.header, header.getContext());
+                const sortKey = meta?.sortKey;
+                const direction = meta?.sortDirection ?? 'descending';
+                return (
+                  <th
+                    key={header.id}
+                    scope="col"
+                    className={meta?.className}
+                    aria-sort={sortKey && sortKey === sort ? direction : undefined}
+                  >
+                    {sortKey && onSort ? (
+                      <button
+                        type="button"
+                        className={`th-sort${sortKey === sort ? ` active ${direction}` : ''}`}
+                        onClick={() => onSort(sortKey)}
+                      >
+                        {content}
+                      </button>
+                    ) : (
+                      content
+                    )}
+                  </th>
+                );
+              })}
             </tr>
           ))}
         </thead>
@@ -44,7 +73,7 @@ export function DataTable<T>({
               {row.getVisibleCells().map((cell) => (
                 <td
                   key={cell.id}
-                  className={(cell.column.columnDef.meta as { className?: string } | undefined)?.className}
+                  className={(cell.column.columnDef.meta as ColumnMeta | undefined)?.className}
                 >
                   {flexRender(cell.column.columnDef.cell, cell.getContext())}
                 </td>

@@ -1,6 +1,6 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { BarChart3, KeyRound, LogOut, MessageSquare, Moon, Sun, Users } from 'lucide-react';
-import type { ReactNode } from 'react';
+import { type ReactNode, useEffect } from 'react';
 import { api, type SessionUser } from '../api.ts';
 import { queryKeys } from '../hooks/keys.ts';
 import { hrefWithLastSearch, navigate, useLocation } from '../router.ts';
@@ -50,6 +50,10 @@ export function Layout({ user, children }: { user: SessionUser; children: ReactN
       navigate('/login', { replace: true });
     }
   };
+  // Screen readers: a client-side page change moves focus to the new page, as a full load would.
+  useEffect(() => {
+    if (path) document.getElementById('main')?.focus({ preventScroll: true });
+  }, [path]);
   const initial = (user.name || user.email || '?').slice(0, 1).toUpperCase();
   return (
     <div className="shell">

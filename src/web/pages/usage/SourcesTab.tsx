@@ -60,6 +60,7 @@ export function SourcesTab({ range, admin, userId }: { range: UsageRange; admin:
     () => [
       column.accessor('name', {
         header: 'Name',
+        meta: { sortKey: 'name', sortDirection: 'ascending' },
         cell: (info) => (
           <span className="name-cell">
             <RowIcon kind={info.row.original.kind} />
@@ -73,6 +74,7 @@ export function SourcesTab({ range, admin, userId }: { range: UsageRange; admin:
             column.accessor((row) => row.userName || row.userId || '—', {
               id: 'user',
               header: 'User',
+              meta: { sortKey: 'user', sortDirection: 'ascending' },
             }),
           ]
         : []),
@@ -83,17 +85,17 @@ export function SourcesTab({ range, admin, userId }: { range: UsageRange; admin:
       }),
       column.accessor('requests', {
         header: 'Requests',
-        meta: { className: 'num' },
+        meta: { className: 'num', sortKey: 'requests' },
         cell: (info) => formatCount(info.getValue()),
       }),
       column.accessor('tokens', {
         header: 'Tokens',
-        meta: { className: 'num' },
+        meta: { className: 'num', sortKey: 'tokens' },
         cell: (info) => <span title={formatCount(info.getValue())}>{formatTokens(info.getValue())}</span>,
       }),
       column.accessor('lastUsed', {
         header: 'Last used',
-        meta: { className: 'num' },
+        meta: { className: 'num', sortKey: 'last_used' },
         cell: (info) => formatRelative(info.getValue()),
       }),
     ],
@@ -225,6 +227,8 @@ export function SourcesTab({ range, admin, userId }: { range: UsageRange; admin:
             data={rows}
             columns={columns}
             caption="Usage by API key and source"
+            sort={sort}
+            onSort={(key) => setQuery({ sort: key === 'tokens' ? null : key })}
             rowProps={(row) => {
               const isSelected = selected === row.original.id;
               const highlighted =
