@@ -54,13 +54,14 @@ const RAW_INDEXES: [string, string][] = [
 function rowSelect(plan: SeedPlan): string {
   const span = plan.days * 86_400_000;
   const start = plan.now - span;
-  const k = `((i * 761) % ${plan.keys})`;
+  // `+ i / 20` decorrelates the key and the web user from `i % 20`, which picks the source.
+  const k = `((i * 761 + i / 20) % ${plan.keys})`;
   const src = `(i % 20)`;
   const user = `(case when ${src} < 16 then 'bench-user-' || (${k} % ${plan.users})
-                      when ${src} < 19 then 'bench-user-' || ((i * 7) % ${plan.users})
+                      when ${src} < 19 then 'bench-user-' || ((i * 7 + i / 20) % ${plan.users})
                       else 'legacy-api-key' end)`;
   const userName = `(case when ${src} < 16 then 'User ' || (${k} % ${plan.users})
-                          when ${src} < 19 then 'User ' || ((i * 7) % ${plan.users})
+                          when ${src} < 19 then 'User ' || ((i * 7 + i / 20) % ${plan.users})
                           else 'API Key User' end)`;
   return `select 'b' || i, ${user}, ${userName},
       case when ${src} < 16 then 'apikey' when ${src} < 19 then 'web' else 'legacy' end,
