@@ -18,7 +18,7 @@ const POLL = { timeout: 10_000, interval: 100 };
  * Registration in approval mode, the admin Users page (approve, promote/demote, reset password,
  * a user's keys, invites, delete) and token login with a legacy key.
  */
-describe('sign-in flows and the admin Users page', () => {
+describe('sign-in flows and the admin Users page', { timeout: 60_000 }, () => {
   let server: Server;
   let browser: Browser;
   let adminPage: Page;
@@ -164,7 +164,7 @@ describe('sign-in flows and the admin Users page', () => {
   });
 });
 
-describe('invite-only registration and the non-admin view', () => {
+describe('invite-only registration and the non-admin view', { timeout: 60_000 }, () => {
   let server: Server;
   let browser: Browser;
 

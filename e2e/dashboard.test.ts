@@ -17,7 +17,7 @@ import {
  * The main user journey on one server: first run, an API key used from outside, chat in the UI,
  * revocation, and every page on a phone-sized screen.
  */
-describe('dashboard: first run, keys, chat, revocation', () => {
+describe('dashboard: first run, keys, chat, revocation', { timeout: 60_000 }, () => {
   let server: Server;
   let browser: Browser;
   let context: BrowserContext;

@@ -85,7 +85,7 @@ export async function newPage(
     viewport,
     permissions: ['clipboard-read', 'clipboard-write'],
   });
-  context.setDefaultTimeout(10_000);
+  context.setDefaultTimeout(15_000);
   const page = await context.newPage();
   return { context, page };
 }

@@ -22,7 +22,7 @@ import {
  */
 const POLL = { timeout: 10_000, interval: 100 };
 
-describe('usage sources as an admin with several users', () => {
+describe('usage sources as an admin with several users', { timeout: 60_000 }, () => {
   let server: Server;
   let browser: Browser;
   let page: Page;
