@@ -28,12 +28,12 @@ describe.each(DIALECTS)('the built-in demo model on %s', (dialect) => {
 
   it('answers deterministically, streamed and not, with tokenizer-counted usage rows', async () => {
     const body = { model: 'demo', messages: [{ role: 'user' as const, content: 'What can you do?' }] };
-    const expected = demoReply(body);
+    const expected = await demoReply(body);
     const first = await client.chat.completions.create(body);
     const second = await client.chat.completions.create(body);
     expect(first.choices[0]?.message.content).toBe(expected);
     expect(second.choices[0]?.message.content).toBe(expected);
-    expect(first.usage?.completion_tokens).toBe(countTextTokens(expected));
+    expect(first.usage?.completion_tokens).toBe(await countTextTokens(expected));
     const stream = await client.chat.completions.create({ ...body, stream: true });
     let text = '';
     let chunks = 0;
@@ -48,13 +48,15 @@ describe.each(DIALECTS)('the built-in demo model on %s', (dialect) => {
     await t.recorder.flushNow();
     const rows = await t.database.db.kysely.selectFrom('usage_records').selectAll().execute();
     expect(rows).toHaveLength(3);
+    const promptTokens = await estimatePromptTokens(body);
+    const completionTokens = await countTextTokens(expected);
     for (const row of rows) {
       expect(row).toMatchObject({
         model: 'demo',
         upstream: 'demo',
         usage_origin: 'provider',
-        prompt_tokens: estimatePromptTokens(body),
-        completion_tokens: countTextTokens(expected),
+        prompt_tokens: promptTokens,
+        completion_tokens: completionTokens,
         api_key_name: 'demo-key',
         source: 'apikey',
       });

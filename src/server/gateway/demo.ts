@@ -18,12 +18,12 @@ export const DEMO_MODEL_ENTRY: ModelEntry = {
 };
 
 /** The deterministic reply to a request body: the same input always gives the same text. */
-export function demoReply(body: Record<string, unknown>): string {
+export async function demoReply(body: Record<string, unknown>): Promise<string> {
   const texts = promptTexts(body);
   const last = texts.at(-1)?.replace(/\s+/g, ' ').trim() ?? '';
   const quoted = last.length > 60 ? `${last.slice(0, 57)}...` : last;
   return (
-    `Hello from keytally's built-in demo model. You wrote ${estimatePromptTokens(body)} tokens` +
+    `Hello from keytally's built-in demo model. You wrote ${await estimatePromptTokens(body)} tokens` +
     `${quoted ? `, ending with "${quoted}"` : ''}. No upstream is configured, so this reply is canned; ` +
     'set KEYTALLY_UPSTREAM_URL to reach a real model. This request is counted like any other: ' +
     'open the Usage page to see it.'
@@ -70,7 +70,7 @@ export function createDemoUpstream(): Upstream {
     models: [DEMO_MODEL],
     async send(request) {
       const body = JSON.parse(request.body ?? '{}') as Record<string, unknown>;
-      const promptTokens = estimatePromptTokens(body);
+      const promptTokens = await estimatePromptTokens(body);
       const created = DEMO_CREATED;
       if (request.path === '/embeddings') {
         const inputs = Array.isArray(body.input) ? body.input : [body.input ?? ''];
@@ -95,8 +95,8 @@ export function createDemoUpstream(): Upstream {
         });
       }
       const chat = request.path === '/chat/completions';
-      const text = demoReply(body);
-      const completionTokens = countTextTokens(text);
+      const text = await demoReply(body);
+      const completionTokens = await countTextTokens(text);
       const usage = {
         prompt_tokens: promptTokens,
         completion_tokens: completionTokens,

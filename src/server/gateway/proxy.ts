@@ -267,25 +267,24 @@ async function forward(
   const ok = response.statusCode >= 200 && response.statusCode < 300;
   const endpointPath = pathOf(request.url);
 
-  const buildRow = (
+  const buildRow = async (
     model: string | undefined,
     provided: TokenCounts | null,
     completionText: string,
     aborted: boolean,
-  ): UsageEvent => {
-    const counts =
-      provided && !aborted
-        ? provided
-        : (() => {
-            const prompt = provided?.prompt ?? estimatePromptTokens(json);
-            const completion = Math.max(provided?.completion ?? 0, countTextTokens(completionText));
-            return { prompt, completion, total: prompt + completion };
-          })();
+  ): Promise<UsageEvent> => {
+    let counts = provided;
+    const estimated = !(provided && !aborted);
+    if (estimated) {
+      const prompt = provided?.prompt ?? (await estimatePromptTokens(json));
+      const completion = Math.max(provided?.completion ?? 0, await countTextTokens(completionText));
+      counts = { prompt, completion, total: prompt + completion };
+    }
     return rowFor(auth, {
       model: model ?? requestedModel,
       endpoint: endpointPath,
-      counts,
-      estimated: !(provided && !aborted),
+      counts: counts ?? { prompt: 0, completion: 0, total: 0 },
+      estimated,
       aborted,
       stream,
       upstream: upstream.name,
@@ -309,7 +308,7 @@ async function forward(
       stripUsageChunk,
       onEnd: async (usage) => {
         recorded = true;
-        await record(buildRow(usage.model, usage.counts, usage.completionText, false));
+        await record(await buildRow(usage.model, usage.counts, usage.completionText, false));
       },
     });
     pipeline(response.body, tap, (error) => {
@@ -317,10 +316,12 @@ async function forward(
       if (!error || recorded) return;
       // The client went away or the upstream broke mid-stream: record what was streamed so far.
       recorded = true;
-      record(buildRow(tap.usage.model, tap.usage.counts, tap.usage.completionText, true)).catch((failure) => {
-        deps.metrics.unrecorded.inc({ reason: 'recorder_error' });
-        request.log.error({ err: failure }, 'could not record usage of an interrupted stream');
-      });
+      buildRow(tap.usage.model, tap.usage.counts, tap.usage.completionText, true)
+        .then(record)
+        .catch((failure) => {
+          deps.metrics.unrecorded.inc({ reason: 'recorder_error' });
+          request.log.error({ err: failure }, 'could not record usage of an interrupted stream');
+        });
     });
     const overhead = reply.elapsedTime - (performance.now() - sentAt);
     reply.code(response.statusCode).headers(headers).header('x-keytally-overhead-ms', overhead.toFixed(2));
@@ -349,7 +350,7 @@ async function forward(
       parsed = undefined;
     }
     const usage = readJsonResponse(parsed);
-    await record(buildRow(usage.model, usage.usage, usage.completionText, false));
+    await record(await buildRow(usage.model, usage.usage, usage.completionText, false));
   } else {
     deps.metrics.unrecorded.inc({ reason: 'upstream_status' });
   }

@@ -1,12 +1,24 @@
-import { encode } from 'gpt-tokenizer';
-
 // Client text may contain special-token strings ("<|endoftext|>"); they are counted as plain text,
 // which is what a model sees when a client sends them as message content.
 const NO_SPECIAL = { disallowedSpecial: new Set<string>() };
 
+type Encode = (text: string, options: { disallowedSpecial: Set<string> }) => number[];
+let encoder: Promise<Encode> | undefined;
+
+/**
+ * The o200k BPE tables cost ~68 MB of memory once loaded, so they are loaded on first use only (an
+ * upstream that reports no usage, an interrupted stream, the demo model). A deployment whose
+ * upstreams always report usage never pays for them.
+ */
+function loadEncoder(): Promise<Encode> {
+  encoder ??= import('gpt-tokenizer').then((module) => module.encode as Encode);
+  return encoder;
+}
+
 /** Tokens of `text` with the o200k BPE (gpt-tokenizer's default encoding). */
-export function countTextTokens(text: string): number {
+export async function countTextTokens(text: string): Promise<number> {
   if (text.length === 0) return 0;
+  const encode = await loadEncoder();
   return encode(text, NO_SPECIAL).length;
 }
 
@@ -41,8 +53,8 @@ export function promptTexts(body: Record<string, unknown>): string[] {
   return out;
 }
 
-export function estimatePromptTokens(body: Record<string, unknown>): number {
+export async function estimatePromptTokens(body: Record<string, unknown>): Promise<number> {
   let total = 0;
-  for (const text of promptTexts(body)) total += countTextTokens(text);
+  for (const text of promptTexts(body)) total += await countTextTokens(text);
   return total;
 }

@@ -45,6 +45,7 @@ export interface RecorderOptions {
 export const BATCH_ROWS = 1000;
 // One transaction commits at most this many backlogged rows (5 batches): ~2.5 MB of parameters.
 const COMMIT_ROWS_MAX = 5000;
+const SQLITE_SLICE_ROWS = 250;
 // Rows kept in memory for the next flushes: 20,000 rows × ~0.5 KB ≈ 10 MB. Past that (the database
 // is slow or down) new batches are only on disk and are read back from the journal when their turn
 // comes, so memory stays flat however long the outage lasts.
@@ -123,7 +124,16 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
         for (const row of batch.rows ?? journal.read(batch.segment)) rows.push(row);
       }
       const started = performance.now();
-      await insertUsageBatch(db, rows);
+      if (db.dialect === 'sqlite') {
+        // better-sqlite3 runs on the event loop: slices of 250 rows (each its own idempotent
+        // transaction) with a turn of the loop between them keep one commit from stalling requests.
+        for (let i = 0; i < rows.length; i += SQLITE_SLICE_ROWS) {
+          await insertUsageBatch(db, rows.slice(i, i + SQLITE_SLICE_ROWS));
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      } else {
+        await insertUsageBatch(db, rows);
+      }
       const seconds = (performance.now() - started) / 1000;
       batches.splice(0, taken.length);
       for (const batch of taken) {
