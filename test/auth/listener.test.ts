@@ -19,6 +19,10 @@ describe('auth invalidation listener on postgres', () => {
   let channel = '';
 
   beforeAll(async () => {
+    if (!process.env.KEYTALLY_TEST_DATABASE_URL)
+      throw new Error(
+        'this test needs a PostgreSQL server (KEYTALLY_TEST_DATABASE_URL, as .ci/run sets): the embedded PGlite does not deliver NOTIFY between connections',
+      );
     database = await createTestDatabase('postgres');
     a = await startTestApp({ dialect: 'postgres', database });
     b = await startTestApp({ dialect: 'postgres', database });

@@ -42,6 +42,10 @@ describe('two instances sharing PostgreSQL', () => {
 
   beforeAll(async () => {
     pg = await createTestPostgres();
+    if (pg.kind !== 'server')
+      throw new Error(
+        'this test needs a PostgreSQL server (KEYTALLY_TEST_DATABASE_URL, as .ci/run sets): the embedded PGlite does not deliver NOTIFY between connections',
+      );
     env = {
       KEYTALLY_DATABASE_URL: pg.url,
       KEYTALLY_HMAC_SECRET: HMAC,
