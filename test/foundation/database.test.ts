@@ -17,8 +17,17 @@ const TABLES = [
 ];
 
 async function listTables(database: TestDatabase): Promise<string[]> {
+  // On PostgreSQL, introspection lists every schema's tables; other test files own other schemas.
+  const schema =
+    database.dialect === 'postgres'
+      ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(database.db.kysely)).rows[0]
+          ?.schema
+      : undefined;
   const tables = await database.db.kysely.introspection.getTables();
-  return tables.map((table) => table.name).filter((name) => !name.startsWith('kysely_'));
+  return tables
+    .filter((table) => schema === undefined || table.schema === schema)
+    .map((table) => table.name)
+    .filter((name) => !name.startsWith('kysely_'));
 }
 
 describe.each(DIALECTS)('database on %s', (dialect) => {
@@ -44,7 +53,14 @@ describe.each(DIALECTS)('database on %s', (dialect) => {
 
   it('has the columns later issues rely on', async () => {
     database = await createTestDatabase(dialect);
-    const tables = await database.db.kysely.introspection.getTables();
+    const schema =
+      dialect === 'postgres'
+        ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(database.db.kysely))
+            .rows[0]?.schema
+        : undefined;
+    const tables = (await database.db.kysely.introspection.getTables()).filter(
+      (table) => schema === undefined || table.schema === schema,
+    );
     const columns = (name: string) => tables.find((t) => t.name === name)?.columns.map((c) => c.name) ?? [];
     expect(columns('api_keys')).toContain('revoked_at');
     expect(columns('usage_records')).toEqual(
