@@ -73,6 +73,15 @@ export function UsagePage({ user }: { user: SessionUser }) {
             Times are UTC.
           </p>
         </div>
+        <button
+          type="button"
+          className="btn refresh"
+          onClick={() => client.invalidateQueries({ queryKey: queryKeys.usageAll })}
+          aria-label="Refresh"
+        >
+          <RefreshCw size={15} aria-hidden="true" className={fetching ? 'spin' : undefined} />
+          <span className="hide-mobile">Refresh</span>
+        </button>
       </div>
       <div className="toolbar">
         <fieldset className="segmented" aria-label="Period" style={{ border: 0, margin: 0 }}>
@@ -101,16 +110,6 @@ export function UsagePage({ user }: { user: SessionUser }) {
         {custom || editingRange ? (
           <CustomRange query={query} onApply={(from, to) => setQuery({ from, to })} active={custom} />
         ) : null}
-        <span className="spacer" />
-        <button
-          type="button"
-          className="btn refresh"
-          onClick={() => client.invalidateQueries({ queryKey: queryKeys.usageAll })}
-          aria-label="Refresh"
-        >
-          <RefreshCw size={15} aria-hidden="true" className={fetching ? 'spin' : undefined} />
-          <span className="hide-mobile">Refresh</span>
-        </button>
       </div>
       {userId ? (
         <div style={{ marginBottom: 16 }}>
