@@ -202,7 +202,7 @@ describe.each(DIALECTS)('journaled usage recorder on %s', (dialect) => {
       user: fc.constantFrom('u1', 'u2', 'legacy-api-key'),
       source: fc.constantFrom('apikey', 'web', 'legacy'),
       key: fc.constantFrom(null, 'k1', 'k2'),
-      keyName: fc.constantFrom('', 'alpha', 'renamed'),
+      keyName: fc.constantFrom('', 'alpha', 'renamed', 'we"ird, {key} \\ NULL é'),
       model: fc.constantFrom('m1', 'm2', 'm3'),
       hour: fc.integer({ min: 0, max: 47 }),
       offset: fc.integer({ min: 0, max: HOUR - 1 }),
@@ -256,6 +256,15 @@ describe.each(DIALECTS)('journaled usage recorder on %s', (dialect) => {
             ])
             .executeTakeFirstOrThrow();
           expect(Number(raw.requests)).toBe(rows.length);
+          // Names round-trip byte for byte (quotes, commas, braces, backslashes in PostgreSQL arrays).
+          const names = await db()
+            .kysely.selectFrom('usage_records')
+            .select('api_key_name')
+            .distinct()
+            .execute();
+          expect(names.map((n) => n.api_key_name).sort()).toEqual(
+            [...new Set(rows.map((r) => r.keyName))].sort(),
+          );
           for (const field of ['prompt', 'completion', 'total', 'requests'] as const) {
             expect(Number(rolled[field])).toBe(Number(raw[field]));
           }
