@@ -1,7 +1,7 @@
 import { useIsFetching, useQueryClient } from '@tanstack/react-query';
 import { RefreshCw, TrendingUp, UserRound, X } from 'lucide-react';
 import { type FormEvent, useMemo, useState } from 'react';
-import type { SessionUser, UsageBucket, UsageRange } from '../api.ts';
+import type { SessionUser, UsageBucket, UsageRange, UsageResponse } from '../api.ts';
 import { Empty, ErrorState, Loading } from '../components/States.tsx';
 import { formatCount, formatTokens } from '../format.ts';
 import { queryKeys } from '../hooks/keys.ts';
@@ -124,7 +124,7 @@ export function UsagePage({ user }: { user: SessionUser }) {
       ) : null}
       {usage.isPending ? <Loading label="Loading usage…" /> : null}
       {usage.isError ? <ErrorState error={usage.error} onRetry={() => usage.refetch()} /> : null}
-      {usage.data ? <Overview buckets={usage.data.usage} range={range} /> : null}
+      {usage.data ? <Overview buckets={usage.data.usage} range={range} window={usage.data.window} /> : null}
       <div className="tabs" role="tablist" aria-label="Usage breakdown">
         {(
           [
@@ -226,7 +226,15 @@ function sumTotals(buckets: UsageBucket[]) {
 }
 
 /** Summary cards, the projection and the tokens-over-time chart, from one usage dataset. */
-function Overview({ buckets, range }: { buckets: UsageBucket[]; range: UsageRange }) {
+function Overview({
+  buckets,
+  range,
+  window: served,
+}: {
+  buckets: UsageBucket[];
+  range: UsageRange;
+  window?: UsageResponse['window'];
+}) {
   const totals = sumTotals(buckets);
   const { points, projected, horizon, projectedTotal } = useMemo(() => {
     const byLabel = new Map<string, { prompt: number; completion: number }>();
@@ -236,7 +244,7 @@ function Overview({ buckets, range }: { buckets: UsageBucket[]; range: UsageRang
       entry.completion += b.completion_tokens;
       byLabel.set(b.bucket, entry);
     }
-    const labels = axisLabels(range, [...byLabel.keys()]);
+    const labels = axisLabels(range, [...byLabel.keys()], Date.now(), served);
     const pts = labels.map((label) => ({ label, prompt: 0, completion: 0, ...byLabel.get(label) }));
     const hz = projectionHorizon(range);
     const values = pts.map((p) => p.prompt + p.completion);
@@ -247,7 +255,7 @@ function Overview({ buckets, range }: { buckets: UsageBucket[]; range: UsageRang
       projected: ahead ? ahead.slice(0, Math.max(1, Math.ceil(pts.length / 4))) : [],
       projectedTotal: ahead ? ahead.reduce((sum, v) => sum + v, 0) : null,
     };
-  }, [buckets, range]);
+  }, [buckets, range, served]);
 
   const cards = [
     ['Requests', formatCount(totals.requests), 'requests'],

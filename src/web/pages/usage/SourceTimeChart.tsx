@@ -13,13 +13,15 @@ export function SourceTimeChart({
   range,
   selected,
   onSelect,
+  served,
 }: {
+  served?: { from: string | null; to: string | null };
   model: ChartModel;
   range: UsageRange;
   selected: string | null;
   onSelect: (id: string | null) => void;
 }) {
-  const labels = axisLabels(range, model.labels);
+  const labels = axisLabels(range, model.labels, Date.now(), served);
   const stackTotal = (label: string) =>
     [...(model.values.get(label)?.values() ?? [])].reduce((sum, value) => sum + value, 0);
   const max = Math.max(1, ...labels.map(stackTotal));

@@ -166,7 +166,13 @@ export function SourcesTab({ range, admin, userId }: { range: UsageRange; admin:
       ) : null}
       {chart ? (
         <section className="card">
-          <SourceTimeChart model={chart} range={range} selected={selected} onSelect={select} />
+          <SourceTimeChart
+            model={chart}
+            range={range}
+            selected={selected}
+            onSelect={select}
+            served={data.window}
+          />
         </section>
       ) : null}
       <section className="card" aria-labelledby="sources-table-title">

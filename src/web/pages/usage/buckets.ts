@@ -59,8 +59,20 @@ export function labelsBetween(fromMs: number, toMs: number, unit: Unit, cap = 40
   return labels;
 }
 
-/** The window the range covers, for zero-filling: rolling windows end now. */
-export function windowOf(range: UsageRange, labels: string[], now = Date.now()): [number, number] {
+/**
+ * The window the range covers, for zero-filling: rolling windows end now. `served` is the window the
+ * server says it counted (it floors the start to whole buckets), which wins when present.
+ */
+export function windowOf(
+  range: UsageRange,
+  labels: string[],
+  now = Date.now(),
+  served?: { from: string | null; to: string | null },
+): [number, number] {
+  if (served?.from) {
+    const end = served.to ? Math.min(Date.parse(served.to) - 1, now) : now;
+    return [Date.parse(served.from), end];
+  }
   if (range.from && range.to) return [Date.parse(range.from), Math.min(Date.parse(range.to) - 1, now)];
   switch (range.period) {
     case 'day':
@@ -77,10 +89,15 @@ export function windowOf(range: UsageRange, labels: string[], now = Date.now()):
 }
 
 /** Full label axis for the range, including any label the server sent outside the computed window. */
-export function axisLabels(range: UsageRange, labels: string[], now = Date.now()): string[] {
+export function axisLabels(
+  range: UsageRange,
+  labels: string[],
+  now = Date.now(),
+  served?: { from: string | null; to: string | null },
+): string[] {
   const sorted = [...new Set(labels)].sort();
   const unit = unitOfRange(range, sorted);
-  const [from, to] = windowOf(range, sorted, now);
+  const [from, to] = windowOf(range, sorted, now, served);
   const filled = new Set(labelsBetween(from, to, unit));
   for (const label of sorted) filled.add(label);
   return [...filled].sort();
