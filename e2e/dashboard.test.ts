@@ -140,6 +140,19 @@ describe('dashboard: first run, keys, chat, revocation', { timeout: 60_000 }, ()
     await screenshot(page, '05-sources-revoked');
   });
 
+  it('the theme toggle switches to dark and back, and the choice survives a reload', async () => {
+    await page.goto('/app/usage');
+    const theme = () => page.evaluate(() => document.documentElement.dataset.theme ?? 'system');
+    await page.getByRole('button', { name: 'Switch to dark theme' }).click();
+    expect(await theme()).toBe('dark');
+    await page.reload();
+    await page.getByRole('button', { name: 'Switch to light theme' }).waitFor();
+    expect(await theme()).toBe('dark');
+    await screenshot(page, '06-dark-usage');
+    await page.getByRole('button', { name: 'Switch to light theme' }).click();
+    expect(await theme()).toBe('light');
+  });
+
   it('every page fits a 390 px wide screen without horizontal scrolling', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     const pages = [
