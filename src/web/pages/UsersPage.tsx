@@ -112,7 +112,7 @@ function UsersTable({ me }: { me: SessionUser }) {
           const self = user.id === me.id;
           const who = user.name || user.email;
           return (
-            <div className="row" style={{ justifyContent: 'flex-end', flexWrap: 'wrap' }}>
+            <div className="row" style={{ justifyContent: 'flex-end', flexWrap: 'nowrap' }}>
               <button
                 type="button"
                 className="btn btn-sm"
