@@ -2,6 +2,7 @@ import { useIsFetching, useQueryClient } from '@tanstack/react-query';
 import { RefreshCw, TrendingUp, UserRound, X } from 'lucide-react';
 import { type FormEvent, useMemo, useState } from 'react';
 import type { SessionUser, UsageBucket, UsageRange, UsageResponse } from '../api.ts';
+import { Link } from '../components/Link.tsx';
 import { Empty, ErrorState, Loading } from '../components/States.tsx';
 import { formatCount, formatTokens } from '../format.ts';
 import { queryKeys } from '../hooks/keys.ts';
@@ -296,7 +297,10 @@ function Overview({
           <h2 id="tokens-over-time">Tokens over time</h2>
         </div>
         {totals.total === 0 && totals.requests === 0 ? (
-          <Empty title="No usage in this period">Requests through the gateway will show up here.</Empty>
+          <Empty title="No usage in this period">
+            Requests through the gateway show up here. <Link href="/app/chat">Try the chat</Link> or{' '}
+            <Link href="/app/account">create an API key</Link>.
+          </Empty>
         ) : (
           <TokensChart points={points} projected={projected} />
         )}
