@@ -130,6 +130,7 @@ describe.each(DIALECTS)('routing and upstream errors on %s', (dialect) => {
     expect(response.statusCode).toBe(404);
     const error = response.json().error;
     expect(error.code).toBe('model_not_found');
+    expect(Number(response.headers['x-keytally-overhead-ms'])).toBeGreaterThanOrEqual(0);
     expect(error.message).toContain('"nope"');
     expect(error.message).toContain('"b-model"');
   });

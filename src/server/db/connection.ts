@@ -12,6 +12,8 @@ export interface Db {
   dialect: DialectName;
   /** The PostgreSQL pool, for LISTEN/NOTIFY; undefined on SQLite. */
   pool?: pg.Pool;
+  /** The better-sqlite3 handle, for prepared-statement bulk writes (usage ingest); undefined on PostgreSQL. */
+  sqlite?: SqliteDatabase.Database;
   /** A redacted description for logs (never contains a password). */
   describe: string;
   close(): Promise<void>;
@@ -81,6 +83,7 @@ function openSqlite(file: string): Db {
   return {
     kysely,
     dialect: 'sqlite',
+    sqlite: database,
     describe: `sqlite:${file}`,
     close: () => kysely.destroy(),
   };

@@ -139,6 +139,8 @@ class RequestFailure extends Error {
   constructor(
     readonly reason: UnrecordedReason,
     readonly error: unknown,
+    /** Time spent waiting on the upstream, excluded from x-keytally-overhead-ms. */
+    readonly upstreamMs?: number,
   ) {
     super(reason);
   }
@@ -191,6 +193,8 @@ export async function proxyInference(
   } catch (error) {
     if (error instanceof RequestFailure) {
       deps.metrics.unrecorded.inc({ reason: error.reason });
+      const overhead = reply.elapsedTime - (error.upstreamMs ?? 0);
+      if (!reply.sent) reply.header('x-keytally-overhead-ms', Math.max(0, overhead).toFixed(2));
       if (error.reason === 'client_closed') return reply;
       throw error.error;
     }
@@ -308,7 +312,13 @@ async function forward(
       stripUsageChunk,
       onEnd: async (usage) => {
         recorded = true;
-        await record(await buildRow(usage.model, usage.counts, usage.completionText, false));
+        try {
+          await record(await buildRow(usage.model, usage.counts, usage.completionText, false));
+        } catch (error) {
+          deps.metrics.unrecorded.inc({ reason: 'recorder_error' });
+          request.log.error({ err: error }, 'could not record the usage of a stream');
+          throw error;
+        }
       },
     });
     pipeline(response.body, tap, (error) => {
@@ -337,6 +347,7 @@ async function forward(
     throw new RequestFailure(
       failure.statusCode === 504 ? 'upstream_timeout' : 'upstream_unreachable',
       failure,
+      performance.now() - sentAt,
     );
   } finally {
     reply.raw.off('close', onClientClose);
