@@ -90,7 +90,7 @@ describe('sign-in flows and the admin Users page', { timeout: 60_000 }, () => {
 
     await visitor.getByRole('button', { name: 'Sign in', exact: true }).click();
     await visitor.getByRole('heading', { name: 'Usage', level: 1 }).waitFor();
-    expect(await visitor.getByRole('link', { name: 'Users' }).count()).toBe(0);
+    expect(await visitor.getByRole('link', { name: 'Users', exact: true }).count()).toBe(0);
   });
 
   it('the admin resets the password, sees and revokes the user’s key, and the key gets 401', async () => {
@@ -143,6 +143,7 @@ describe('sign-in flows and the admin Users page', { timeout: 60_000 }, () => {
     await row.getByRole('button', { name: 'Delete Dana' }).click();
     const dialog = adminPage.getByRole('dialog', { name: 'Delete user' });
     expect(await dialog.textContent()).toContain('remove their sessions and API keys');
+    await screenshot(adminPage, '26-delete-confirm');
     await dialog.getByRole('button', { name: 'Delete' }).click();
     await row.waitFor({ state: 'detached' });
     const users = await admin.call<{ users: { email: string }[] }>('GET', '/api/auth/admin/users');
@@ -198,7 +199,7 @@ describe('invite-only registration and the non-admin view', { timeout: 60_000 },
     await page.getByRole('heading', { name: 'Usage', level: 1 }).waitFor();
 
     // A regular user: own usage only, no User column, one Web UI row for their own chats.
-    await page.getByRole('link', { name: 'Chat' }).click();
+    await page.getByRole('link', { name: 'Chat', exact: true }).click();
     await page.getByLabel('Message').fill('hello as a regular user');
     await page.getByRole('button', { name: 'Send' }).click();
     await page.getByTestId('chat-usage').waitFor();

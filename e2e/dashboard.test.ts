@@ -51,7 +51,7 @@ describe('dashboard: first run, keys, chat, revocation', { timeout: 60_000 }, ()
     await page.getByRole('button', { name: 'Create admin account' }).click();
     await page.getByRole('heading', { name: 'Usage', level: 1 }).waitFor();
     expect(new URL(page.url()).pathname).toBe('/app/usage');
-    await page.getByRole('link', { name: 'Users' }).waitFor();
+    await page.getByRole('link', { name: 'Users', exact: true }).waitFor();
     const me = (await (await page.request.get('/api/auth/me')).json()) as { id: string; role: string };
     expect(me.role).toBe('admin');
     adminId = me.id;
@@ -59,7 +59,7 @@ describe('dashboard: first run, keys, chat, revocation', { timeout: 60_000 }, ()
   });
 
   it('creates a key, copies it, and the key’s traffic shows in the Sources tab with its tokens', async () => {
-    await page.getByRole('link', { name: 'API keys' }).click();
+    await page.getByRole('link', { name: 'API keys', exact: true }).click();
     await page.getByLabel('Name').fill('ci-runner');
     await page.getByRole('button', { name: 'Create' }).click();
     const shown = page.getByTestId('new-key');
@@ -95,7 +95,7 @@ describe('dashboard: first run, keys, chat, revocation', { timeout: 60_000 }, ()
   });
 
   it('chatting in the UI streams an answer, shows its tokens, and grows the Web UI row', async () => {
-    await page.getByRole('link', { name: 'Chat' }).click();
+    await page.getByRole('link', { name: 'Chat', exact: true }).click();
     await page.getByLabel('Model').waitFor();
     expect(await page.getByLabel('Model').inputValue()).toBe('demo');
     await page.getByLabel('Message').fill('Tell me about keytally');
@@ -107,21 +107,21 @@ describe('dashboard: first run, keys, chat, revocation', { timeout: 60_000 }, ()
     await screenshot(page, '04-chat');
 
     const webRow = page.locator(`[data-testid="source-row"][data-row-id="web:${adminId}"]`);
-    await page.getByRole('link', { name: 'Usage' }).click();
+    await page.getByRole('link', { name: 'Usage', exact: true }).click();
     await webRow.getByRole('cell', { name: '1', exact: true }).waitFor();
     expect(await webRow.textContent()).toContain('Web UI');
 
-    await page.getByRole('link', { name: 'Chat' }).click();
+    await page.getByRole('link', { name: 'Chat', exact: true }).click();
     await page.getByLabel('Message').fill('One more, please');
     await page.getByRole('button', { name: 'Send' }).click();
     await page.getByTestId('chat-usage').nth(1).waitFor();
-    await page.getByRole('link', { name: 'Usage' }).click();
+    await page.getByRole('link', { name: 'Usage', exact: true }).click();
     // The same page, no reload: the Web UI row now counts both chats.
     await webRow.getByRole('cell', { name: '2', exact: true }).waitFor();
   });
 
   it('revoking the key marks its row "revoked" and the key gets 401', async () => {
-    await page.getByRole('link', { name: 'API keys' }).click();
+    await page.getByRole('link', { name: 'API keys', exact: true }).click();
     await page.getByRole('button', { name: 'Revoke ci-runner' }).click();
     const dialog = page.getByRole('dialog', { name: 'Revoke API key' });
     await dialog.waitFor();
@@ -133,7 +133,7 @@ describe('dashboard: first run, keys, chat, revocation', { timeout: 60_000 }, ()
     const after = await chatWith(server.baseUrl, { authorization: `Bearer ${key}` }, 'still there?');
     expect(after.status).toBe(401);
 
-    await page.getByRole('link', { name: 'Usage' }).click();
+    await page.getByRole('link', { name: 'Usage', exact: true }).click();
     const row = page.locator(`[data-testid="source-row"][data-row-id="${keyId}"]`);
     await row.getByText('revoked').waitFor();
     expect((await adminSources()).totals.by_key.find((k) => k.api_key_id === keyId)?.revoked).toBe(true);

@@ -133,6 +133,7 @@ describe('usage sources as an admin with several users', { timeout: 60_000 }, ()
     ).toEqual(['apikey,bob-laptop,Bob', 'web,Web UI,Bob'].sort());
     await page.getByLabel('Search sources').fill('carol-');
     await expect.poll(async () => (await rowIds()).length, POLL).toBe(9);
+    await screenshot(page, '15-search');
     await page.getByLabel('Search sources').fill('');
     await page.getByRole('button', { name: 'Month' }).click();
   });
@@ -182,6 +183,7 @@ describe('usage sources as an admin with several users', { timeout: 60_000 }, ()
       'descending',
     );
     expect(await page.getByLabel('Sort').inputValue()).toBe('requests');
+    await screenshot(page, '16-sorted-by-requests');
     await page.getByLabel('Sort').selectOption('tokens');
   });
 
