@@ -15,7 +15,7 @@ import { createLogger } from '../../src/server/logger.ts';
 import { createUsageRecorder, type UsageEvent } from '../../src/server/usage/recorder.ts';
 
 /**
- * `npm run bench proxy -- --duration=5 --concurrency=1,16,64 --rows=100000`
+ * `npm run bench proxy -- --duration=5 --concurrency=1,16,64 --rows=100000 --parts=proxy,recorder`
  *
  * In one run, against the same fast fake upstream (its own process): the upstream directly, a
  * minimal Fastify + undici pass-through proxy, and keytally with everything on (API-key auth, usage
@@ -34,6 +34,8 @@ interface Flags {
   duration: number;
   concurrency: number[];
   rows: number;
+  /** `proxy`, `recorder` or both (default). */
+  parts: string[];
 }
 
 function parseFlags(args: string[]): Flags {
@@ -42,6 +44,7 @@ function parseFlags(args: string[]): Flags {
     duration: Number(get('duration') ?? 5),
     concurrency: (get('concurrency') ?? '1,16,64').split(',').map(Number),
     rows: Number(get('rows') ?? 100_000),
+    parts: (get('parts') ?? 'proxy,recorder').split(','),
   };
 }
 
@@ -328,6 +331,27 @@ function table(measurements: Measurement[]): string {
 
 export async function run(args: string[]): Promise<void> {
   const flags = parseFlags(args);
+  const measurements: Measurement[] = [];
+  const peaks: Record<string, number> = {};
+  if (flags.parts.includes('proxy')) await runProxy(flags, measurements, peaks);
+  const recorder: RecorderMeasurement[] = [];
+  if (flags.parts.includes('recorder')) {
+    for (const dialect of ['sqlite', 'postgres'] as const) {
+      const m = await measureRecorder(dialect, flags.rows);
+      recorder.push(m);
+      console.log(
+        `recorder ${dialect}: ${m.rowsPerSecond} rows/s end to end (append ${m.appendRowsPerSecond} rows/s), ${m.committed}/${m.rows} committed`,
+      );
+    }
+  }
+  report(flags, measurements, peaks, recorder);
+}
+
+async function runProxy(
+  flags: Flags,
+  measurements: Measurement[],
+  peaks: Record<string, number>,
+): Promise<void> {
   const upstreamChild = spawnTs(path.join(ROOT, 'bench/proxy/upstream-server.ts'), []);
   await waitFor(() => upstreamChild.output().includes('http://'), 'the fake upstream');
   const upstream = upstreamChild.output().trim().split('\n')[0] ?? '';
@@ -335,8 +359,6 @@ export async function run(args: string[]): Promise<void> {
   const minimal = spawnTs(path.join(ROOT, 'bench/proxy/minimal-proxy.ts'), [String(minimalPort), upstream]);
   await waitFor(() => minimal.output().includes('ready'), 'the minimal proxy');
 
-  const measurements: Measurement[] = [];
-  const peaks: Record<string, number> = {};
   const targets: { name: string; url: string; headers: Record<string, string> }[] = [
     { name: 'upstream-direct', url: upstream, headers: {} },
     { name: 'minimal-proxy', url: `http://127.0.0.1:${minimalPort}`, headers: {} },
@@ -387,16 +409,14 @@ export async function run(args: string[]): Promise<void> {
     await stopChild(minimal);
     await stopChild(upstreamChild);
   }
+}
 
-  const recorder: RecorderMeasurement[] = [];
-  for (const dialect of ['sqlite', 'postgres'] as const) {
-    const m = await measureRecorder(dialect, flags.rows);
-    recorder.push(m);
-    console.log(
-      `recorder ${dialect}: ${m.rowsPerSecond} rows/s end to end (append ${m.appendRowsPerSecond} rows/s), ${m.committed}/${m.rows} committed`,
-    );
-  }
-
+function report(
+  flags: Flags,
+  measurements: Measurement[],
+  peaks: Record<string, number>,
+  recorder: RecorderMeasurement[],
+): void {
   const ratios = flags.concurrency.flatMap((concurrency) =>
     [false, true].flatMap((stream) => {
       const minimalM = measurements.find(
