@@ -8,9 +8,10 @@ import { CopyButton } from '../components/CopyButton.tsx';
 import { DataTable } from '../components/DataTable.tsx';
 import { Empty, ErrorState, InlineError, Loading } from '../components/States.tsx';
 import { useToast } from '../components/Toast.tsx';
-import { formatDate, formatRelative } from '../format.ts';
+import { formatDate, formatRelative, formatTokens } from '../format.ts';
 import { queryKeys } from '../hooks/keys.ts';
 import { useApiKeys, useCreateApiKey, useRevokeApiKey } from '../hooks/useApiKeys.ts';
+import { useUsageSources } from '../hooks/useUsageSources.ts';
 import { useQueryState } from '../router.ts';
 
 const TABS = [
@@ -66,9 +67,16 @@ function keyState(key: ApiKey): { label: string; className: string } | null {
 }
 
 const column = createColumnHelper<ApiKey>();
+const LAST_30_DAYS = { period: 'month' } as const;
 
 function ApiKeysTab() {
   const keys = useApiKeys();
+  // The caller's own sources answer says how much each key was used in the last 30 days.
+  const usage = useUsageSources(LAST_30_DAYS, false);
+  const tokensByKey = useMemo(
+    () => new Map((usage.data?.totals.by_key ?? []).map((k) => [k.api_key_id, k.tokens] as const)),
+    [usage.data],
+  );
   const create = useCreateApiKey();
   const revoke = useRevokeApiKey();
   const notify = useToast();
@@ -121,6 +129,12 @@ function ApiKeysTab() {
         header: 'Expires',
         cell: (info) => (info.getValue() ? formatDate(info.getValue()) : 'never'),
       }),
+      column.accessor((key) => tokensByKey.get(key.id) ?? 0, {
+        id: 'tokens',
+        header: 'Tokens (30 d)',
+        meta: { className: 'num' },
+        cell: (info) => formatTokens(info.getValue()),
+      }),
       column.display({
         id: 'actions',
         header: () => <span className="sr-only">Actions</span>,
@@ -139,7 +153,7 @@ function ApiKeysTab() {
           ),
       }),
     ],
-    [],
+    [tokensByKey],
   );
 
   return (
