@@ -531,16 +531,30 @@ describe.each(DIALECTS)('admin sources day-part cache on %s', (dialect) => {
       const admin = await createApiKey(db, { userId: root.id });
       const row = (total: number, at: number) =>
         usageRow({ user_id: root.id, user_name: 'Root', source: 'web', total_tokens: total, created_at: at });
-      await insertUsageBatch(db, [row(1, NOW - 3 * DAY), row(2, NOW - HOUR)]);
+      const spare = await createApiKey(db, { userId: root.id, name: 'spare' });
+      await insertUsageBatch(db, [
+        row(1, NOW - 3 * DAY),
+        row(2, NOW - HOUR),
+        { ...row(0, NOW - 3 * DAY), source: 'apikey', api_key_id: spare.id, api_key_name: 'spare' },
+      ]);
       const first = await getJson<SourcesResponse>(a.app, '/api/auth/admin/usage/sources', admin.key);
-      expect(first.body.totals.grand_total).toEqual({ tokens: 3, requests: 2 });
+      expect(first.body.totals.grand_total).toEqual({ tokens: 3, requests: 3 });
+      expect(first.body.totals.by_key.map((entry) => entry.revoked)).toEqual([false]);
+      // Revoking a key changes no usage, yet the (memoised) answer reports it at once.
+      await db.kysely.updateTable('api_keys').set({ revoked_at: NOW }).where('id', '=', spare.id).execute();
+      const revoked = await getJson<SourcesResponse>(a.app, '/api/auth/admin/usage/sources', admin.key);
+      expect(revoked.body.totals.by_key.map((entry) => entry.revoked)).toEqual([true]);
+      expect(revoked.body.buckets).toEqual(first.body.buckets);
       // Another writer (another instance's connection) adds to an old day and to today.
       await insertUsageBatch(other, [row(10, NOW - 3 * DAY + 1), row(100, NOW - 2 * HOUR)]);
       const second = await getJson<SourcesResponse>(a.app, '/api/auth/admin/usage/sources', admin.key);
-      expect(second.body.totals.grand_total).toEqual({ tokens: 113, requests: 4 });
-      expect(second.body.buckets.map((bucket) => [bucket.bucket, bucket.total_tokens])).toEqual([
-        ['2026-11-25', 11],
-        ['2026-11-28', 102],
+      expect(second.body.totals.grand_total).toEqual({ tokens: 113, requests: 5 });
+      expect(
+        second.body.buckets.map((bucket) => [bucket.bucket, bucket.source, bucket.total_tokens]),
+      ).toEqual([
+        ['2026-11-25', 'apikey', 0],
+        ['2026-11-25', 'web', 11],
+        ['2026-11-28', 'web', 102],
       ]);
       // The week answer shares the cached days and agrees.
       const week = await getJson<SourcesResponse>(

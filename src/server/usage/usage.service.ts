@@ -414,6 +414,12 @@ interface DayPart {
 // is ~1,200 buckets, ~270 KB of JSON plus its groups.
 const MAX_CACHED_DAYS = 62;
 const dayParts = new WeakMap<Db, Map<number, DayPart>>();
+// A rolling window moves once an hour at most, so a handful of merged windows covers week and month.
+const MAX_MERGED_WINDOWS = 4;
+const mergedWindows = new WeakMap<
+  Db,
+  Map<string, { signature: string; bucketsJson: string; totals: TotalsParts }>
+>();
 
 function buildDayPart(version: number, facts: readonly SourceFact[]): DayPart {
   const buckets = toBuckets(facts, ADMIN_SOURCE_FIELDS);
@@ -462,13 +468,27 @@ export async function getAllSourcesJson(
     for (const [day, version] of stale) cache.set(day, buildDayPart(version, byDay.get(day) ?? []));
   }
   const days = [...versions.keys()].sort((a, b) => a - b);
-  const parts: string[] = [];
-  const totalsParts = emptyTotalsParts();
-  for (const day of days) {
-    const part = cache.get(day);
-    if (!part) continue;
-    if (part.bucketsJson) parts.push(part.bucketsJson);
-    mergeTotalsParts(totalsParts, part.totals);
+  // The merged window is memoised too, under the exact (day, version) list it was built from; the
+  // totals are still finished per request, so key revocations (not day changes) show at once.
+  const signature = `${window.window.from}|${window.window.to}|${days.map((day) => `${day}:${versions.get(day)}`).join(',')}`;
+  let windows = mergedWindows.get(db);
+  if (!windows) {
+    windows = new Map();
+    mergedWindows.set(db, windows);
+  }
+  let merged = windows.get(`${window.window.from}|${window.window.to}`);
+  if (merged?.signature !== signature) {
+    const parts: string[] = [];
+    const totalsParts = emptyTotalsParts();
+    for (const day of days) {
+      const part = cache.get(day);
+      if (!part) continue;
+      if (part.bucketsJson) parts.push(part.bucketsJson);
+      mergeTotalsParts(totalsParts, part.totals);
+    }
+    merged = { signature, bucketsJson: parts.join(','), totals: totalsParts };
+    if (windows.size >= MAX_MERGED_WINDOWS) windows.clear();
+    windows.set(`${window.window.from}|${window.window.to}`, merged);
   }
   if (cache.size > MAX_CACHED_DAYS) {
     const keep = new Set(days.slice(-MAX_CACHED_DAYS));
@@ -476,8 +496,8 @@ export async function getAllSourcesJson(
       if (!keep.has(day)) cache.delete(day);
     }
   }
-  const { totals, distinctKeys } = await finishTotals(db, totalsParts, true);
-  return `{"buckets":[${parts.join(',')}],"totals":${JSON.stringify(totals)},"truncated":${
+  const { totals, distinctKeys } = await finishTotals(db, merged.totals, true);
+  return `{"buckets":[${merged.bucketsJson}],"totals":${JSON.stringify(totals)},"truncated":${
     distinctKeys > MAX_KEY_TOTALS
   },"window":${JSON.stringify(window.window)}}`;
 }
