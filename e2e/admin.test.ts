@@ -152,12 +152,14 @@ describe('sign-in flows and the admin Users page', { timeout: 60_000 }, () => {
 
   it('token login with a legacy key signs in as the shared admin; logout returns to sign-in', async () => {
     const { context, page } = await newPage(browser, server);
-    await page.goto('/');
+    // A deep link survives the detour through sign-in.
+    await page.goto('/app/usage?tab=sources&period=week');
     await page.getByRole('tab', { name: 'Use a key' }).click();
     await page.getByLabel('API key').fill(LEGACY_KEY);
     await page.getByRole('button', { name: 'Sign in with key' }).click();
     await page.getByRole('heading', { name: 'Usage', level: 1 }).waitFor();
     expect(await page.locator('.user-chip').textContent()).toContain('API Key User');
+    expect(new URL(page.url()).search).toBe('?tab=sources&period=week');
     await screenshot(page, '24-legacy-token-login');
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('button', { name: 'Sign in', exact: true }).waitFor();
@@ -207,6 +209,8 @@ describe('invite-only registration and the non-admin view', { timeout: 60_000 },
     await page.locator('[data-testid="source-row"][data-row-id="web"]').waitFor();
     expect(await page.getByRole('columnheader', { name: 'User' }).count()).toBe(0);
     expect(await page.getByRole('tab', { name: 'Users' }).count()).toBe(0);
+    await page.goto('/app/users');
+    await expect.poll(async () => new URL(page.url()).pathname, POLL).toBe('/app/usage');
     await screenshot(page, '25-regular-user-sources');
   });
 });

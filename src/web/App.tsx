@@ -26,9 +26,24 @@ export function App() {
 
   useEffect(() => {
     if (!status.data) return;
-    if (!signedIn && path !== '/login') navigate('/login', { replace: true });
-    if (signedIn && !path.startsWith('/app/')) navigate('/app/usage', { replace: true });
-  }, [status.data, signedIn, path]);
+    const here = window.location.pathname + window.location.search;
+    if (!signedIn) {
+      // A deep link (a shared usage view, say) survives signing in.
+      if (path !== '/login')
+        navigate(path.startsWith('/app/') ? `/login?next=${encodeURIComponent(here)}` : '/login', {
+          replace: true,
+        });
+      return;
+    }
+    if (path === '/login') {
+      const next = new URLSearchParams(window.location.search).get('next');
+      navigate(next?.startsWith('/app/') ? next : '/app/usage', { replace: true });
+      return;
+    }
+    const known = Object.keys(TITLES).some((page) => page !== '/login' && path.startsWith(page));
+    const allowed = !path.startsWith('/app/users') || user?.role === 'admin';
+    if (!known || !allowed) navigate('/app/usage', { replace: true });
+  }, [status.data, signedIn, path, user?.role]);
 
   useEffect(() => {
     document.title = `${TITLES[path] ?? 'keytally'} · keytally`;
