@@ -205,6 +205,16 @@ describe('usage sources as an admin with several users', { timeout: 60_000 }, ()
 
     await chip.getByRole('button', { name: 'Clear filter' }).click();
     await chip.waitFor({ state: 'detached' });
+    // Keyboard: a focused row selects with Enter, the tab list moves with the arrow keys.
+    await page.locator(`[data-row-id="${ids.bobKey}"]`).focus();
+    await page.keyboard.press('Enter');
+    expect(await chip.textContent()).toContain('bob-laptop');
+    await chip.getByRole('button', { name: 'Clear filter' }).click();
+    await page.getByRole('tab', { name: 'Sources' }).focus();
+    await page.keyboard.press('ArrowLeft');
+    expect(await page.getByRole('tab', { name: 'Users' }).getAttribute('aria-selected')).toBe('true');
+    await page.keyboard.press('ArrowRight');
+    await chip.waitFor({ state: 'detached' });
     expect(await page.locator('[data-testid="source-chart"] rect[data-dimmed="true"]').count()).toBe(0);
 
     // The ribbon's "API keys" segment selects every key series.

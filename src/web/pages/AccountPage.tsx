@@ -8,6 +8,7 @@ import { CopyButton } from '../components/CopyButton.tsx';
 import { DataTable } from '../components/DataTable.tsx';
 import { Empty, ErrorState, InlineError, Loading } from '../components/States.tsx';
 import { useToast } from '../components/Toast.tsx';
+import { onTabListKeyDown } from '../components/tablist.ts';
 import { formatDate, formatRelative, formatTokens } from '../format.ts';
 import { queryKeys } from '../hooks/keys.ts';
 import { useApiKeys, useCreateApiKey, useRevokeApiKey } from '../hooks/useApiKeys.ts';
@@ -31,7 +32,7 @@ export function AccountPage({ user }: { user: SessionUser }) {
           <p>Keys let scripts and apps call the gateway as you. Their usage appears under Usage → Sources.</p>
         </div>
       </div>
-      <div className="tabs" role="tablist" aria-label="Account sections">
+      <div className="tabs" role="tablist" onKeyDown={onTabListKeyDown} aria-label="Account sections">
         {TABS.map(([value, label]) => (
           <button
             key={value}

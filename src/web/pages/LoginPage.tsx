@@ -4,6 +4,7 @@ import { type FormEvent, useState } from 'react';
 import { ApiError, type AuthStatus, api } from '../api.ts';
 import { BrandMark, ThemeToggle } from '../components/Layout.tsx';
 import { InlineError } from '../components/States.tsx';
+import { onTabListKeyDown } from '../components/tablist.ts';
 import { queryKeys } from '../hooks/keys.ts';
 
 type Mode = 'login' | 'register' | 'token';
@@ -44,6 +45,7 @@ export function LoginPage({ status }: { status: AuthStatus }) {
             <div
               className="segmented"
               role="tablist"
+              onKeyDown={onTabListKeyDown}
               aria-label="Sign-in method"
               style={{ marginBottom: 20 }}
             >

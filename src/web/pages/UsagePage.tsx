@@ -4,6 +4,7 @@ import { type FormEvent, useMemo, useState } from 'react';
 import type { SessionUser, UsageBucket, UsageRange, UsageResponse } from '../api.ts';
 import { Link } from '../components/Link.tsx';
 import { Empty, ErrorState, Loading } from '../components/States.tsx';
+import { onTabListKeyDown } from '../components/tablist.ts';
 import { formatCount, formatTokens } from '../format.ts';
 import { queryKeys } from '../hooks/keys.ts';
 import { useAdminUsage } from '../hooks/useAdminUsage.ts';
@@ -126,7 +127,7 @@ export function UsagePage({ user }: { user: SessionUser }) {
       {usage.isPending ? <Loading label="Loading usage…" /> : null}
       {usage.isError ? <ErrorState error={usage.error} onRetry={() => usage.refetch()} /> : null}
       {usage.data ? <Overview buckets={usage.data.usage} range={range} window={usage.data.window} /> : null}
-      <div className="tabs" role="tablist" aria-label="Usage breakdown">
+      <div className="tabs" role="tablist" onKeyDown={onTabListKeyDown} aria-label="Usage breakdown">
         {(
           [
             ['models', 'Models'],

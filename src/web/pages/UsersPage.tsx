@@ -7,6 +7,7 @@ import { CopyButton } from '../components/CopyButton.tsx';
 import { DataTable } from '../components/DataTable.tsx';
 import { Empty, ErrorState, InlineError, Loading } from '../components/States.tsx';
 import { useToast } from '../components/Toast.tsx';
+import { onTabListKeyDown } from '../components/tablist.ts';
 import { formatDate, formatRelative } from '../format.ts';
 import { useAdminApiKeys, useAdminRevokeApiKey } from '../hooks/useAdminApiKeys.ts';
 import { type UserAction, useAdminUsers, useUserAction } from '../hooks/useAdminUsers.ts';
@@ -24,7 +25,7 @@ export function UsersPage({ me }: { me: SessionUser }) {
           <p>Approve new accounts, manage roles and keys, and invite people.</p>
         </div>
       </div>
-      <div className="tabs" role="tablist" aria-label="User administration">
+      <div className="tabs" role="tablist" onKeyDown={onTabListKeyDown} aria-label="User administration">
         <button
           type="button"
           role="tab"
