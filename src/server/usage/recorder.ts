@@ -46,6 +46,7 @@ export const BATCH_ROWS = 1000;
 // One transaction commits at most this many backlogged rows (5 batches): ~2.5 MB of parameters.
 const COMMIT_ROWS_MAX = 5000;
 const SQLITE_SLICE_ROWS = 250;
+const SQLITE_BACKLOG_SLICE_ROWS = 1000;
 // Rows kept in memory for the next flushes: 20,000 rows × ~0.5 KB ≈ 10 MB. Past that (the database
 // is slow or down) new batches are only on disk and are read back from the journal when their turn
 // comes, so memory stays flat however long the outage lasts.
@@ -125,10 +126,12 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
       }
       const started = performance.now();
       if (db.dialect === 'sqlite') {
-        // better-sqlite3 runs on the event loop: slices of 250 rows (each its own idempotent
-        // transaction) with a turn of the loop between them keep one commit from stalling requests.
-        for (let i = 0; i < rows.length; i += SQLITE_SLICE_ROWS) {
-          await insertUsageBatch(db, rows.slice(i, i + SQLITE_SLICE_ROWS));
+        // better-sqlite3 runs on the event loop: slices (each its own idempotent transaction) with a
+        // turn of the loop between them keep one commit from stalling requests. With a backlog,
+        // 1000-row slices: measured 19,900 vs 13,850 rows/s, at the price of ~4x longer stalls.
+        const slice = taken.length > 1 ? SQLITE_BACKLOG_SLICE_ROWS : SQLITE_SLICE_ROWS;
+        for (let i = 0; i < rows.length; i += slice) {
+          await insertUsageBatch(db, rows.slice(i, i + slice));
           await new Promise((resolve) => setImmediate(resolve));
         }
       } else {
