@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { resolveKeyExpiry } from './api-keys.service.ts';
 import type { AuthUser } from './context.ts';
-import { type CachedApiKey, type CachedSession, CredentialCache } from './credential-cache.ts';
+import {
+  CACHE_STALE_IF_ERROR_MS,
+  type CachedApiKey,
+  type CachedSession,
+  CredentialCache,
+} from './credential-cache.ts';
 import { channelForSchema } from './invalidation.ts';
 import { checkPasswordPolicy, PasswordPolicyError } from './password-policy.ts';
 
@@ -122,5 +127,23 @@ describe('checkPasswordPolicy', () => {
     expect(code('elevenchars')).toBe('password_too_short');
     expect(code('elevenchars', true)).toBe('ok');
     expect(code('twelve chars')).toBe('ok');
+  });
+});
+
+describe('CredentialCache stale-if-error', () => {
+  it('keeps an expired entry for getStale until the stale horizon, and invalidation removes it', () => {
+    let now = 0;
+    const cache = new CredentialCache(() => now, 50);
+    cache.set('h', key('k', 'u'), cache.currentGeneration());
+    now = 51;
+    expect(cache.get('h')).toBeUndefined();
+    expect(cache.getStale('h')).toMatchObject({ keyId: 'k' });
+    now = 50 + CACHE_STALE_IF_ERROR_MS;
+    expect(cache.getStale('h')).toBeUndefined();
+
+    cache.set('h2', key('k2', 'u'), cache.currentGeneration());
+    now += 100;
+    cache.invalidate({ kind: 'key', id: 'k2' });
+    expect(cache.getStale('h2')).toBeUndefined();
   });
 });

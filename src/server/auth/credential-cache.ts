@@ -10,6 +10,12 @@ import type { AuthUser } from './context.ts';
  */
 export const CACHE_TTL_MS = 10_000;
 export const CACHE_MAX_ENTRIES = 10_000;
+/**
+ * How long an expired entry may still serve while the database cannot be read (stale-if-error):
+ * a 15-minute PostgreSQL outage must not lock out every key that was in use when it began.
+ * Invalidations still evict such entries, so a revocation made on this instance holds.
+ */
+export const CACHE_STALE_IF_ERROR_MS = 15 * 60_000;
 
 export interface CachedApiKey {
   kind: 'apikey';
@@ -65,10 +71,18 @@ export class CredentialCache {
   get(hash: string): CachedCredential | undefined {
     const slot = this.slots.get(hash);
     if (!slot) return undefined;
-    if (slot.until <= this.clock()) {
-      this.slots.delete(hash);
+    const now = this.clock();
+    if (slot.until <= now) {
+      if (slot.until + CACHE_STALE_IF_ERROR_MS <= now) this.slots.delete(hash);
       return undefined;
     }
+    return slot.value;
+  }
+
+  /** The entry even if its TTL has passed (up to CACHE_STALE_IF_ERROR_MS): for database outages only. */
+  getStale(hash: string): CachedCredential | undefined {
+    const slot = this.slots.get(hash);
+    if (!slot || slot.until + CACHE_STALE_IF_ERROR_MS <= this.clock()) return undefined;
     return slot.value;
   }
 

@@ -1,3 +1,4 @@
+import { ServiceUnavailableError } from '../errors.ts';
 import { findApiKeyByHash } from './api-keys.repository.ts';
 import type { AuthRuntime } from './auth-runtime.ts';
 import type { CachedApiKey, CachedSession } from './credential-cache.ts';
@@ -27,20 +28,19 @@ export async function validateApiKey(rt: AuthRuntime, key: string): Promise<Vali
   let entry = rt.cache.get(hash);
   if (!entry) {
     const generation = rt.cache.currentGeneration();
-    const row = await findApiKeyByHash(rt.db, hash);
-    if (!row) return { ok: false, reason: KEY_INVALID };
-    const user = await findUserById(rt.db, row.user_id);
-    if (!user) return { ok: false, reason: KEY_INVALID };
-    entry = {
-      kind: 'apikey',
-      keyId: row.id,
-      name: row.name,
-      prefix: row.key_prefix,
-      expiresAt: row.expires_at,
-      revokedAt: row.revoked_at,
-      user: toAuthUser(user),
-    };
-    rt.cache.set(hash, entry, generation);
+    let loaded: CachedApiKey | null;
+    try {
+      loaded = await loadApiKey(rt, hash);
+    } catch (error) {
+      entry = staleOrUnavailable(rt, hash, error);
+      loaded = null;
+    }
+    if (loaded) {
+      entry = loaded;
+      rt.cache.set(hash, entry, generation);
+    } else if (!entry) {
+      return { ok: false, reason: KEY_INVALID };
+    }
   }
   if (entry.kind !== 'apikey') return { ok: false, reason: KEY_INVALID };
   const now = rt.now();
@@ -58,21 +58,71 @@ export async function validateSession(rt: AuthRuntime, token: string): Promise<V
   let entry = rt.cache.get(id);
   if (!entry) {
     const generation = rt.cache.currentGeneration();
-    const row = await findSessionById(rt.db, id);
-    if (!row) return { ok: false, reason: SESSION_INVALID };
-    const user = await findUserById(rt.db, row.user_id);
-    if (!user) return { ok: false, reason: SESSION_INVALID };
-    entry = {
-      kind: 'session',
-      sessionId: row.id,
-      expiresAt: row.expires_at,
-      rotatedAt: row.rotated_at || row.created_at,
-      user: toAuthUser(user),
-    };
-    rt.cache.set(id, entry, generation);
+    let loaded: CachedSession | null;
+    try {
+      loaded = await loadSession(rt, id);
+    } catch (error) {
+      entry = staleOrUnavailable(rt, id, error);
+      loaded = null;
+    }
+    if (loaded) {
+      entry = loaded;
+      rt.cache.set(id, entry, generation);
+    } else if (!entry) {
+      return { ok: false, reason: SESSION_INVALID };
+    }
   }
   if (entry.kind !== 'session') return { ok: false, reason: SESSION_INVALID };
   if (entry.expiresAt <= rt.now()) return { ok: false, reason: SESSION_INVALID };
   if (entry.user.status !== 'active') return { ok: false, reason: ACCOUNT_NOT_ACTIVE };
   return { ok: true, value: entry };
+}
+
+async function loadApiKey(rt: AuthRuntime, hash: string): Promise<CachedApiKey | null> {
+  const row = await findApiKeyByHash(rt.db, hash);
+  if (!row) return null;
+  const user = await findUserById(rt.db, row.user_id);
+  if (!user) return null;
+  return {
+    kind: 'apikey',
+    keyId: row.id,
+    name: row.name,
+    prefix: row.key_prefix,
+    expiresAt: row.expires_at,
+    revokedAt: row.revoked_at,
+    user: toAuthUser(user),
+  };
+}
+
+async function loadSession(rt: AuthRuntime, id: string): Promise<CachedSession | null> {
+  const row = await findSessionById(rt.db, id);
+  if (!row) return null;
+  const user = await findUserById(rt.db, row.user_id);
+  if (!user) return null;
+  return {
+    kind: 'session',
+    sessionId: row.id,
+    expiresAt: row.expires_at,
+    rotatedAt: row.rotated_at || row.created_at,
+    user: toAuthUser(user),
+  };
+}
+
+/**
+ * The database could not be read: a credential validated before the outage keeps working from its
+ * expired cache entry (usage is journaled meanwhile); an unknown one gets 503, not a misleading 401.
+ */
+function staleOrUnavailable(rt: AuthRuntime, hash: string, error: unknown): CachedApiKey | CachedSession {
+  const stale = rt.cache.getStale(hash);
+  if (stale) {
+    rt.logger.warn({ err: error }, 'database unavailable: serving a credential from the stale cache');
+    return stale;
+  }
+  throw new ServiceUnavailableError(
+    'the database is unavailable, so the credential cannot be checked; retry shortly',
+    {
+      headers: { 'retry-after': '5' },
+      cause: error,
+    },
+  );
 }
