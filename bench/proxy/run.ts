@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -36,6 +36,10 @@ interface Flags {
   rows: number;
   /** `proxy`, `recorder` or both (default). */
   parts: string[];
+  /** `sqlite`, `postgres` or both (default): the keytally targets and recorder runs. */
+  dialects: ('sqlite' | 'postgres')[];
+  /** A folder: keytally runs with `--cpu-prof` and writes its profile there. */
+  cpuProf?: string;
 }
 
 function parseFlags(args: string[]): Flags {
@@ -45,6 +49,10 @@ function parseFlags(args: string[]): Flags {
     concurrency: (get('concurrency') ?? '1,16,64').split(',').map(Number),
     rows: Number(get('rows') ?? 100_000),
     parts: (get('parts') ?? 'proxy,recorder').split(','),
+    dialects: (get('dialects') ?? 'sqlite,postgres')
+      .split(',')
+      .filter((d): d is 'sqlite' | 'postgres' => d === 'sqlite' || d === 'postgres'),
+    cpuProf: get('cpu-prof'),
   };
 }
 
@@ -65,7 +73,11 @@ interface Child {
 }
 
 function spawnTs(script: string, args: string[], env: Record<string, string> = {}): Child {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+  return spawnNode(['--import', 'tsx', script, ...args], env);
+}
+
+function spawnNode(args: string[], env: Record<string, string> = {}): Child {
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -111,6 +123,8 @@ interface Measurement {
   p99Ms: number;
   errors: number;
   non2xx: number;
+  /** For minimal-proxy: the keytally target measured right after it (the pair a ratio uses). */
+  pairedWith?: string;
 }
 
 async function measure(
@@ -212,7 +226,11 @@ async function freshPostgres(): Promise<{ url: string; drop: () => Promise<void>
   };
 }
 
-async function startKeytally(dialect: 'sqlite' | 'postgres', upstream: string): Promise<KeytallyTarget> {
+async function startKeytally(
+  dialect: 'sqlite' | 'postgres',
+  upstream: string,
+  cpuProf: string | undefined,
+): Promise<KeytallyTarget> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keytally-bench-'));
   const postgres = dialect === 'postgres' ? await freshPostgres() : undefined;
   const databaseUrl = postgres?.url ?? path.join(dataDir, 'keytally.db');
@@ -220,7 +238,9 @@ async function startKeytally(dialect: 'sqlite' | 'postgres', upstream: string): 
   const key = await seedKey(db);
   await db.close();
   const port = await freePort();
-  const child = spawnTs(path.join(ROOT, 'bin/keytally.js'), ['serve'], {
+  // Plain `node bin/keytally.js`, as `npm start` runs it: the fresh bundle built by run(), no tsx.
+  const profile = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(cpuProf)}`] : [];
+  const child = spawnNode([...profile, path.join(ROOT, 'bin/keytally.js'), 'serve'], {
     KEYTALLY_PORT: String(port),
     KEYTALLY_DATA_DIR: dataDir,
     KEYTALLY_DATABASE_URL: databaseUrl,
@@ -329,14 +349,21 @@ function table(measurements: Measurement[]): string {
   return lines.join('\n');
 }
 
+let loadAverageAtStart: number[] = [];
+
 export async function run(args: string[]): Promise<void> {
   const flags = parseFlags(args);
+  loadAverageAtStart = os.loadavg();
   const measurements: Measurement[] = [];
   const peaks: Record<string, number> = {};
-  if (flags.parts.includes('proxy')) await runProxy(flags, measurements, peaks);
+  if (flags.parts.includes('proxy')) {
+    // keytally runs its esbuild bundle only when it is newer than every source: build it now.
+    execFileSync('npm', ['run', '--silent', 'build:server'], { cwd: ROOT, stdio: 'inherit' });
+    await runProxy(flags, measurements, peaks);
+  }
   const recorder: RecorderMeasurement[] = [];
   if (flags.parts.includes('recorder')) {
-    for (const dialect of ['sqlite', 'postgres'] as const) {
+    for (const dialect of flags.dialects) {
       const m = await measureRecorder(dialect, flags.rows);
       recorder.push(m);
       console.log(
@@ -359,9 +386,9 @@ async function runProxy(
   const minimal = spawnTs(path.join(ROOT, 'bench/proxy/minimal-proxy.ts'), [String(minimalPort), upstream]);
   await waitFor(() => minimal.output().includes('ready'), 'the minimal proxy');
 
+  const minimalUrl = `http://127.0.0.1:${minimalPort}`;
   const targets: { name: string; url: string; headers: Record<string, string> }[] = [
     { name: 'upstream-direct', url: upstream, headers: {} },
-    { name: 'minimal-proxy', url: `http://127.0.0.1:${minimalPort}`, headers: {} },
   ];
   try {
     for (const target of targets) {
@@ -381,13 +408,27 @@ async function runProxy(
         }
       }
     }
-    for (const dialect of ['sqlite', 'postgres'] as const) {
-      const keytally = await startKeytally(dialect, upstream);
+    for (const dialect of flags.dialects) {
+      const keytally = await startKeytally(dialect, upstream, flags.cpuProf);
       const headers = { authorization: `Bearer ${keytally.key}` };
       try {
         await measure(keytally.name, keytally.url, headers, 16, false, 1); // warm-up (JIT, caches)
+        await measure('minimal-proxy', minimalUrl, {}, 16, false, 1);
         for (const concurrency of flags.concurrency) {
           for (const stream of [false, true]) {
+            // The minimal proxy right before keytally, same settings: on a shared machine the load
+            // drifts within minutes, so each ratio compares two back-to-back measurements.
+            const baseline = await measure(
+              'minimal-proxy',
+              minimalUrl,
+              {},
+              concurrency,
+              stream,
+              flags.duration,
+            );
+            baseline.pairedWith = keytally.name;
+            measurements.push(baseline);
+            console.log(table([baseline]).split('\n')[1]);
             const m = await measure(
               keytally.name,
               keytally.url,
@@ -419,10 +460,15 @@ function report(
 ): void {
   const ratios = flags.concurrency.flatMap((concurrency) =>
     [false, true].flatMap((stream) => {
-      const minimalM = measurements.find(
-        (m) => m.target === 'minimal-proxy' && m.concurrency === concurrency && m.stream === stream,
-      );
-      return ['keytally-sqlite', 'keytally-postgres'].map((target) => {
+      return flags.dialects.map((dialect) => {
+        const target = `keytally-${dialect}`;
+        const minimalM = measurements.find(
+          (m) =>
+            m.target === 'minimal-proxy' &&
+            m.pairedWith === target &&
+            m.concurrency === concurrency &&
+            m.stream === stream,
+        );
         const k = measurements.find(
           (m) => m.target === target && m.concurrency === concurrency && m.stream === stream,
         );
@@ -457,7 +503,13 @@ function report(
     `${JSON.stringify(
       {
         date: new Date().toISOString(),
-        machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
+        machine: {
+          cpus: os.cpus().length,
+          model: os.cpus()[0]?.model,
+          node: process.version,
+          loadAverageAtStart,
+          loadAverageAtEnd: os.loadavg(),
+        },
         flags,
         measurements,
         ratios,
