@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { registerAuth } from './auth/routes.ts';
 import type { Config } from './config.ts';
@@ -40,8 +40,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Keep-alive sockets that are idle are closed on shutdown; in-flight requests finish.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
-    // One access line per response (onResponse below) instead of Fastify's two.
-    disableRequestLogging: true,
+    // One access line per response (onResponse below) instead of Fastify's two. Through a
+    // LogController: the top-level option prints a deprecation warning on every start.
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+  // A body-less request that still says `content-type: application/json` (generic HTTP clients
+  // send it on DELETE) has no body rather than a 400; routes that need a body say which field.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text === '') return done(null, undefined);
+    parseJson(request, text, done);
   });
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);

@@ -25,6 +25,8 @@ describe('keytally serve as a process', () => {
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({ status: 'ready', database: 'sqlite' });
     expect(await proc.stop('SIGTERM')).toBe(0);
+    // A clean start prints only keytally's own log lines, no library deprecation warnings.
+    expect(proc.output()).not.toMatch(/DeprecationWarning|FSTDEP/);
 
     const sqlite = new Database(path.join(dataDir, 'keytally.db'), { readonly: true });
     const tables = sqlite
