@@ -50,7 +50,8 @@ export const PasswordChangeRequest = z.object({
 export type PasswordChangeRequest = z.infer<typeof PasswordChangeRequest>;
 
 export const CreateApiKeyRequest = z.object({
-  name: z.string().min(1, 'is required').max(255),
+  // Trimmed: a blank name would be an unrecognisable row in the usage breakdown.
+  name: z.string().trim().min(1, 'is required').max(255),
   /** `90d`, `1y`, `24h`, … */
   expiresIn: z.string().optional(),
   /** RFC 3339; wins over expiresIn; a past date is accepted (reference section 9.2). */

@@ -24,7 +24,10 @@ export function parseInput<T extends z.ZodType>(
         : undefined,
     input,
   );
-  if (value === undefined || (issue?.message === 'is required' && value === '')) {
+  if (
+    value === undefined ||
+    (issue?.message === 'is required' && typeof value === 'string' && value.trim() === '')
+  ) {
     throw new BadRequestError(`${field} is required`);
   }
   throw new BadRequestError(`${field}: ${issue?.message ?? 'is invalid'}`);
