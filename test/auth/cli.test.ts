@@ -144,7 +144,7 @@ describe.each(DIALECTS)('keytally user / key commands on %s', (dialect) => {
     expect(row.expires_at).toBeLessThanOrEqual(Date.now() + 90 * DAY);
     const bad = await run('key', 'create', '--user', 'ops@example.test', '--name', 'x', '--expires', 'soon');
     expect(bad.code).toBe(1);
-    expect(bad.output).toContain('invalid expiresIn format');
+    expect(bad.output).toContain('--expires: "soon" is not a duration; use e.g. 90d, 12h or 1y');
     const nobody = await spawnCli('key', 'create', '--user', 'nobody@example.test', '--name', 'x');
     expect(nobody.code).toBe(1);
     expect(nobody.output).toContain('keytally: no user with email nobody@example.test');

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { parseDurationMs } from '../config.ts';
 import { AppError } from '../errors.ts';
 import { openRuntime, type Runtime } from '../runtime.ts';
 import { createUserDirect } from './accounts.service.ts';
@@ -79,6 +80,10 @@ export function registerAuthCommands(program: Command): void {
     .action(async (options: { user: string; name: string; expires?: string }) =>
       withAuthRuntime(async (rt) => {
         if (options.name.trim() === '') throw new CliError('--name must not be empty');
+        // Checked here so the message names the flag, not the API's `expiresIn` field.
+        if (options.expires !== undefined && parseDurationMs(options.expires) === null) {
+          throw new CliError(`--expires: "${options.expires}" is not a duration; use e.g. 90d, 12h or 1y`);
+        }
         const owner = await userIdByEmail(rt, options.user);
         const created = await createApiKeyFor(rt, owner, { name: options.name, expiresIn: options.expires });
         console.log(created.key);
