@@ -97,7 +97,16 @@ export function createProgram(): Command {
     .command('serve', { isDefault: true })
     .description('start the gateway, the usage API and the dashboard');
   const readServeFlags = addSettingFlags(serveCommand);
-  serveCommand.action(async (options: Record<string, unknown>) => serve(readServeFlags(options)));
+  // serve is the default command, so a mistyped command (`keytally sever`) lands here as an
+  // argument: say that it is an unknown command rather than "too many arguments for 'serve'".
+  serveCommand.allowExcessArguments(true);
+  serveCommand.action(async (options: Record<string, unknown>, command: Command) => {
+    const [unknown] = command.args;
+    if (unknown !== undefined) {
+      program.error(`error: unknown command '${unknown}' (see \`keytally --help\`)`);
+    }
+    await serve(readServeFlags(options));
+  });
 
   const migrateCommand = program.command('migrate').description('apply pending database migrations and exit');
   const readMigrateFlags = addSettingFlags(migrateCommand);

@@ -81,6 +81,15 @@ describe('keytally serve as a process', () => {
     expect(lines[0]).toContain('KEYTALLY_PORT');
   });
 
+  it('calls a mistyped command an unknown command instead of starting or blaming serve', async () => {
+    const dataDir = tempDir();
+    const proc = runKeytally(['sever'], { KEYTALLY_PORT: '0', KEYTALLY_DATA_DIR: dataDir });
+    expect(await proc.exited).toBe(1);
+    const [first] = proc.output().trim().split('\n');
+    expect(first).toBe("error: unknown command 'sever' (see `keytally --help`)");
+    expect(fs.existsSync(path.join(dataDir, 'keytally.db'))).toBe(false);
+  });
+
   it('gives one clear line and a non-zero exit when the database is unreachable', async () => {
     const proc = runKeytally(['serve'], {
       KEYTALLY_PORT: '0',
