@@ -121,7 +121,10 @@ function ApiKeysTab() {
         header: 'Prefix',
         cell: (info) => <code>{info.getValue()}…</code>,
       }),
-      column.accessor('createdAt', { header: 'Created', cell: (info) => formatDate(info.getValue()) }),
+      column.accessor('createdAt', {
+        header: 'Created',
+        cell: (info) => <span className="nowrap">{formatDate(info.getValue())}</span>,
+      }),
       column.accessor('lastUsed', {
         header: 'Last used',
         cell: (info) => (info.getValue() ? formatRelative(info.getValue()) : 'never'),

@@ -104,7 +104,10 @@ function UsersTable({ me }: { me: SessionUser }) {
         header: 'Status',
         cell: (i) => <span className={STATUS_BADGE[i.getValue()] ?? 'badge'}>{i.getValue()}</span>,
       }),
-      column.accessor('createdAt', { header: 'Created', cell: (i) => formatDate(i.getValue()) }),
+      column.accessor('createdAt', {
+        header: 'Created',
+        cell: (i) => <span className="nowrap">{formatDate(i.getValue())}</span>,
+      }),
       column.display({
         id: 'actions',
         header: () => <span className="sr-only">Actions</span>,
@@ -342,7 +345,10 @@ function UserKeys({ user, onClose }: { user: AdminUser; onClose: () => void }) {
         ),
       }),
       keyColumn.accessor('keyPrefix', { header: 'Prefix', cell: (i) => <code>{i.getValue()}…</code> }),
-      keyColumn.accessor('createdAt', { header: 'Created', cell: (i) => formatDate(i.getValue()) }),
+      keyColumn.accessor('createdAt', {
+        header: 'Created',
+        cell: (i) => <span className="nowrap">{formatDate(i.getValue())}</span>,
+      }),
       keyColumn.accessor('lastUsed', {
         header: 'Last used',
         cell: (i) => (i.getValue() ? formatRelative(i.getValue()) : 'never'),
@@ -502,8 +508,8 @@ function InvitesTab() {
                     <td>
                       <code>{prefixOf(invite)}…</code>
                     </td>
-                    <td>{formatDate(invite.createdAt)}</td>
-                    <td>{formatDate(invite.expiresAt)}</td>
+                    <td className="nowrap">{formatDate(invite.createdAt)}</td>
+                    <td className="nowrap">{formatDate(invite.expiresAt)}</td>
                     <td>
                       {invite.usedAt || invite.usedBy ? (
                         <span className="badge">used</span>
