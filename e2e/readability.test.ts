@@ -1,6 +1,6 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient, launchBrowser, type Server, screenshot, startServer } from './helpers.ts';
+import { ApiClient, launchBrowser, newPage, type Server, screenshot, startServer } from './helpers.ts';
 
 /** WCAG contrast ratio of every badge on the page (text colour against the badge background). */
 async function badgeContrasts(page: Page): Promise<{ text: string; ratio: number }[]> {
@@ -79,4 +79,38 @@ describe('the Users page is readable in every theme', { timeout: 60_000 }, () =>
       await context.close();
     });
   }
+});
+
+describe('page header actions', { timeout: 60_000 }, () => {
+  let server: Server;
+  let browser: Browser;
+  let admin: ApiClient;
+
+  beforeAll(async () => {
+    [server, browser] = await Promise.all([startServer(), launchBrowser()]);
+    admin = await ApiClient.register(server.baseUrl, 'root@example.com', 'Root');
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  // Found in QA: the Chat page's model picker and Clear button floated mid-page at 1280 px
+  // because the actions block grew like the title block.
+  it('sit at the right edge of the header on a wide screen', async () => {
+    const { context, page } = await newPage(browser, server);
+    await context.addCookies([
+      { name: 'session', value: admin.cookie.slice('session='.length), url: server.baseUrl },
+    ]);
+    await page.goto('/app/chat');
+    const clear = page.getByRole('button', { name: 'Clear' });
+    await clear.waitFor();
+    await screenshot(page, '31-chat-header');
+    const head = await page.locator('.page-head').boundingBox();
+    const button = await clear.boundingBox();
+    expect(head && button).toBeTruthy();
+    if (!head || !button) return;
+    expect(Math.abs(head.x + head.width - (button.x + button.width))).toBeLessThanOrEqual(1);
+    await context.close();
+  });
 });
