@@ -418,7 +418,10 @@ const dayParts = new WeakMap<Db, Map<number, DayPart>>();
 const MAX_MERGED_WINDOWS = 4;
 const mergedWindows = new WeakMap<
   Db,
-  Map<string, { signature: string; bucketsJson: string; totals: TotalsParts }>
+  Map<
+    string,
+    { signature: string; bucketsJson: string; totals: TotalsParts; body?: { tail: string; bytes: Buffer } }
+  >
 >();
 
 function buildDayPart(version: number, facts: readonly SourceFact[]): DayPart {
@@ -443,7 +446,7 @@ export async function getAllSourcesJson(
   db: Db,
   window: ResolvedWindow,
   filter: { userId?: string; apiKeyId?: string },
-): Promise<string> {
+): Promise<string | Buffer> {
   if (filter.userId !== undefined || filter.apiKeyId !== undefined || window.granularity !== 'day') {
     return JSON.stringify(await getAllSources(db, window, filter));
   }
@@ -497,9 +500,13 @@ export async function getAllSourcesJson(
     }
   }
   const { totals, distinctKeys } = await finishTotals(db, merged.totals, true);
-  return `{"buckets":[${merged.bucketsJson}],"totals":${JSON.stringify(totals)},"truncated":${
-    distinctKeys > MAX_KEY_TOTALS
-  },"window":${JSON.stringify(window.window)}}`;
+  const tail = `"totals":${JSON.stringify(totals)},"truncated":${distinctKeys > MAX_KEY_TOTALS},"window":${JSON.stringify(window.window)}}`;
+  // The encoded body is kept while the totals (key states included) are unchanged: re-encoding
+  // 8 MB of JSON for every request would cost more than the rest of the request.
+  if (merged.body?.tail !== tail) {
+    merged.body = { tail, bytes: Buffer.from(`{"buckets":[${merged.bucketsJson}],${tail}`) };
+  }
+  return merged.body.bytes;
 }
 
 /** `GET /v1/usage`: one API key's own usage by (bucket, model). */
