@@ -166,6 +166,13 @@ describe.each(DIALECTS)('keytally user / key commands on %s', (dialect) => {
   it('key revoke sets the tombstone; unknown ids fail with exit 1', async () => {
     const revoked = await run('key', 'revoke', keyId);
     expect(revoked.code).toBe(0);
+    // SQLite has no cross-process notification: the CLI says how long a running server may still
+    // accept the key (its credential cache TTL) instead of promising "at once".
+    expect(revoked.output.trim()).toBe(
+      dialect === 'sqlite'
+        ? `revoked key ${keyId}; a running keytally server refuses it within 10 s`
+        : `revoked key ${keyId}`,
+    );
     const row = await (await openDb()).kysely
       .selectFrom('api_keys')
       .select('revoked_at')

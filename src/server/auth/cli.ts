@@ -6,6 +6,7 @@ import { createUserDirect } from './accounts.service.ts';
 import { listApiKeys } from './api-keys.repository.ts';
 import { createApiKeyFor, revokeApiKeyById } from './api-keys.service.ts';
 import { type AuthRuntime, createCliAuthRuntime } from './auth-runtime.ts';
+import { CACHE_TTL_MS } from './credential-cache.ts';
 import { iso } from './dto.ts';
 import { findLocalUserByEmail, listUsers } from './users.repository.ts';
 import { normaliseEmail } from './users.service.ts';
@@ -133,12 +134,20 @@ export function registerAuthCommands(program: Command): void {
 
   key
     .command('revoke')
-    .description('revoke an API key by id (it stops working at once on every instance)')
+    .description(
+      'revoke an API key by id (on PostgreSQL every instance refuses it at once; on SQLite a running server does within 10 s)',
+    )
     .argument('<id>', 'the key id, as shown by `keytally key list`')
     .action(async (id: string) =>
       withAuthRuntime(async (rt) => {
         await revokeApiKeyById(rt, id);
-        console.log(`revoked key ${id}`);
+        // A running server on SQLite has no channel from this process: its credential cache
+        // (CACHE_TTL_MS) is what bounds how long the key keeps working there.
+        console.log(
+          rt.db.dialect === 'sqlite'
+            ? `revoked key ${id}; a running keytally server refuses it within ${CACHE_TTL_MS / 1000} s`
+            : `revoked key ${id}`,
+        );
       }),
     );
 }
