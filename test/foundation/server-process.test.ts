@@ -90,6 +90,16 @@ describe('keytally serve as a process', () => {
     expect(fs.existsSync(path.join(dataDir, 'keytally.db'))).toBe(false);
   });
 
+  it('gives one line naming the database file when the data dir cannot be created', async () => {
+    const file = path.join(tempDir(), 'a-file');
+    fs.writeFileSync(file, '');
+    const proc = runKeytally(['serve'], { KEYTALLY_PORT: '0', KEYTALLY_DATA_DIR: path.join(file, 'sub') });
+    expect(await proc.exited).toBe(1);
+    const lines = proc.output().trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^keytally: cannot open SQLite database .*a-file\/sub\/keytally\.db: ENOTDIR/);
+  });
+
   it('gives one clear line and a non-zero exit when the database is unreachable', async () => {
     const proc = runKeytally(['serve'], {
       KEYTALLY_PORT: '0',

@@ -64,9 +64,11 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
 }
 
 function openSqlite(file: string): Db {
-  if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   let database: SqliteDatabase.Database;
   try {
+    // Inside the try: a data dir that cannot be created (a path through a file, no permission) is
+    // one line naming the file, not a stack trace.
+    if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     database = new SqliteDatabase(file);
     database.pragma('journal_mode = WAL');
     // Writers wait up to 5 s for each other (the CLI and a running server may share the file).
