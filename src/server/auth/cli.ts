@@ -8,6 +8,7 @@ import { createApiKeyFor, revokeApiKeyById } from './api-keys.service.ts';
 import { type AuthRuntime, createCliAuthRuntime } from './auth-runtime.ts';
 import { CACHE_TTL_MS } from './credential-cache.ts';
 import { iso } from './dto.ts';
+import { MIN_PASSWORD_CHARS } from './password-policy.ts';
 import { findLocalUserByEmail, listUsers } from './users.repository.ts';
 import { normaliseEmail } from './users.service.ts';
 
@@ -57,6 +58,12 @@ export function registerAuthCommands(program: Command): void {
         weakPassword: boolean;
       }) =>
         withAuthRuntime(async (rt) => {
+          // Checked here so the hint names the CLI flag, not the API's acknowledge_weak_password.
+          if ([...options.password].length < MIN_PASSWORD_CHARS && !options.weakPassword) {
+            throw new CliError(
+              `--password must be at least ${MIN_PASSWORD_CHARS} characters (add --weak-password to accept a shorter one)`,
+            );
+          }
           const created = await createUserDirect(rt, {
             email: options.email,
             name: options.name,
