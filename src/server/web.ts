@@ -8,15 +8,34 @@ import { NotFoundError } from './errors.ts';
 
 export const WEB_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/web');
 
+/**
+ * The dashboard must not be framed by another site (clickjacking: a hidden "Delete user" or
+ * "Revoke" under a decoy button), and the browser must not guess content types.
+ */
+const WEB_SECURITY_HEADERS = {
+  'content-security-policy': "frame-ancestors 'none'",
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'same-origin',
+} as const;
+
 /** Serves the Vite build of src/web at `/`; unknown non-API GETs get index.html (client-side routes). */
 export async function registerWeb(app: FastifyInstance, webRoot = WEB_ROOT): Promise<void> {
   const hasBuild = fs.existsSync(path.join(webRoot, 'index.html'));
   if (hasBuild) {
-    await app.register(fastifyStatic, { root: webRoot, wildcard: false, index: false });
+    await app.register(fastifyStatic, {
+      root: webRoot,
+      wildcard: false,
+      index: false,
+      setHeaders: (response) => {
+        response.headers(WEB_SECURITY_HEADERS);
+      },
+    });
   }
   app.setNotFoundHandler((request, reply) => {
     const urlPath = pathOf(request.url);
     if (request.method === 'GET' && !isApiPath(urlPath) && !urlPath.startsWith('/assets/')) {
+      reply.headers(WEB_SECURITY_HEADERS);
       if (hasBuild) return reply.type('text/html').header('cache-control', 'no-cache').sendFile('index.html');
       return reply
         .type('text/plain')
