@@ -34,7 +34,9 @@ export async function registerWeb(app: FastifyInstance, webRoot = WEB_ROOT): Pro
   }
   app.setNotFoundHandler((request, reply) => {
     const urlPath = pathOf(request.url);
-    if (request.method === 'GET' && !isApiPath(urlPath) && !urlPath.startsWith('/assets/')) {
+    // HEAD too: uptime monitors and link checkers probe the dashboard with it.
+    const read = request.method === 'GET' || request.method === 'HEAD';
+    if (read && !isApiPath(urlPath) && !urlPath.startsWith('/assets/')) {
       reply.headers(WEB_SECURITY_HEADERS);
       if (hasBuild) return reply.type('text/html').header('cache-control', 'no-cache').sendFile('index.html');
       return reply

@@ -34,4 +34,16 @@ describe('dashboard responses', () => {
       expect(response.headers['referrer-policy']).toBe('same-origin');
     },
   );
+
+  it('answers HEAD on a dashboard page like GET, without a body', async () => {
+    const response = await app.inject({ method: 'HEAD', url: '/app/usage' });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toMatch(/^text\/html/);
+    expect(response.body).toBe('');
+  });
+
+  it('still answers 404 for a missing asset', async () => {
+    const response = await app.inject({ method: 'GET', url: '/assets/missing.js' });
+    expect(response.statusCode).toBe(404);
+  });
 });
