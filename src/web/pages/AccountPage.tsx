@@ -67,17 +67,25 @@ function keyState(key: ApiKey): { label: string; className: string } | null {
   return null;
 }
 
-const column = createColumnHelper<ApiKey>();
+/** A key with its tokens of the last 30 days (null until the usage answer arrives). */
+type KeyRow = ApiKey & { tokens30d: number | null };
+const column = createColumnHelper<KeyRow>();
 const LAST_30_DAYS = { period: 'month' } as const;
 
 function ApiKeysTab() {
   const keys = useApiKeys();
   // The caller's own sources answer says how much each key was used in the last 30 days.
   const usage = useUsageSources(LAST_30_DAYS, false);
-  const tokensByKey = useMemo(
-    () => new Map((usage.data?.totals.by_key ?? []).map((k) => [k.api_key_id, k.tokens] as const)),
-    [usage.data],
-  );
+  // The tokens go into the row data, not an accessor closure: the table caches each row's values
+  // until its data changes, so a closure over the usage answer kept showing 0 after it arrived.
+  const rows = useMemo<KeyRow[] | undefined>(() => {
+    if (!keys.data) return undefined;
+    const tokensByKey = new Map((usage.data?.totals.by_key ?? []).map((k) => [k.api_key_id, k.tokens]));
+    return keys.data.map((key) => ({
+      ...key,
+      tokens30d: usage.data ? (tokensByKey.get(key.id) ?? 0) : null,
+    }));
+  }, [keys.data, usage.data]);
   const create = useCreateApiKey();
   const revoke = useRevokeApiKey();
   const notify = useToast();
@@ -133,11 +141,14 @@ function ApiKeysTab() {
         header: 'Expires',
         cell: (info) => (info.getValue() ? formatDate(info.getValue()) : 'never'),
       }),
-      column.accessor((key) => tokensByKey.get(key.id) ?? 0, {
+      column.accessor('tokens30d', {
         id: 'tokens',
         header: 'Tokens (30 d)',
         meta: { className: 'num' },
-        cell: (info) => formatTokens(info.getValue()),
+        cell: (info) => {
+          const tokens = info.getValue();
+          return tokens === null ? '…' : formatTokens(tokens);
+        },
       }),
       column.display({
         id: 'actions',
@@ -157,7 +168,7 @@ function ApiKeysTab() {
           ),
       }),
     ],
-    [tokensByKey],
+    [],
   );
 
   return (
@@ -245,9 +256,9 @@ function ApiKeysTab() {
         {keys.data && keys.data.length === 0 ? (
           <Empty title="No API keys yet">Create one above to get programmatic access.</Empty>
         ) : null}
-        {keys.data && keys.data.length > 0 ? (
+        {rows && rows.length > 0 ? (
           <DataTable
-            data={keys.data}
+            data={rows}
             columns={columns}
             caption="Your API keys"
             rowProps={(row) => ({ className: row.original.revokedAt ? 'revoked' : undefined })}
