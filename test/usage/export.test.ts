@@ -198,7 +198,17 @@ describe('keytally usage export (CLI)', () => {
 
       const bad = runKeytally(['usage', 'export', '--from', 'yesterday'], env);
       expect(await bad.exited).toBe(2);
-      expect(bad.output()).toContain('from: must be an RFC3339 timestamp');
+      expect(bad.output()).toContain('--from: must be an RFC3339 timestamp');
+
+      const badFormat = runKeytally(['usage', 'export', '--format', 'xml'], env);
+      expect(await badFormat.exited).toBe(2);
+      expect(badFormat.output().trim()).toBe('keytally: --format: must be csv or ndjson (got "xml")');
+
+      const badOutput = runKeytally(['usage', 'export', '--output', '/nonexistent-dir/x.csv'], env);
+      expect(await badOutput.exited).toBe(2);
+      expect(badOutput.output().trim().split('\n')).toEqual([
+        'keytally: --output: cannot write /nonexistent-dir/x.csv: ENOENT',
+      ]);
     } finally {
       await database.close();
     }

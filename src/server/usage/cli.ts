@@ -24,7 +24,9 @@ export class UsageCliError extends Error {}
 
 /** `keytally usage export` (the Dashboard issue registers `seed-demo` in demo/cli.ts). */
 export function registerUsageCommands(program: Command): void {
-  const usage = program.command('usage').description('usage data');
+  const usage = program
+    .command('usage')
+    .description('work with recorded usage (export raw rows as CSV or NDJSON)');
   usage
     .command('export')
     .description(
@@ -54,8 +56,21 @@ export function registerUsageCommands(program: Command): void {
 }
 
 async function exportUsage(options: ExportOptions): Promise<void> {
-  const format = ExportFormat.parse(options.format);
-  const query = UsageQuery.parse({ period: options.period, from: options.from, to: options.to });
+  const format = ExportFormat.safeParse(options.format);
+  if (!format.success) {
+    throw new UsageCliError(`--format: must be csv or ndjson (got ${JSON.stringify(options.format)})`);
+  }
+  const parsedQuery = UsageQuery.safeParse({ period: options.period, from: options.from, to: options.to });
+  if (!parsedQuery.success) {
+    // The schema's field names are the flags' names: from → --from, to → --to.
+    throw new UsageCliError(`--${describeZodError(parsedQuery.error)}`);
+  }
+  const query = parsedQuery.data;
+  let output: fs.WriteStream | undefined;
+  if (options.output) {
+    // Open the file before touching the database, so a bad path is one clear line.
+    output = await openOutput(options.output);
+  }
   const flags: Record<string, string> = {};
   if (options.dataDir) flags.dataDir = options.dataDir;
   if (options.databaseUrl) flags.databaseUrl = options.databaseUrl;
@@ -73,9 +88,9 @@ async function exportUsage(options: ExportOptions): Promise<void> {
       userId = user.id;
     }
     const { range } = resolveWindow(query, Date.now());
-    const stream = createUsageExportStream(runtime.db, { range, userId }, format);
-    if (options.output) {
-      await pipeline(stream, fs.createWriteStream(options.output));
+    const stream = createUsageExportStream(runtime.db, { range, userId }, format.data);
+    if (output) {
+      await pipeline(stream, output);
       console.error(`keytally: wrote ${options.output}`);
     } else {
       await pipeline(stream, process.stdout, { end: false });
@@ -83,4 +98,14 @@ async function exportUsage(options: ExportOptions): Promise<void> {
   } finally {
     await runtime.db.close();
   }
+}
+
+function openOutput(file: string): Promise<fs.WriteStream> {
+  return new Promise((resolve, reject) => {
+    const stream = fs.createWriteStream(file);
+    stream.once('open', () => resolve(stream));
+    stream.once('error', (error: NodeJS.ErrnoException) =>
+      reject(new UsageCliError(`--output: cannot write ${file}: ${error.code ?? error.message}`)),
+    );
+  });
 }
