@@ -10,6 +10,8 @@ declare module 'autocannon' {
   }
   interface Histogram {
     average: number;
+    // Requests only: how many completed in the run.
+    total: number;
     p50: number;
     p99: number;
   }

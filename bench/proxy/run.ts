@@ -125,6 +125,23 @@ interface Measurement {
   non2xx: number;
   /** For minimal-proxy: the keytally target measured right after it (the pair a ratio uses). */
   pairedWith?: string;
+  /**
+   * CPU time (user + system) the proxy process spent per request during the measurement: unlike
+   * req/s and latency it hardly moves with the load of the rest of the machine.
+   */
+  cpuMsPerRequest?: number;
+}
+
+/** utime + stime of a process in ms (clock ticks of 10 ms), from /proc/<pid>/stat. */
+function cpuMs(pid: number | undefined): number | undefined {
+  if (!pid) return undefined;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
 }
 
 async function measure(
@@ -134,7 +151,9 @@ async function measure(
   concurrency: number,
   stream: boolean,
   duration: number,
+  pid?: number,
 ): Promise<Measurement> {
+  const cpuBefore = cpuMs(pid);
   const body = JSON.stringify({
     model: 'bench-model',
     stream,
@@ -148,6 +167,11 @@ async function measure(
     connections: concurrency,
     duration,
   });
+  const cpuAfter = cpuMs(pid);
+  const cpuMsPerRequest =
+    cpuBefore !== undefined && cpuAfter !== undefined && result.requests.total > 0
+      ? Number(((cpuAfter - cpuBefore) / result.requests.total).toFixed(3))
+      : undefined;
   return {
     target,
     concurrency,
@@ -157,6 +181,7 @@ async function measure(
     p99Ms: result.latency.p99,
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
+    cpuMsPerRequest,
   };
 }
 
@@ -238,6 +263,9 @@ async function startKeytally(
   const key = await seedKey(db);
   await db.close();
   const port = await freePort();
+  // keytally runs its esbuild bundle only when it is newer than every source (others may be editing
+  // them): build it right before the start.
+  execFileSync('npm', ['run', '--silent', 'build:server'], { cwd: ROOT, stdio: 'inherit' });
   // Plain `node bin/keytally.js`, as `npm start` runs it: the fresh bundle built by run(), no tsx.
   const profile = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(cpuProf)}`] : [];
   const child = spawnNode([...profile, path.join(ROOT, 'bin/keytally.js'), 'serve'], {
@@ -299,7 +327,13 @@ async function measureRecorder(dialect: 'sqlite' | 'postgres', rows: number): Pr
   const db = await openDatabase(databaseUrl);
   await migrateToLatest(db);
   // A long flush interval: the batches are cut by size (1000 rows) and committed as they fill.
-  const recorder = await createUsageRecorder({ db, logger: createLogger('warn'), flushMs: 60_000, dataDir });
+  const recorder = await createUsageRecorder({
+    db,
+    logger: createLogger('warn'),
+    flushMs: 60_000,
+    dataDir,
+    sqliteWorker: true,
+  });
   const base = Date.now() - 3_600_000;
   const event = (i: number): UsageEvent => ({
     // 100 active keys of 50 users and 20 models within each hour: a busy deployment's mix.
@@ -340,10 +374,10 @@ async function measureRecorder(dialect: 'sqlite' | 'postgres', rows: number): Pr
 }
 
 function table(measurements: Measurement[]): string {
-  const lines = ['target            conc stream     req/s   p50 ms   p99 ms  errors'];
+  const lines = ['target            conc stream     req/s   p50 ms   p99 ms  errors  cpu ms/req'];
   for (const m of measurements) {
     lines.push(
-      `${m.target.padEnd(17)} ${String(m.concurrency).padStart(4)} ${String(m.stream).padEnd(6)} ${String(m.requestsPerSecond).padStart(9)} ${m.p50Ms.toFixed(2).padStart(8)} ${m.p99Ms.toFixed(2).padStart(8)} ${String(m.errors + m.non2xx).padStart(7)}`,
+      `${m.target.padEnd(17)} ${String(m.concurrency).padStart(4)} ${String(m.stream).padEnd(6)} ${String(m.requestsPerSecond).padStart(9)} ${m.p50Ms.toFixed(2).padStart(8)} ${m.p99Ms.toFixed(2).padStart(8)} ${String(m.errors + m.non2xx).padStart(7)} ${m.cpuMsPerRequest?.toFixed(3).padStart(11) ?? ''}`,
     );
   }
   return lines.join('\n');
@@ -356,11 +390,7 @@ export async function run(args: string[]): Promise<void> {
   loadAverageAtStart = os.loadavg();
   const measurements: Measurement[] = [];
   const peaks: Record<string, number> = {};
-  if (flags.parts.includes('proxy')) {
-    // keytally runs its esbuild bundle only when it is newer than every source: build it now.
-    execFileSync('npm', ['run', '--silent', 'build:server'], { cwd: ROOT, stdio: 'inherit' });
-    await runProxy(flags, measurements, peaks);
-  }
+  if (flags.parts.includes('proxy')) await runProxy(flags, measurements, peaks);
   const recorder: RecorderMeasurement[] = [];
   if (flags.parts.includes('recorder')) {
     for (const dialect of flags.dialects) {
@@ -383,7 +413,15 @@ async function runProxy(
   await waitFor(() => upstreamChild.output().includes('http://'), 'the fake upstream');
   const upstream = upstreamChild.output().trim().split('\n')[0] ?? '';
   const minimalPort = await freePort();
-  const minimal = spawnTs(path.join(ROOT, 'bench/proxy/minimal-proxy.ts'), [String(minimalPort), upstream]);
+  const minimalProfile = flags.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(flags.cpuProf)}`] : [];
+  const minimal = spawnNode([
+    ...minimalProfile,
+    '--import',
+    'tsx',
+    path.join(ROOT, 'bench/proxy/minimal-proxy.ts'),
+    String(minimalPort),
+    upstream,
+  ]);
   await waitFor(() => minimal.output().includes('ready'), 'the minimal proxy');
 
   const minimalUrl = `http://127.0.0.1:${minimalPort}`;
@@ -425,6 +463,7 @@ async function runProxy(
               concurrency,
               stream,
               flags.duration,
+              minimal.process.pid,
             );
             baseline.pairedWith = keytally.name;
             measurements.push(baseline);
@@ -436,6 +475,7 @@ async function runProxy(
               concurrency,
               stream,
               flags.duration,
+              keytally.child.process.pid,
             );
             measurements.push(m);
             console.log(table([m]).split('\n')[1]);

@@ -47,6 +47,8 @@ async function serve(flags: ConfigFlags): Promise<void> {
     logger,
     flushMs: config.usageFlushMs,
     dataDir: config.dataDir,
+    // SQLite commits on a worker thread: better-sqlite3 would block every request while they run.
+    sqliteWorker: true,
   });
   const app = await buildApp({ ...runtime, recorder });
   await app.listen({ host: config.host, port: config.port });

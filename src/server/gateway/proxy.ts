@@ -298,11 +298,7 @@ async function forward(
   };
   const record = async (row: UsageEvent) => {
     await deps.recorder.record(row);
-    deps.metrics.tokens.inc({ source: row.source, model: row.model, kind: 'prompt' }, row.prompt_tokens ?? 0);
-    deps.metrics.tokens.inc(
-      { source: row.source, model: row.model, kind: 'completion' },
-      row.completion_tokens ?? 0,
-    );
+    deps.metrics.countTokens(row.source, row.model, row.prompt_tokens ?? 0, row.completion_tokens ?? 0);
     if (row.api_key_id) deps.metrics.noteKeyTraffic(row.api_key_id, row.total_tokens ?? 0);
   };
 

@@ -19,7 +19,9 @@ export interface JournalSegment {
  * Durability policy: each row is written with one write(2) before the request completes, so it is in
  * the kernel's page cache and survives the process dying at any point (`kill -9`, OOM, crash). A
  * segment is fdatasync'ed when it is sealed, i.e. every KEYTALLY_USAGE_FLUSH_MS (1 s) or 1000 rows,
- * so a power loss or kernel panic can cost at most that window. An fsync per request would cost
+ * so a power loss or kernel panic can cost at most that window. That fdatasync runs on libuv's
+ * thread pool (a synchronous one stalled every in-flight request for the disk's latency, up to tens
+ * of ms on a busy disk); only the final seal at shutdown is synchronous. An fsync per request would cost
  * 0.1-10 ms of disk latency on every response for protection only against machine crashes.
  */
 export class UsageJournal {
@@ -66,11 +68,12 @@ export class UsageJournal {
       this.fd = fs.openSync(file, 'a', 0o600);
       this.active = { seq, file, bytes: 0, rows: 0 };
     }
-    const line = Buffer.from(`${JSON.stringify(row)}\n`);
-    fs.writeSync(this.fd, line);
-    this.active.bytes += line.length;
+    const line = `${JSON.stringify(row)}\n`;
+    // A string is written as UTF-8 without an intermediate Buffer copy.
+    const written = fs.writeSync(this.fd, line);
+    this.active.bytes += written;
     this.active.rows += 1;
-    this.bytes += line.length;
+    this.bytes += written;
     return this.active.rows;
   }
 
@@ -78,11 +81,20 @@ export class UsageJournal {
     return this.active?.rows ?? 0;
   }
 
-  /** Syncs and closes the active segment; null when nothing was appended since the last seal. */
-  seal(): JournalSegment | null {
+  /**
+   * Ends the active segment (the next append opens a new one) and syncs and closes it in the
+   * background, or synchronously when `sync` (shutdown); null when nothing was appended since the last
+   * seal. The rows are already in the page cache: readers and the committing batch need not wait.
+   */
+  seal(sync = false): JournalSegment | null {
     if (this.fd === null || this.active === null) return null;
-    fs.fdatasyncSync(this.fd);
-    fs.closeSync(this.fd);
+    const fd = this.fd;
+    if (sync) {
+      fs.fdatasyncSync(fd);
+      fs.closeSync(fd);
+    } else {
+      fs.fdatasync(fd, () => fs.close(fd, () => {}));
+    }
     const sealed = this.active;
     this.fd = null;
     this.active = null;
@@ -111,6 +123,6 @@ export class UsageJournal {
   }
 
   close(): void {
-    this.seal();
+    this.seal(true);
   }
 }
