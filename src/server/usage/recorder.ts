@@ -84,9 +84,11 @@ function createSqliteWriter(file: string): SqliteWriter {
       const thread = new Worker(entry, {
         eval: isEval,
         workerData: { file },
-        // A bounded young generation (the thread holds one batch, ≤ 5000 rows, ~2.5 MB, at a time):
-        // 4 MB measured 7,800-8,600 rows/s in bench/proxy against 11,100 with 16 MB.
-        resourceLimits: { maxYoungGenerationSizeMb: 16 },
+        // The thread holds one batch (≤ 5000 rows, a few MB) at a time. Without limits its heap grew
+        // to ~100 MB of RSS under load (bench/proxy, c=64 for 8 s: peak 343 MB → 252 MB with these);
+        // a 4 MB young generation cost a third of the recorder's rows/s. Out of memory, the thread
+        // dies, its batch fails and is retried from the journal on a new thread.
+        resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 32 },
       });
       const fail = (error: Error) => {
         worker = null;
