@@ -158,7 +158,7 @@ describe.each(DIALECTS)('journaled usage recorder on %s', (dialect) => {
     await expect(recorder.flushNow()).rejects.toThrow();
     const stats = recorder.stats();
     expect(stats.queueDepth).toBe(total);
-    expect(stats.rowsInMemory).toBeLessThanOrEqual(20_000);
+    expect(stats.rowsInMemory).toBeLessThanOrEqual(2_000);
     expect(stats.journalBytes).toBeGreaterThan(total * 100);
     await recorder.close();
     await broken.close();
