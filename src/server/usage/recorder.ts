@@ -221,6 +221,9 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
       const taken: Batch[] = [];
       const rows: UsageRow[] = [];
       for (const batch of batches) {
+        // While the database keeps failing, each retry probes with one batch: reading and encoding
+        // 5,000 backlogged rows per failed attempt only churns memory (the outage test's RSS).
+        if (taken.length > 0 && consecutiveFailures > 0) break;
         if (taken.length > 0 && rows.length + Math.max(batch.segment.rows, 0) > COMMIT_ROWS_MAX) break;
         taken.push(batch);
         for (const row of batch.rows ?? journal.read(batch.segment)) rows.push(row);
