@@ -40,6 +40,8 @@ interface Flags {
   dialects: ('sqlite' | 'postgres')[];
   /** A folder: keytally runs with `--cpu-prof` and writes its profile there. */
   cpuProf?: string;
+  /** `false`, `true` or both (default): non-streamed and/or streamed requests. */
+  streams: boolean[];
 }
 
 function parseFlags(args: string[]): Flags {
@@ -53,6 +55,7 @@ function parseFlags(args: string[]): Flags {
       .split(',')
       .filter((d): d is 'sqlite' | 'postgres' => d === 'sqlite' || d === 'postgres'),
     cpuProf: get('cpu-prof'),
+    streams: (get('stream') ?? 'false,true').split(',').map((value) => value === 'true'),
   };
 }
 
@@ -432,7 +435,7 @@ async function runProxy(
     for (const target of targets) {
       await measure(target.name, target.url, target.headers, 16, false, 1); // warm-up
       for (const concurrency of flags.concurrency) {
-        for (const stream of [false, true]) {
+        for (const stream of flags.streams) {
           const m = await measure(
             target.name,
             target.url,
@@ -453,7 +456,7 @@ async function runProxy(
         await measure(keytally.name, keytally.url, headers, 16, false, 1); // warm-up (JIT, caches)
         await measure('minimal-proxy', minimalUrl, {}, 16, false, 1);
         for (const concurrency of flags.concurrency) {
-          for (const stream of [false, true]) {
+          for (const stream of flags.streams) {
             // The minimal proxy right before keytally, same settings: on a shared machine the load
             // drifts within minutes, so each ratio compares two back-to-back measurements.
             const baseline = await measure(
@@ -499,7 +502,7 @@ function report(
   recorder: RecorderMeasurement[],
 ): void {
   const ratios = flags.concurrency.flatMap((concurrency) =>
-    [false, true].flatMap((stream) => {
+    flags.streams.flatMap((stream) => {
       return flags.dialects.map((dialect) => {
         const target = `keytally-${dialect}`;
         const minimalM = measurements.find(

@@ -16,6 +16,7 @@ import {
   startFakeUpstream,
 } from '../helpers/fake-upstream.ts';
 
+const LEGACY_HEADERS = { authorization: 'Bearer legacy-secret' };
 const count = (text: string) => encode(text, { disallowedSpecial: new Set() }).length;
 
 describe.each(DIALECTS)('usage capture through the proxy on %s', (dialect) => {
@@ -330,6 +331,33 @@ describe.each(DIALECTS)('usage capture through the proxy on %s', (dialect) => {
     expect(rows[0]!.completion_tokens).toBeGreaterThanOrEqual(3);
     expect(rows[0]!.completion_tokens).toBeLessThan(200);
     expect(rows[0]!.prompt_tokens).toBe(count('go on'));
+  });
+
+  it('a client leaving a non-streamed request aborts the upstream request; nothing is recorded', async () => {
+    await newRows();
+    await new Promise<void>((resolve) => {
+      const request = http.request(`${t.baseUrl}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key.key}` },
+      });
+      request.on('error', () => resolve());
+      request.end(
+        JSON.stringify({ model: 'fake-slow-leave', messages: [{ role: 'user', content: 'wait' }] }),
+      );
+      // The fake answers fake-slow after 2 s; the client gives up once keytally has forwarded it.
+      void upstream
+        .waitForRequestStart((r) => r.body?.model === 'fake-slow-leave')
+        .then(() => {
+          request.destroy();
+          resolve();
+        });
+    });
+    const received = await upstream.waitForRequestEnd((r) => r.body?.model === 'fake-slow-leave');
+    expect(received.clientClosed).toBe(true);
+    expect(received.completed).toBe(false);
+    const metrics = await t.app.inject({ method: 'GET', url: '/metrics', headers: LEGACY_HEADERS });
+    expect(metrics.body).toMatch(/keytally_usage_unrecorded_total\{reason="client_closed"\} [1-9]/);
+    expect(await newRows()).toHaveLength(0);
   });
 
   it('rollups equal the sums of the raw rows', async () => {

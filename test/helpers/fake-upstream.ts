@@ -39,6 +39,8 @@ export interface FakeUpstream {
   /** Base URL with `/v1`, as KEYTALLY_UPSTREAM_URL takes it. */
   baseUrl: string;
   requests: ReceivedRequest[];
+  /** Resolves when a matching request has arrived (its body read, the answer not yet sent). */
+  waitForRequestStart(predicate: (request: ReceivedRequest) => boolean): Promise<ReceivedRequest>;
   /** Resolves when a request with this model has finished (completed or closed by the client). */
   waitForRequestEnd(predicate: (request: ReceivedRequest) => boolean): Promise<ReceivedRequest>;
   close(): Promise<void>;
@@ -63,6 +65,7 @@ function openAiError(status: number, message: string) {
 export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Promise<FakeUpstream> {
   const requests: ReceivedRequest[] = [];
   const waiters: { predicate: (r: ReceivedRequest) => boolean; resolve: (r: ReceivedRequest) => void }[] = [];
+  const startWaiters: typeof waiters = [];
   const settle = (received: ReceivedRequest) => {
     for (const waiter of [...waiters]) {
       if (waiter.predicate(received)) {
@@ -92,6 +95,12 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
         completed: false,
       };
       if (!options.quiet) requests.push(received);
+      for (const waiter of [...startWaiters]) {
+        if (waiter.predicate(received)) {
+          startWaiters.splice(startWaiters.indexOf(waiter), 1);
+          waiter.resolve(received);
+        }
+      }
       res.on('close', () => {
         if (!res.writableFinished) received.clientClosed = true;
         else received.completed = true;
@@ -108,6 +117,11 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     url,
     baseUrl: `${url}/v1`,
     requests,
+    waitForRequestStart(predicate) {
+      const started = requests.find(predicate);
+      if (started) return Promise.resolve(started);
+      return new Promise((resolve) => startWaiters.push({ predicate, resolve }));
+    },
     waitForRequestEnd(predicate) {
       const done = requests.find((r) => (r.clientClosed || r.completed) && predicate(r));
       if (done) return Promise.resolve(done);

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { pipeline } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors as undiciErrors } from 'undici';
 import type { AuthContext } from '../auth/context.ts';
@@ -9,7 +9,7 @@ import type { GatewayMetrics } from '../metrics/registry.ts';
 import type { UsageEvent, UsageRecorder } from '../usage/recorder.ts';
 import { SseTap } from './sse-tap.ts';
 import { countTextTokens, estimatePromptTokens } from './tokens.ts';
-import type { Upstream, UpstreamResponse } from './upstreams.ts';
+import type { BufferedResponse, Upstream, UpstreamResponse } from './upstreams.ts';
 import { readJsonResponse, type TokenCounts } from './usage-shapes.ts';
 
 export const INFERENCE_ENDPOINTS = [
@@ -203,6 +203,20 @@ export async function proxyInference(
   }
 }
 
+/** What one proxied request carries from its validation to its usage row. */
+interface Exchange {
+  deps: ProxyDeps;
+  request: FastifyRequest;
+  reply: FastifyReply;
+  auth: AuthContext;
+  json: Json;
+  requestedModel: string;
+  upstream: Upstream;
+  stream: boolean;
+  startedAt: number;
+  timeoutMs: number;
+}
+
 async function forward(
   deps: ProxyDeps,
   endpoint: InferenceEndpoint,
@@ -240,130 +254,209 @@ async function forward(
       stripUsageChunk = true;
     }
   }
+  const exchange: Exchange = {
+    deps,
+    request,
+    reply,
+    auth,
+    json,
+    requestedModel,
+    upstream,
+    stream,
+    startedAt,
+    timeoutMs,
+  };
+  const outgoingRequest = {
+    path: endpoint,
+    method: 'POST' as const,
+    headers: upstreamRequestHeaders(request),
+    body: JSON.stringify(outgoing),
+  };
+
+  const sentAt = performance.now();
+  if (!stream && upstream.exchange) {
+    // Non-streamed: the answer is read whole through undici's handler interface.
+    const pending = upstream.exchange(outgoingRequest);
+    let clientGone = false;
+    const onClientClose = () => {
+      if (reply.raw.writableFinished) return;
+      clientGone = true;
+      pending.abort();
+    };
+    reply.raw.on('close', onClientClose);
+    let response: BufferedResponse;
+    try {
+      response = await pending.response;
+    } catch (error) {
+      if (clientGone) throw new RequestFailure('client_closed', error);
+      throw failureOf(error, upstream, timeoutMs, performance.now() - sentAt);
+    } finally {
+      reply.raw.off('close', onClientClose);
+    }
+    if (isEventStream(response)) {
+      // An upstream that streams although the client did not ask: the stream path reads its usage.
+      const body = Readable.from([response.body]);
+      return sendStream(exchange, { ...response, body }, false, sentAt, () => {});
+    }
+    return sendWhole(exchange, response, performance.now() - sentAt);
+  }
 
   const controller = new AbortController();
   const onClientClose = () => {
     if (!reply.raw.writableFinished) controller.abort();
   };
   reply.raw.on('close', onClientClose);
-
-  const sentAt = performance.now();
   let response: UpstreamResponse;
   try {
-    response = await upstream.send({
-      path: endpoint,
-      method: 'POST',
-      headers: upstreamRequestHeaders(request),
-      body: JSON.stringify(outgoing),
-      signal: controller.signal,
-    });
+    response = await upstream.send({ ...outgoingRequest, signal: controller.signal });
   } catch (error) {
+    reply.raw.off('close', onClientClose);
     if (controller.signal.aborted) throw new RequestFailure('client_closed', error);
-    const failure = upstreamFailure(error, upstream, `${timeoutMs} ms`);
-    throw new RequestFailure(
-      failure.statusCode === 504 ? 'upstream_timeout' : 'upstream_unreachable',
-      failure,
+    throw failureOf(error, upstream, timeoutMs);
+  }
+  if (isEventStream(response)) {
+    return sendStream(exchange, response, stripUsageChunk, sentAt, () =>
+      reply.raw.off('close', onClientClose),
     );
   }
-
-  const headers = responseHeaders(response.headers);
-  const contentType = String(response.headers['content-type'] ?? '');
-  const ok = response.statusCode >= 200 && response.statusCode < 300;
-  const endpointPath = pathOf(request.url);
-
-  const buildRow = async (
-    model: string | undefined,
-    provided: TokenCounts | null,
-    completionText: string,
-    aborted: boolean,
-  ): Promise<UsageEvent> => {
-    let counts = provided;
-    const estimated = !(provided && !aborted);
-    if (estimated) {
-      const prompt = provided?.prompt ?? (await estimatePromptTokens(json));
-      const completion = Math.max(provided?.completion ?? 0, await countTextTokens(completionText));
-      counts = { prompt, completion, total: prompt + completion };
-    }
-    return rowFor(auth, {
-      model: model ?? requestedModel,
-      endpoint: endpointPath,
-      counts: counts ?? { prompt: 0, completion: 0, total: 0 },
-      estimated,
-      aborted,
-      stream,
-      upstream: upstream.name,
-      startedAt,
-      durationMs: deps.now() - startedAt,
-    });
-  };
-  const record = async (row: UsageEvent) => {
-    await deps.recorder.record(row);
-    deps.metrics.countTokens(row.source, row.model, row.prompt_tokens ?? 0, row.completion_tokens ?? 0);
-    if (row.api_key_id) deps.metrics.noteKeyTraffic(row.api_key_id, row.total_tokens ?? 0);
-  };
-
-  if (ok && contentType.startsWith('text/event-stream')) {
-    let recorded = false;
-    const tap = new SseTap({
-      stripUsageChunk,
-      onEnd: async (usage) => {
-        recorded = true;
-        try {
-          await record(await buildRow(usage.model, usage.counts, usage.completionText, false));
-        } catch (error) {
-          deps.metrics.unrecorded.inc({ reason: 'recorder_error' });
-          request.log.error({ err: error }, 'could not record the usage of a stream');
-          throw error;
-        }
-      },
-    });
-    pipeline(response.body, tap, (error) => {
-      reply.raw.off('close', onClientClose);
-      if (!error || recorded) return;
-      // The client went away or the upstream broke mid-stream: record what was streamed so far.
-      recorded = true;
-      buildRow(tap.usage.model, tap.usage.counts, tap.usage.completionText, true)
-        .then(record)
-        .catch((failure) => {
-          deps.metrics.unrecorded.inc({ reason: 'recorder_error' });
-          request.log.error({ err: failure }, 'could not record usage of an interrupted stream');
-        });
-    });
-    const overhead = reply.elapsedTime - (performance.now() - sentAt);
-    reply.code(response.statusCode).headers(headers).header('x-keytally-overhead-ms', overhead.toFixed(2));
-    return reply.send(tap);
-  }
-
   let payload: Buffer;
   try {
     payload = await readAll(response.body);
   } catch (error) {
     if (controller.signal.aborted) throw new RequestFailure('client_closed', error);
-    const failure = upstreamFailure(error, upstream, `${timeoutMs} ms`);
-    throw new RequestFailure(
-      failure.statusCode === 504 ? 'upstream_timeout' : 'upstream_unreachable',
-      failure,
-      performance.now() - sentAt,
-    );
+    throw failureOf(error, upstream, timeoutMs, performance.now() - sentAt);
   } finally {
     reply.raw.off('close', onClientClose);
   }
-  const upstreamMs = performance.now() - sentAt;
-  if (ok) {
+  return sendWhole(exchange, { ...response, body: payload }, performance.now() - sentAt);
+}
+
+function isEventStream(response: { statusCode: number; headers: UpstreamResponse['headers'] }): boolean {
+  const type = response.headers['content-type'];
+  return (
+    response.statusCode >= 200 &&
+    response.statusCode < 300 &&
+    typeof type === 'string' &&
+    type.startsWith('text/event-stream')
+  );
+}
+
+function failureOf(
+  error: unknown,
+  upstream: Upstream,
+  timeoutMs: number,
+  upstreamMs?: number,
+): RequestFailure {
+  const failure = upstreamFailure(error, upstream, `${timeoutMs} ms`);
+  return new RequestFailure(
+    failure.statusCode === 504 ? 'upstream_timeout' : 'upstream_unreachable',
+    failure,
+    upstreamMs,
+  );
+}
+
+/** The usage row of an exchange, estimating what the upstream did not report. */
+async function buildRow(
+  exchange: Exchange,
+  model: string | undefined,
+  provided: TokenCounts | null,
+  completionText: string,
+  aborted: boolean,
+): Promise<UsageEvent> {
+  let counts = provided;
+  const estimated = !(provided && !aborted);
+  if (estimated) {
+    const prompt = provided?.prompt ?? (await estimatePromptTokens(exchange.json));
+    const completion = Math.max(provided?.completion ?? 0, await countTextTokens(completionText));
+    counts = { prompt, completion, total: prompt + completion };
+  }
+  return rowFor(exchange.auth, {
+    model: model ?? exchange.requestedModel,
+    endpoint: pathOf(exchange.request.url),
+    counts: counts ?? { prompt: 0, completion: 0, total: 0 },
+    estimated,
+    aborted,
+    stream: exchange.stream,
+    upstream: exchange.upstream.name,
+    startedAt: exchange.startedAt,
+    durationMs: exchange.deps.now() - exchange.startedAt,
+  });
+}
+
+async function record(deps: ProxyDeps, row: UsageEvent): Promise<void> {
+  await deps.recorder.record(row);
+  deps.metrics.countTokens(row.source, row.model, row.prompt_tokens ?? 0, row.completion_tokens ?? 0);
+  if (row.api_key_id) deps.metrics.noteKeyTraffic(row.api_key_id, row.total_tokens ?? 0);
+}
+
+/** Passes an SSE answer through chunk by chunk, reading its usage on the way. */
+function sendStream(
+  exchange: Exchange,
+  response: UpstreamResponse,
+  stripUsageChunk: boolean,
+  sentAt: number,
+  onFinished: () => void,
+): FastifyReply {
+  const { deps, request, reply } = exchange;
+  let recorded = false;
+  const tap = new SseTap({
+    stripUsageChunk,
+    onEnd: async (usage) => {
+      recorded = true;
+      try {
+        await record(deps, await buildRow(exchange, usage.model, usage.counts, usage.completionText, false));
+      } catch (error) {
+        deps.metrics.unrecorded.inc({ reason: 'recorder_error' });
+        request.log.error({ err: error }, 'could not record the usage of a stream');
+        throw error;
+      }
+    },
+  });
+  pipeline(response.body, tap, (error) => {
+    onFinished();
+    if (!error || recorded) return;
+    // The client went away or the upstream broke mid-stream: record what was streamed so far.
+    recorded = true;
+    buildRow(exchange, tap.usage.model, tap.usage.counts, tap.usage.completionText, true)
+      .then((row) => record(deps, row))
+      .catch((failure) => {
+        deps.metrics.unrecorded.inc({ reason: 'recorder_error' });
+        request.log.error({ err: failure }, 'could not record usage of an interrupted stream');
+      });
+  });
+  const overhead = reply.elapsedTime - (performance.now() - sentAt);
+  reply
+    .code(response.statusCode)
+    .headers(responseHeaders(response.headers))
+    .header('x-keytally-overhead-ms', overhead.toFixed(2));
+  return reply.send(tap);
+}
+
+/** Sends a whole answer; a 2xx one is recorded (journaled) before it goes out. */
+async function sendWhole(
+  exchange: Exchange,
+  response: BufferedResponse,
+  upstreamMs: number,
+): Promise<FastifyReply> {
+  const { deps, reply } = exchange;
+  if (response.statusCode >= 200 && response.statusCode < 300) {
     let parsed: unknown;
     try {
-      parsed = JSON.parse(payload.toString('utf8'));
+      parsed = JSON.parse(response.body.toString('utf8'));
     } catch {
       parsed = undefined;
     }
     const usage = readJsonResponse(parsed);
-    await record(await buildRow(usage.model, usage.usage, usage.completionText, false));
+    await record(deps, await buildRow(exchange, usage.model, usage.usage, usage.completionText, false));
   } else {
     deps.metrics.unrecorded.inc({ reason: 'upstream_status' });
   }
   const overhead = reply.elapsedTime - upstreamMs;
-  reply.code(response.statusCode).headers(headers).header('x-keytally-overhead-ms', overhead.toFixed(2));
-  return reply.send(payload);
+  reply
+    .code(response.statusCode)
+    .headers(responseHeaders(response.headers))
+    .header('x-keytally-overhead-ms', overhead.toFixed(2));
+  return reply.send(response.body);
 }
 
 interface RowInput {

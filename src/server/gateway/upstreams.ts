@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
-import { Pool } from 'undici';
+import { type Dispatcher, Pool, errors as undiciErrors } from 'undici';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { type Config, ConfigError } from '../config.ts';
@@ -45,6 +45,19 @@ export interface UpstreamResponse {
   body: Readable;
 }
 
+/** A response read whole (non-streamed requests). */
+export interface BufferedResponse {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** A buffered exchange in flight: its response, and a way to cancel it when the client leaves. */
+export interface PendingExchange {
+  response: Promise<BufferedResponse>;
+  abort(): void;
+}
+
 export interface ModelEntry {
   id: string;
   object: 'model';
@@ -58,6 +71,12 @@ export interface Upstream {
   describe: string;
   models: readonly string[] | undefined;
   send(request: UpstreamRequest): Promise<UpstreamResponse>;
+  /**
+   * The same request, its answer read whole without a stream in between: the path of every
+   * non-streamed request (no AbortController, no body stream, no async iterator per request).
+   * Optional; without it the proxy reads `send`'s body.
+   */
+  exchange?(request: Omit<UpstreamRequest, 'signal'>): PendingExchange;
   close(): Promise<void>;
 }
 
@@ -117,25 +136,86 @@ export function createHttpUpstream(upstream: UpstreamConfig, defaultTimeoutMs: n
     // A stream may pause between tokens (a reasoning model thinking); the same limit applies.
     bodyTimeout: timeoutMs,
   });
+  const withKey = (request: Omit<UpstreamRequest, 'signal'>): Record<string, string> => {
+    const headers = { ...request.headers };
+    if (upstream.api_key) {
+      headers.authorization = `Bearer ${upstream.api_key}`;
+      if (request.path === '/messages') headers['x-api-key'] = upstream.api_key;
+    }
+    return headers;
+  };
   return {
     name: upstream.name,
     describe: `${base.origin}${basePath}`,
     models: upstream.models,
     async send(request) {
-      const headers = { ...request.headers };
-      if (upstream.api_key) {
-        headers.authorization = `Bearer ${upstream.api_key}`;
-        if (request.path === '/messages') headers['x-api-key'] = upstream.api_key;
-      }
       const response = await pool.request({
         path: `${basePath}${request.path}`,
         method: request.method,
-        headers,
+        headers: withKey(request),
         body: request.body,
         signal: request.signal,
       });
       return { statusCode: response.statusCode, headers: response.headers, body: response.body };
     },
+    exchange(request) {
+      return dispatchBuffered(pool, {
+        path: `${basePath}${request.path}`,
+        method: request.method,
+        headers: withKey(request),
+        body: request.body,
+      });
+    },
     close: () => pool.close(),
+  };
+}
+
+/**
+ * One request through undici's handler interface, the answer collected into a Buffer. Timeouts and
+ * connection errors reject with undici's own errors (the proxy maps them to 504/502); `abort()`
+ * before the request reached a socket takes effect as soon as it does.
+ */
+export function dispatchBuffered(pool: Dispatcher, options: Dispatcher.DispatchOptions): PendingExchange {
+  let controller: Dispatcher.DispatchController | null = null;
+  let abortRequested = false;
+  const response = new Promise<BufferedResponse>((resolve, reject) => {
+    let statusCode = 0;
+    let headers: BufferedResponse['headers'] = {};
+    let chunks: Buffer[] = [];
+    let size = 0;
+    pool.dispatch(options, {
+      onRequestStart(started) {
+        controller = started;
+        if (abortRequested) started.abort(new undiciErrors.RequestAbortedError());
+      },
+      onResponseStart(_controller, status, responseHeaders) {
+        // 1xx informational answers come first; only the final answer's status and headers count.
+        statusCode = status;
+        headers = responseHeaders;
+        chunks = [];
+        size = 0;
+      },
+      onResponseData(_controller, chunk) {
+        chunks.push(chunk);
+        size += chunk.length;
+      },
+      onResponseEnd() {
+        resolve({
+          statusCode,
+          headers,
+          body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size),
+        });
+      },
+      onResponseError(_controller, error) {
+        reject(error);
+      },
+    });
+  });
+  return {
+    response,
+    abort() {
+      abortRequested = true;
+      if (controller && !controller.aborted) controller.abort(new undiciErrors.RequestAbortedError());
+    },
   };
 }
