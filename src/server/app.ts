@@ -7,6 +7,7 @@ import type { Db } from './db/connection.ts';
 import { sendError } from './errors.ts';
 import { registerGateway } from './gateway/routes.ts';
 import { registerHealthRoutes } from './health.ts';
+import { LazyChildLogger } from './logger.ts';
 import { registerMetrics } from './metrics/routes.ts';
 import type { UsageRecorder } from './usage/recorder.ts';
 import { registerUsageRoutes } from './usage/routes.ts';
@@ -43,6 +44,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // One access line per response (onResponse below) instead of Fastify's two. Through a
     // LogController: the top-level option prints a deprecation warning on every start.
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: (logger, bindings, options) =>
+      new LazyChildLogger(logger as unknown as Logger, bindings, options) as unknown as FastifyBaseLogger,
   });
   // A body-less request that still says `content-type: application/json` (generic HTTP clients
   // send it on DELETE) has no body rather than a 400; routes that need a body say which field.
@@ -60,8 +63,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     done();
   });
   app.addHook('onResponse', (request, reply, done) => {
-    request.log.info(
+    // The root logger with the request id: request.log would make a child logger per request.
+    deps.logger.info(
       {
+        reqId: request.id,
         method: request.method,
         path: request.routeOptions.url ?? 'unmatched',
         status: reply.statusCode,

@@ -27,6 +27,8 @@ export interface TestAppOptions {
   /** Reuse an existing database instead of creating one. */
   database?: TestDatabase;
   now?: () => number;
+  /** Where log lines go (with `settings.logLevel`); default: nowhere. */
+  logDestination?: { write(line: string): void };
 }
 
 /** The real app on a real, fresh database; logs silenced; nothing listens until `listen()`. */
@@ -44,7 +46,7 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
     },
     {},
   );
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, options.logDestination);
   const recorder = await createUsageRecorder({
     db: database.db,
     logger,

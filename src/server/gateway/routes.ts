@@ -45,12 +45,6 @@ export async function registerGateway(app: FastifyInstance, deps: AppDeps): Prom
     );
     done();
   });
-  app.addHook('preHandler', (request, _reply, done) => {
-    const key = request.auth?.apiKey;
-    if (key) deps.recorder.noteKeyUsed(key.id, proxyDeps.now());
-    done();
-  });
-
   for (const endpoint of INFERENCE_ENDPOINTS) {
     for (const prefix of ['/v1', '']) {
       app.post(`${prefix}${endpoint}`, (request, reply) =>
