@@ -114,6 +114,35 @@ describe.each(DIALECTS)('usage capture through the proxy on %s', (dialect) => {
     expect(rows[0]?.endpoint).toBe('/chat/completions');
   });
 
+  it('strips hop-by-hop headers, including those the Connection header names', async () => {
+    const status = await new Promise<number>((resolve, reject) => {
+      const request = http.request(`${t.baseUrl}/v1/chat/completions`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${key.key}`,
+          connection: 'keep-alive, X-Hop',
+          'x-hop': 'for this connection only',
+          te: 'trailers',
+          'x-kept': 'end to end',
+        },
+      });
+      request.on('error', reject);
+      request.on('response', (response) => {
+        response.resume();
+        response.on('end', () => resolve(response.statusCode ?? 0));
+      });
+      request.end(JSON.stringify({ model: 'fake-model', messages: [{ role: 'user', content: 'hop' }] }));
+    });
+    expect(status).toBe(200);
+    const headers = upstream.requests.at(-1)?.headers ?? {};
+    expect(headers['x-hop']).toBeUndefined();
+    expect(headers.te).toBeUndefined();
+    expect(headers.authorization).toBe('Bearer upstream-secret');
+    expect(headers['x-kept']).toBe('end to end');
+    expect(await newRows()).toHaveLength(1);
+  });
+
   it('streamed chat with include_usage: the client gets the usage chunk, one provider row', async () => {
     const stream = await client.chat.completions.create({
       model: 'fake-model',

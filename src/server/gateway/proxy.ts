@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { pipeline, Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -79,19 +80,27 @@ export interface ProxyDeps {
 
 type Json = Record<string, unknown>;
 
-function connectionTokens(headers: FastifyRequest['headers']): Set<string> {
-  const value = headers.connection;
+/**
+ * Header names a `Connection` header lists (hop-by-hop for this connection only); null when it
+ * names none beyond the usual `keep-alive` / `close`, the common case, which allocates nothing.
+ */
+function connectionTokens(value: string | string[] | undefined): Set<string> | null {
+  if (typeof value !== 'string') return null;
+  const lower = value.toLowerCase();
+  if (lower === 'keep-alive' || lower === 'close') return null;
   const tokens = new Set<string>();
-  if (typeof value === 'string') for (const token of value.split(',')) tokens.add(token.trim().toLowerCase());
+  for (const token of lower.split(',')) tokens.add(token.trim());
   return tokens;
 }
 
 /** The client's headers minus hop-by-hop headers and credentials; the body is re-encoded as JSON. */
 export function upstreamRequestHeaders(request: FastifyRequest): Record<string, string> {
-  const named = connectionTokens(request.headers);
+  const given = request.headers;
+  const named = connectionTokens(given.connection);
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(request.headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || CLIENT_CREDENTIALS.has(name) || named.has(name))
+  for (const name in given) {
+    const value = given[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || CLIENT_CREDENTIALS.has(name) || named?.has(name))
       continue;
     headers[name] = Array.isArray(value) ? value.join(', ') : value;
   }
@@ -103,13 +112,11 @@ export function upstreamRequestHeaders(request: FastifyRequest): Record<string, 
 }
 
 function responseHeaders(upstream: UpstreamResponse['headers']): Record<string, string | string[]> {
-  const named = new Set<string>();
-  const connection = upstream.connection;
-  if (typeof connection === 'string')
-    for (const token of connection.split(',')) named.add(token.trim().toLowerCase());
+  const named = connectionTokens(upstream.connection);
   const headers: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(upstream)) {
-    if (value === undefined || RESPONSE_DROP.has(name) || named.has(name)) continue;
+  for (const name in upstream) {
+    const value = upstream[name];
+    if (value === undefined || RESPONSE_DROP.has(name) || named?.has(name)) continue;
     headers[name] = value;
   }
   return headers;
@@ -474,6 +481,7 @@ interface RowInput {
 /** A usage row with the reference section 2.4 fields plus keytally's own. */
 export function rowFor(auth: AuthContext, input: RowInput): UsageEvent {
   return {
+    id: randomUUID(),
     user_id: auth.user.id,
     user_name: auth.user.name,
     source: auth.source ?? 'web',

@@ -16,15 +16,38 @@ export interface GatewayMetrics {
   requests: Counter<'route' | 'status' | 'source'>;
   tokens: Counter<'source' | 'model' | 'kind'>;
   unrecorded: Counter<'reason'>;
-  /** `requests.inc` through a cache of label children: no label-object hashing per request. */
+  /**
+   * Counts a request. Per-request counts are plain numbers in a map, handed to prom-client when
+   * /metrics is scraped: prom-client's `inc` hashes the label object on every call.
+   */
   countRequest(route: string, status: number, source: string): void;
-  /** `tokens.inc` for one row's prompt and completion tokens, through the same kind of cache. */
+  /** Counts one row's prompt and completion tokens, the same way. */
   countTokens(source: string, model: string, prompt: number, completion: number): void;
   noteKeyTraffic(keyId: string, tokens: number): void;
 }
 
-/** A bounded map of label children: routes, statuses, sources and models are few. */
-const CHILD_CACHE_MAX = 10_000;
+/** A series' labels and its count so far. */
+interface Tally<L extends string> {
+  labels: Record<L, string>;
+  value: number;
+}
+
+/** Replaces a counter's values by the tallies (called from its `collect`, at scrape time). */
+function publish<L extends string>(counter: Counter<L>, tallies: Map<string, Tally<L>>): void {
+  counter.reset();
+  for (const { labels, value } of tallies.values()) counter.inc(labels as never, value);
+}
+
+function add<L extends string>(
+  tallies: Map<string, Tally<L>>,
+  key: string,
+  labels: () => Record<L, string>,
+  value: number,
+): void {
+  const found = tallies.get(key);
+  if (found) found.value += value;
+  else tallies.set(key, { labels: labels(), value });
+}
 /**
  * Distinct `model` label values kept as their own series; later ones count under `other`. The model
  * comes from the client's request or the upstream's answer, so without a cap a client sending a new
@@ -46,17 +69,27 @@ export function metricsFor(owner: object, recorder: UsageRecorder): GatewayMetri
 
 export function createGatewayMetrics(recorder: UsageRecorder): GatewayMetrics {
   const registry = new Registry();
+  // Bounded: routes are the registered ones (or `unmatched`), statuses and sources are few, and
+  // models are capped at MODEL_LABELS_MAX.
+  const requestTallies = new Map<string, Tally<'route' | 'status' | 'source'>>();
+  const tokenTallies = new Map<string, Tally<'source' | 'model' | 'kind'>>();
   const requests = new Counter({
     name: 'keytally_requests_total',
     help: 'HTTP requests by route, status and credential source',
     labelNames: ['route', 'status', 'source'] as const,
     registers: [registry],
+    collect() {
+      publish(this, requestTallies);
+    },
   });
   const tokens = new Counter({
     name: 'keytally_tokens_total',
     help: 'Tokens recorded by source, model and kind (prompt or completion)',
     labelNames: ['source', 'model', 'kind'] as const,
     registers: [registry],
+    collect() {
+      publish(this, tokenTallies);
+    },
   });
   const unrecorded = new Counter({
     name: 'keytally_usage_unrecorded_total',
@@ -129,17 +162,6 @@ export function createGatewayMetrics(recorder: UsageRecorder): GatewayMetrics {
   recorder.onFlush?.((seconds) => flushDuration.observe(seconds));
 
   const modelLabels = new Set<string>();
-  type Child = ReturnType<typeof requests.labels>;
-  const children = new Map<string, Child>();
-  const child = (key: string, make: () => Child): Child => {
-    let found = children.get(key);
-    if (!found) {
-      if (children.size >= CHILD_CACHE_MAX) children.clear();
-      found = make();
-      children.set(key, found);
-    }
-    return found;
-  };
 
   return {
     registry,
@@ -147,9 +169,12 @@ export function createGatewayMetrics(recorder: UsageRecorder): GatewayMetrics {
     tokens,
     unrecorded,
     countRequest(route, status, source) {
-      child(`r\0${route}\0${status}\0${source}`, () =>
-        requests.labels({ route, status: String(status), source }),
-      ).inc();
+      add(
+        requestTallies,
+        `${route}\0${status}\0${source}`,
+        () => ({ route, status: String(status), source }),
+        1,
+      );
     },
     countTokens(source, rawModel, prompt, completion) {
       let model = rawModel;
@@ -157,10 +182,8 @@ export function createGatewayMetrics(recorder: UsageRecorder): GatewayMetrics {
         if (modelLabels.size < MODEL_LABELS_MAX) modelLabels.add(model);
         else model = 'other';
       }
-      child(`p\0${source}\0${model}`, () => tokens.labels({ source, model, kind: 'prompt' })).inc(prompt);
-      child(`c\0${source}\0${model}`, () => tokens.labels({ source, model, kind: 'completion' })).inc(
-        completion,
-      );
+      add(tokenTallies, `p\0${source}\0${model}`, () => ({ source, model, kind: 'prompt' }), prompt);
+      add(tokenTallies, `c\0${source}\0${model}`, () => ({ source, model, kind: 'completion' }), completion);
     },
     noteKeyTraffic(keyId, count) {
       const totals = keyTotals.get(keyId);

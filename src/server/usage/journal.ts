@@ -16,8 +16,10 @@ export interface JournalSegment {
  * A segment is written by one process, sealed (fdatasync, closed) when it holds a batch, and deleted
  * once its batch is committed to the database.
  *
- * Durability policy: each row is written with one write(2) before the request completes, so it is in
- * the kernel's page cache and survives the process dying at any point (`kill -9`, OOM, crash). A
+ * Durability policy: each row is written before its request completes, so it is in the kernel's
+ * page cache and survives the process dying at any point (`kill -9`, OOM, crash). Rows appended in
+ * the same turn of the event loop share one write(2) (`append` queues the line, `write` writes the
+ * queue; the recorder calls it from setImmediate and completes those requests after it). A
  * segment is fdatasync'ed when it is sealed, i.e. every KEYTALLY_USAGE_FLUSH_MS (1 s) or 1000 rows,
  * so a power loss or kernel panic can cost at most that window. That fdatasync runs on libuv's
  * thread pool (a synchronous one stalled every in-flight request for the disk's latency, up to tens
@@ -31,6 +33,8 @@ export class UsageJournal {
   private nextSeq = 1;
   /** Bytes of every segment on disk (sealed and active). */
   bytes = 0;
+  /** Appended rows not yet written (JSON lines). */
+  private queued = '';
 
   constructor(dataDir: string) {
     this.dir = path.join(dataDir, 'usage-journal');
@@ -60,7 +64,7 @@ export class UsageJournal {
     return found.sort((a, b) => a.seq - b.seq);
   }
 
-  /** Appends one row (one write(2)); returns the active segment's row count. */
+  /** Queues one row for the next `write()`; returns the active segment's row count. */
   append(row: UsageRow): number {
     if (this.fd === null || this.active === null) {
       const seq = this.nextSeq++;
@@ -68,13 +72,26 @@ export class UsageJournal {
       this.fd = fs.openSync(file, 'a', 0o600);
       this.active = { seq, file, bytes: 0, rows: 0 };
     }
-    const line = `${JSON.stringify(row)}\n`;
-    // A string is written as UTF-8 without an intermediate Buffer copy.
-    const written = fs.writeSync(this.fd, line);
-    this.active.bytes += written;
+    this.queued += `${JSON.stringify(row)}\n`;
     this.active.rows += 1;
-    this.bytes += written;
     return this.active.rows;
+  }
+
+  /** Writes the queued rows to the active segment, all in one write(2) (a string: no Buffer copy). */
+  write(): void {
+    if (this.queued === '' || this.fd === null || this.active === null) return;
+    const text = this.queued;
+    this.queued = '';
+    let written: number;
+    try {
+      written = fs.writeSync(this.fd, text);
+    } catch (error) {
+      // Nothing was written (a failed write(2) of a regular file writes nothing): keep the rows.
+      this.queued = text + this.queued;
+      throw error;
+    }
+    this.active.bytes += written;
+    this.bytes += written;
   }
 
   get activeRows(): number {
@@ -88,6 +105,7 @@ export class UsageJournal {
    */
   seal(sync = false): JournalSegment | null {
     if (this.fd === null || this.active === null) return null;
+    this.write();
     const fd = this.fd;
     if (sync) {
       fs.fdatasyncSync(fd);

@@ -83,6 +83,29 @@ describe.each(DIALECTS)('journaled usage recorder on %s', (dialect) => {
     await recorder.close();
   });
 
+  it('rows recorded in the same turn are written together before any of them resolves', async () => {
+    await clear();
+    const dataDir = makeTempDir();
+    const recorder = await createUsageRecorder({ db: db(), logger, flushMs: 60_000, dataDir });
+    const pending = [0, 1, 2, 3, 4].map((i) => recorder.record(event({ id: `turn-${i}` })));
+    const file = () => {
+      const files = journalFiles(dataDir);
+      return files.length === 0
+        ? ''
+        : fs.readFileSync(path.join(dataDir, 'usage-journal', files[0]!), 'utf8');
+    };
+    expect(file()).toBe('');
+    await pending[0];
+    const ids = file()
+      .trim()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { id: string }).id);
+    expect(ids).toEqual(['turn-0', 'turn-1', 'turn-2', 'turn-3', 'turn-4']);
+    expect(recorder.stats().journalBytes).toBe(Buffer.byteLength(file()));
+    await Promise.all(pending);
+    await recorder.close();
+  });
+
   it('replays what a dead process left, exactly once, even a segment that was already committed', async () => {
     await clear();
     const dataDir = makeTempDir();

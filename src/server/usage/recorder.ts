@@ -22,7 +22,7 @@ export interface RecorderStats {
 }
 
 export interface UsageRecorder {
-  /** Resolves once the row is durable enough that the request may complete. */
+  /** Resolves once the row is in the journal (written, in the page cache): the request may complete. */
   record(event: UsageEvent): Promise<void>;
   /**
    * Notes that an API key authenticated a request. `api_keys.last_used` is written from here,
@@ -190,7 +190,14 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
   const keysPending = new Map<string, number>();
 
   const seal = () => {
-    const segment = journal.seal();
+    let segment: JournalSegment | null;
+    try {
+      segment = journal.seal();
+    } catch (error) {
+      // The queued rows stay queued; their requests fail with this error (see `journaled`).
+      logger.error({ err: error, journal: journal.dir }, 'cannot write the usage journal');
+      return;
+    }
     if (!segment) return;
     batches.push({ segment, rows: activeRows });
     activeRows = [];
@@ -296,10 +303,25 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
   timer.unref();
   if (batches.length > 0) kick();
 
+  // Rows recorded in one turn of the event loop are written together, in one write(2), right after
+  // it (setImmediate); their requests complete once it is done.
+  let journaled: Promise<void> | null = null;
+  const writeQueued = (resolve: () => void, reject: (error: unknown) => void) => {
+    setImmediate(() => {
+      journaled = null;
+      try {
+        journal.write();
+        resolve();
+      } catch (error) {
+        reject(error);
+      }
+    });
+  };
+
   return {
-    async record(event) {
-      if (closed) throw new Error('usage recorder is closed');
-      const row: UsageRow = { ...event, id: event.id ?? randomUUID() };
+    record(event) {
+      if (closed) return Promise.reject(new Error('usage recorder is closed'));
+      const row: UsageRow = event.id ? (event as UsageRow) : { ...event, id: randomUUID() };
       const inSegment = journal.append(row);
       queueDepth += 1;
       if (activeRows) {
@@ -315,6 +337,8 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
         seal();
         kick();
       }
+      journaled ??= new Promise(writeQueued);
+      return journaled;
     },
     noteKeyUsed(keyId, at) {
       const last = keyLastWritten.get(keyId);
