@@ -330,3 +330,55 @@ describe.each(DIALECTS)('journaled usage recorder on %s', (dialect) => {
     );
   }, 60_000);
 });
+
+describe('the SQLite writer thread', () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase('sqlite');
+  });
+  afterAll(async () => {
+    await database?.close();
+  });
+
+  it('commits sealed segments it reads itself; no rows are held in memory for it', async () => {
+    expect(database.db.describe).not.toContain(':memory:');
+    const dataDir = makeTempDir();
+    // A segment a dead process left, its last line torn mid-write.
+    const journalDir = path.join(dataDir, 'usage-journal');
+    fs.mkdirSync(journalDir, { recursive: true });
+    fs.writeFileSync(
+      path.join(journalDir, 'segment-000000000001.jsonl'),
+      `${JSON.stringify({ ...event(), id: 'left-1' })}\n{"id":"torn-`,
+    );
+    const recorder = await createUsageRecorder({
+      db: database.db,
+      logger,
+      flushMs: 60_000,
+      dataDir,
+      sqliteWorker: true,
+    });
+    await Promise.all(
+      Array.from({ length: 2500 }, (_, i) =>
+        recorder.record(event({ id: `thread-${i}`, created_at: BASE + i })),
+      ),
+    );
+    expect(recorder.stats().rowsInMemory).toBe(0);
+    await recorder.flushNow();
+    const ids = await database.db.kysely.selectFrom('usage_records').select('id').execute();
+    expect(ids).toHaveLength(2501);
+    expect(new Set(ids.map((row) => row.id)).has('left-1')).toBe(true);
+    const rollup = await database.db.kysely
+      .selectFrom('usage_rollups_hourly')
+      .select((eb) => eb.fn.sum<number>('request_count').as('n'))
+      .executeTakeFirstOrThrow();
+    expect(Number(rollup.n)).toBe(2501);
+    expect(recorder.stats()).toMatchObject({
+      queueDepth: 0,
+      rowsWritten: 2501,
+      rowsInMemory: 0,
+      journalBytes: 0,
+    });
+    expect(journalFiles(dataDir)).toHaveLength(0);
+    await recorder.close();
+  }, 60_000);
+});

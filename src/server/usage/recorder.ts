@@ -51,7 +51,8 @@ export interface RecorderOptions {
 }
 
 interface SqliteWriter {
-  insert(rows: UsageRow[]): Promise<void>;
+  /** Commits the rows of these sealed segment files; resolves with how many there were. */
+  insert(files: string[]): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -75,7 +76,7 @@ function createSqliteWriter(file: string): SqliteWriter {
   let worker: Worker | null = null;
   let ready: Promise<Worker> | null = null;
   let nextId = 1;
-  const pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
+  const pending = new Map<number, { resolve: (rows: number) => void; reject: (error: Error) => void }>();
 
   const start = (): Promise<Worker> => {
     if (ready) return ready;
@@ -105,7 +106,7 @@ function createSqliteWriter(file: string): SqliteWriter {
         }
         const waiter = pending.get(message.id);
         pending.delete(message.id);
-        if (message.ok) waiter?.resolve();
+        if (message.ok) waiter?.resolve(message.rows);
         else waiter?.reject(new Error(message.message));
       });
       thread.on('error', fail);
@@ -118,12 +119,12 @@ function createSqliteWriter(file: string): SqliteWriter {
   // machine. A failure here is retried by the first insert, which reports it.
   start().catch(() => {});
   return {
-    async insert(rows) {
+    async insert(files) {
       const thread = await start();
       const id = nextId++;
-      await new Promise<void>((resolve, reject) => {
+      return new Promise<number>((resolve, reject) => {
         pending.set(id, { resolve, reject });
-        thread.postMessage({ id, rows } satisfies WriterRequest);
+        thread.postMessage({ id, files } satisfies WriterRequest);
       });
     },
     async close() {
@@ -186,6 +187,8 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
   const sqliteFile = db.dialect === 'sqlite' ? db.describe.replace(/^sqlite:/, '') : ':memory:';
   const writer =
     options.sqliteWorker && sqliteFile !== ':memory:' ? createSqliteWriter(path.resolve(sqliteFile)) : null;
+  // A writer thread reads the rows from the journal segments: none are kept in memory for it.
+  if (writer) activeRows = null;
   const keyLastWritten = new Map<string, number>();
   const keysPending = new Map<string, number>();
 
@@ -200,7 +203,7 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
     }
     if (!segment) return;
     batches.push({ segment, rows: activeRows });
-    activeRows = [];
+    activeRows = writer ? null : [];
   };
 
   const writeKeyUses = async () => {
@@ -226,29 +229,26 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
     for (;;) {
       if (batches.length === 0) break;
       const taken: Batch[] = [];
-      const rows: UsageRow[] = [];
+      let takenRows = 0;
       for (const batch of batches) {
         // While the database keeps failing, each retry probes with one batch: reading and encoding
         // 5,000 backlogged rows per failed attempt only churns memory (the outage test's RSS).
         if (taken.length > 0 && consecutiveFailures > 0) break;
-        if (taken.length > 0 && rows.length + Math.max(batch.segment.rows, 0) > COMMIT_ROWS_MAX) break;
+        if (taken.length > 0 && takenRows + batch.segment.rows > COMMIT_ROWS_MAX) break;
         taken.push(batch);
-        for (const row of batch.rows ?? journal.read(batch.segment)) rows.push(row);
+        takenRows += batch.segment.rows;
       }
       const started = performance.now();
+      let committed: number;
       if (writer) {
-        await writer.insert(rows);
-      } else if (db.dialect === 'sqlite') {
-        // better-sqlite3 runs on the event loop: slices (each its own idempotent transaction) with a
-        // turn of the loop between them keep one commit from stalling requests. With a backlog,
-        // 1000-row slices: measured 19,900 vs 13,850 rows/s, at the price of ~4x longer stalls.
-        const slice = taken.length > 1 ? SQLITE_BACKLOG_SLICE_ROWS : SQLITE_SLICE_ROWS;
-        for (let i = 0; i < rows.length; i += slice) {
-          await insertUsageBatch(db, rows.slice(i, i + slice));
-          await new Promise((resolve) => setImmediate(resolve));
-        }
+        // The thread reads the segments itself.
+        committed = await writer.insert(taken.map((batch) => batch.segment.file));
       } else {
-        await insertUsageBatch(db, rows);
+        const rows: UsageRow[] = [];
+        for (const batch of taken)
+          for (const row of batch.rows ?? journal.read(batch.segment)) rows.push(row);
+        await commitOnEventLoop(rows, taken.length > 1);
+        committed = rows.length;
       }
       const seconds = (performance.now() - started) / 1000;
       batches.splice(0, taken.length);
@@ -257,10 +257,25 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
         if (batch.rows) rowsInMemory -= batch.rows.length;
         queueDepth = Math.max(0, queueDepth - batch.segment.rows);
       }
-      rowsWritten += rows.length;
-      for (const listener of listeners) listener(seconds, rows.length);
+      rowsWritten += committed;
+      for (const listener of listeners) listener(seconds, committed);
     }
     await writeKeyUses();
+  };
+
+  const commitOnEventLoop = async (rows: UsageRow[], backlog: boolean) => {
+    if (db.dialect === 'sqlite') {
+      // better-sqlite3 runs on the event loop: slices (each its own idempotent transaction) with a
+      // turn of the loop between them keep one commit from stalling requests. With a backlog,
+      // 1000-row slices: measured 19,900 vs 13,850 rows/s, at the price of ~4x longer stalls.
+      const slice = backlog ? SQLITE_BACKLOG_SLICE_ROWS : SQLITE_SLICE_ROWS;
+      for (let i = 0; i < rows.length; i += slice) {
+        await insertUsageBatch(db, rows.slice(i, i + slice));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    } else {
+      await insertUsageBatch(db, rows);
+    }
   };
 
   const drain = (): Promise<void> => {
@@ -350,6 +365,7 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
       seal();
       if (draining) await draining.catch(() => {});
       await drain();
+      await journal.removed();
     },
     async close() {
       if (closed) return;
@@ -368,6 +384,7 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
         );
       }
       journal.close();
+      await journal.removed();
       await writer?.close();
     },
     stats() {
