@@ -9,6 +9,7 @@ import { createTestDatabase, DIALECTS, makeTempDir, type TestDatabase } from '..
 import { createApiKey, createUser } from '../../../test/helpers/factories.ts';
 import { type Db, openDatabase } from '../db/connection.ts';
 import { createLogger } from '../logger.ts';
+import { insertUsageBatch, type UsageRow } from './ingest.repository.ts';
 import { createUsageRecorder, type UsageEvent } from './recorder.ts';
 
 const logger = createLogger('silent');
@@ -81,6 +82,41 @@ describe.each(DIALECTS)('journaled usage recorder on %s', (dialect) => {
     expect(journalFiles(dataDir)).toHaveLength(0);
     expect(recorder.stats()).toMatchObject({ queueDepth: 0, rowsWritten: 1, journalBytes: 0 });
     await recorder.close();
+  });
+
+  it('a row without the optional fields gets the raw table defaults, also in the rollups', async () => {
+    await clear();
+    const minimal = { id: 'minimal-1', user_id: 'u-min', created_at: BASE + 5 } as UsageRow;
+    expect(await insertUsageBatch(db(), [minimal, { ...minimal }])).toBe(1);
+    const raw = await db().kysely.selectFrom('usage_records').selectAll().executeTakeFirstOrThrow();
+    expect(raw).toMatchObject({
+      id: 'minimal-1',
+      user_name: '',
+      source: '',
+      api_key_id: null,
+      model: '',
+      total_tokens: 0,
+      usage_origin: 'provider',
+      aborted: 0,
+      upstream: '',
+    });
+    const rollups = await db().kysely.selectFrom('usage_rollups_hourly').selectAll().execute();
+    expect(rollups).toHaveLength(1);
+    expect(rollups[0]).toMatchObject({
+      hour: BASE,
+      user_id: 'u-min',
+      api_key_id: '',
+      request_count: 1,
+      last_used: BASE + 5,
+    });
+    // The same batch again (a replay) adds nothing.
+    expect(await insertUsageBatch(db(), [minimal])).toBe(0);
+    expect(
+      Number(
+        (await db().kysely.selectFrom('usage_rollups_hourly').selectAll().executeTakeFirstOrThrow())
+          .request_count,
+      ),
+    ).toBe(1);
   });
 
   it('rows recorded in the same turn are written together before any of them resolves', async () => {
