@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { pipeline, Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -8,6 +7,7 @@ import { pathOf } from '../auth/paths.ts';
 import { BadRequestError, NotFoundError, UpstreamError } from '../errors.ts';
 import type { GatewayMetrics } from '../metrics/registry.ts';
 import type { UsageEvent, UsageRecorder } from '../usage/recorder.ts';
+import { usageRowId } from '../usage/row-id.ts';
 import { SseTap } from './sse-tap.ts';
 import { countTextTokens, estimatePromptTokens } from './tokens.ts';
 import type { BufferedResponse, Upstream, UpstreamResponse } from './upstreams.ts';
@@ -481,7 +481,7 @@ interface RowInput {
 /** A usage row with the reference section 2.4 fields plus keytally's own. */
 export function rowFor(auth: AuthContext, input: RowInput): UsageEvent {
   return {
-    id: randomUUID(),
+    id: usageRowId(input.startedAt),
     user_id: auth.user.id,
     user_name: auth.user.name,
     source: auth.source ?? 'web',

@@ -34,9 +34,9 @@ function chunks<T>(values: readonly T[]): T[][] {
 }
 
 export async function backfillUsageSource(db: Db): Promise<BackfillOutcome> {
-  const missingSource = db.kysely
-    .selectFrom('usage_records')
-    .where((eb) => eb.or([eb('source', '=', ''), eb('source', 'is', null)]));
+  // `source` is NOT NULL (default ''): an import without a source leaves ''. The partial index
+  // idx_usage_unsourced holds exactly those rows.
+  const missingSource = db.kysely.selectFrom('usage_records').where('source', '=', '');
   // The common case at start-up: one indexed probe and nothing to do.
   const any = await missingSource.select('id').limit(1).executeTakeFirst();
   if (!any) return { rows: 0, hours: 0 };
@@ -44,7 +44,7 @@ export async function backfillUsageSource(db: Db): Promise<BackfillOutcome> {
   return db.kysely.transaction().execute(async (trx) => {
     const hourRows = await trx
       .selectFrom('usage_records')
-      .where((eb) => eb.or([eb('source', '=', ''), eb('source', 'is', null)]))
+      .where('source', '=', '')
       .select(hourOf.as('hour'))
       .distinct()
       .execute();
@@ -53,13 +53,13 @@ export async function backfillUsageSource(db: Db): Promise<BackfillOutcome> {
     const legacy = await trx
       .updateTable('usage_records')
       .set({ source: 'legacy' })
-      .where((eb) => eb.or([eb('source', '=', ''), eb('source', 'is', null)]))
+      .where('source', '=', '')
       .where('user_id', '=', LEGACY_USER_ID)
       .executeTakeFirst();
     const web = await trx
       .updateTable('usage_records')
       .set({ source: 'web' })
-      .where((eb) => eb.or([eb('source', '=', ''), eb('source', 'is', null)]))
+      .where('source', '=', '')
       .executeTakeFirst();
 
     for (const chunk of chunks(hours)) {

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
@@ -6,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../db/connection.ts';
 import { insertUsageBatch, type UsageRow } from './ingest.repository.ts';
 import { type JournalSegment, UsageJournal } from './journal.ts';
+import { usageRowId } from './row-id.ts';
 import type { WriterReply, WriterRequest } from './sqlite-writer.ts';
 
 /** A finished request's usage, as the gateway hands it to the recorder (id assigned on record). */
@@ -336,7 +336,7 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
   return {
     record(event) {
       if (closed) return Promise.reject(new Error('usage recorder is closed'));
-      const row: UsageRow = event.id ? (event as UsageRow) : { ...event, id: randomUUID() };
+      const row: UsageRow = event.id ? (event as UsageRow) : { ...event, id: usageRowId(event.created_at) };
       const inSegment = journal.append(row);
       queueDepth += 1;
       if (activeRows) {
