@@ -1,5 +1,4 @@
 import { performance } from 'node:perf_hooks';
-import { pipeline, Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors as undiciErrors } from 'undici';
 import type { AuthContext } from '../auth/context.ts';
@@ -8,9 +7,17 @@ import { BadRequestError, NotFoundError, UpstreamError } from '../errors.ts';
 import type { GatewayMetrics } from '../metrics/registry.ts';
 import type { UsageEvent, UsageRecorder } from '../usage/recorder.ts';
 import { usageRowId } from '../usage/row-id.ts';
-import { SseTap } from './sse-tap.ts';
+import { SseRelay } from './sse-relay.ts';
 import { countTextTokens, estimatePromptTokens } from './tokens.ts';
-import type { BufferedResponse, Upstream, UpstreamResponse } from './upstreams.ts';
+import {
+  type BufferedResponse,
+  type OpenExchange,
+  openViaSend,
+  type ResponseSink,
+  type Upstream,
+  type UpstreamRequest,
+  type UpstreamResponse,
+} from './upstreams.ts';
 import { readJsonResponse, type TokenCounts } from './usage-shapes.ts';
 
 export const INFERENCE_ENDPOINTS = [
@@ -179,13 +186,6 @@ function upstreamFailure(error: unknown, upstream: Upstream, timeoutHint: string
   );
 }
 
-async function readAll(body: UpstreamResponse['body']): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of body)
-    chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
-  return Buffer.concat(chunks);
-}
-
 /** Proxies one inference request and records its usage; throws typed errors for the error handler. */
 export async function proxyInference(
   deps: ProxyDeps,
@@ -301,41 +301,91 @@ async function forward(
       reply.raw.off('close', onClientClose);
     }
     if (isEventStream(response)) {
-      // An upstream that streams although the client did not ask: the stream path reads its usage.
-      const body = Readable.from([response.body]);
-      return sendStream(exchange, { ...response, body }, false, sentAt, () => {});
+      // An upstream that streams although the client did not ask: relay it, reading its usage.
+      const relay = createRelay(exchange, false, noop, noop);
+      relay.feed(response.body);
+      relay.finish();
+      return sendRelay(exchange, relay, response, sentAt);
     }
     return sendWhole(exchange, response, performance.now() - sentAt);
   }
+  return forwardStreamed(exchange, outgoingRequest, stripUsageChunk, sentAt);
+}
 
-  const controller = new AbortController();
+const noop = () => {};
+
+type StreamOutcome =
+  | { kind: 'relay'; relay: SseRelay; statusCode: number; headers: BufferedResponse['headers'] }
+  | { kind: 'whole'; response: BufferedResponse };
+
+/**
+ * Streamed requests (and upstreams without a buffered path): the answer is handed over as it
+ * arrives. A 2xx SSE answer is relayed event by event; anything else (an error status, JSON) is
+ * collected and sent whole.
+ */
+async function forwardStreamed(
+  exchange: Exchange,
+  outgoing: Omit<UpstreamRequest, 'signal'>,
+  stripUsageChunk: boolean,
+  sentAt: number,
+): Promise<FastifyReply> {
+  const { reply, upstream, timeoutMs } = exchange;
+  let open: OpenExchange | undefined;
+  let clientGone = false;
   const onClientClose = () => {
-    if (!reply.raw.writableFinished) controller.abort();
+    if (reply.raw.writableFinished) return;
+    clientGone = true;
+    open?.abort();
   };
   reply.raw.on('close', onClientClose);
-  let response: UpstreamResponse;
+  let outcome: StreamOutcome;
   try {
-    response = await upstream.send({ ...outgoingRequest, signal: controller.signal });
+    outcome = await new Promise<StreamOutcome>((resolve, reject) => {
+      let relay: SseRelay | null = null;
+      let statusCode = 0;
+      let headers: BufferedResponse['headers'] = {};
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const sink: ResponseSink = {
+        onStart(code, given) {
+          statusCode = code;
+          headers = given;
+          if (!isEventStream({ statusCode: code, headers: given })) return;
+          relay = createRelay(
+            exchange,
+            stripUsageChunk,
+            () => open?.resume(),
+            () => open?.abort(),
+          );
+          resolve({ kind: 'relay', relay, statusCode: code, headers: given });
+        },
+        onData(chunk) {
+          if (relay) return relay.feed(chunk);
+          chunks.push(chunk);
+          size += chunk.length;
+          return true;
+        },
+        onEnd() {
+          if (relay) relay.finish();
+          else
+            resolve({ kind: 'whole', response: { statusCode, headers, body: Buffer.concat(chunks, size) } });
+        },
+        onError(error) {
+          if (relay) relay.fail(error);
+          else reject(error);
+        },
+      };
+      open = upstream.open ? upstream.open(outgoing, sink) : openViaSend(upstream, outgoing, sink);
+    });
   } catch (error) {
-    reply.raw.off('close', onClientClose);
-    if (controller.signal.aborted) throw new RequestFailure('client_closed', error);
-    throw failureOf(error, upstream, timeoutMs);
-  }
-  if (isEventStream(response)) {
-    return sendStream(exchange, response, stripUsageChunk, sentAt, () =>
-      reply.raw.off('close', onClientClose),
-    );
-  }
-  let payload: Buffer;
-  try {
-    payload = await readAll(response.body);
-  } catch (error) {
-    if (controller.signal.aborted) throw new RequestFailure('client_closed', error);
+    if (clientGone) throw new RequestFailure('client_closed', error);
     throw failureOf(error, upstream, timeoutMs, performance.now() - sentAt);
   } finally {
+    // From here a client leaving destroys the relay, which stops the upstream itself.
     reply.raw.off('close', onClientClose);
   }
-  return sendWhole(exchange, { ...response, body: payload }, performance.now() - sentAt);
+  if (outcome.kind === 'whole') return sendWhole(exchange, outcome.response, performance.now() - sentAt);
+  return sendRelay(exchange, outcome.relay, outcome, sentAt);
 }
 
 function isEventStream(response: { statusCode: number; headers: UpstreamResponse['headers'] }): boolean {
@@ -396,20 +446,19 @@ async function record(deps: ProxyDeps, row: UsageEvent): Promise<void> {
   if (row.api_key_id) deps.metrics.noteKeyTraffic(row.api_key_id, row.total_tokens ?? 0);
 }
 
-/** Passes an SSE answer through chunk by chunk, reading its usage on the way. */
-function sendStream(
+/** The relay of one SSE answer, recording its usage at its end (or what was relayed, if cut). */
+function createRelay(
   exchange: Exchange,
-  response: UpstreamResponse,
   stripUsageChunk: boolean,
-  sentAt: number,
-  onFinished: () => void,
-): FastifyReply {
-  const { deps, request, reply } = exchange;
-  let recorded = false;
-  const tap = new SseTap({
+  resume: () => void,
+  abort: () => void,
+): SseRelay {
+  const { deps, request } = exchange;
+  return new SseRelay({
     stripUsageChunk,
+    resume,
+    abort,
     onEnd: async (usage) => {
-      recorded = true;
       try {
         await record(deps, await buildRow(exchange, usage.model, usage.counts, usage.completionText, false));
       } catch (error) {
@@ -418,25 +467,31 @@ function sendStream(
         throw error;
       }
     },
+    onAbandon: (usage) => {
+      // The client went away or the upstream broke mid-stream: record what was streamed so far.
+      buildRow(exchange, usage.model, usage.counts, usage.completionText, true)
+        .then((row) => record(deps, row))
+        .catch((failure) => {
+          deps.metrics.unrecorded.inc({ reason: 'recorder_error' });
+          request.log.error({ err: failure }, 'could not record usage of an interrupted stream');
+        });
+    },
   });
-  pipeline(response.body, tap, (error) => {
-    onFinished();
-    if (!error || recorded) return;
-    // The client went away or the upstream broke mid-stream: record what was streamed so far.
-    recorded = true;
-    buildRow(exchange, tap.usage.model, tap.usage.counts, tap.usage.completionText, true)
-      .then((row) => record(deps, row))
-      .catch((failure) => {
-        deps.metrics.unrecorded.inc({ reason: 'recorder_error' });
-        request.log.error({ err: failure }, 'could not record usage of an interrupted stream');
-      });
-  });
+}
+
+function sendRelay(
+  exchange: Exchange,
+  relay: SseRelay,
+  response: { statusCode: number; headers: BufferedResponse['headers'] },
+  sentAt: number,
+): FastifyReply {
+  const { reply } = exchange;
   const overhead = reply.elapsedTime - (performance.now() - sentAt);
   reply
     .code(response.statusCode)
     .headers(responseHeaders(response.headers))
     .header('x-keytally-overhead-ms', overhead.toFixed(2));
-  return reply.send(tap);
+  return reply.send(relay);
 }
 
 /** Sends a whole answer; a 2xx one is recorded (journaled) before it goes out. */

@@ -58,6 +58,21 @@ export interface PendingExchange {
   abort(): void;
 }
 
+/** Where a streamed answer goes, piece by piece (undici's handler calls, minus undici). */
+export interface ResponseSink {
+  onStart(statusCode: number, headers: BufferedResponse['headers']): void;
+  /** False: the consumer is full; the upstream pauses until `resume()`. */
+  onData(chunk: Buffer): boolean;
+  onEnd(): void;
+  onError(error: Error): void;
+}
+
+/** A streamed exchange in flight. */
+export interface OpenExchange {
+  resume(): void;
+  abort(): void;
+}
+
 export interface ModelEntry {
   id: string;
   object: 'model';
@@ -77,6 +92,8 @@ export interface Upstream {
    * Optional; without it the proxy reads `send`'s body.
    */
   exchange?(request: Omit<UpstreamRequest, 'signal'>): PendingExchange;
+  /** The same request, its answer handed to `sink` as it arrives (streamed requests). */
+  open?(request: Omit<UpstreamRequest, 'signal'>, sink: ResponseSink): OpenExchange;
   close(): Promise<void>;
 }
 
@@ -158,6 +175,18 @@ export function createHttpUpstream(upstream: UpstreamConfig, defaultTimeoutMs: n
       });
       return { statusCode: response.statusCode, headers: response.headers, body: response.body };
     },
+    open(request, sink) {
+      return dispatchStreaming(
+        pool,
+        {
+          path: `${basePath}${request.path}`,
+          method: request.method,
+          headers: withKey(request),
+          body: request.body,
+        },
+        sink,
+      );
+    },
     exchange(request) {
       return dispatchBuffered(pool, {
         path: `${basePath}${request.path}`,
@@ -216,6 +245,76 @@ export function dispatchBuffered(pool: Dispatcher, options: Dispatcher.DispatchO
     abort() {
       abortRequested = true;
       if (controller && !controller.aborted) controller.abort(new undiciErrors.RequestAbortedError());
+    },
+  };
+}
+
+/** One request through undici's handler interface, its answer handed to `sink` as it arrives. */
+export function dispatchStreaming(
+  pool: Dispatcher,
+  options: Dispatcher.DispatchOptions,
+  sink: ResponseSink,
+): OpenExchange {
+  let controller: Dispatcher.DispatchController | null = null;
+  let abortRequested = false;
+  let started = false;
+  pool.dispatch(options, {
+    onRequestStart(first) {
+      controller = first;
+      if (abortRequested) first.abort(new undiciErrors.RequestAbortedError());
+    },
+    onResponseStart(_controller, statusCode, headers) {
+      // 1xx informational answers are not the answer.
+      if (statusCode < 200) return;
+      started = true;
+      sink.onStart(statusCode, headers);
+    },
+    onResponseData(current, chunk) {
+      if (started && !sink.onData(chunk)) current.pause();
+    },
+    onResponseEnd() {
+      sink.onEnd();
+    },
+    onResponseError(_controller, error) {
+      sink.onError(error);
+    },
+  });
+  return {
+    resume() {
+      if (controller?.paused) controller.resume();
+    },
+    abort() {
+      abortRequested = true;
+      if (controller && !controller.aborted) controller.abort(new undiciErrors.RequestAbortedError());
+    },
+  };
+}
+
+/** `open` for an upstream that only has `send` (the demo model): its body stream feeds the sink. */
+export function openViaSend(
+  upstream: Upstream,
+  request: Omit<UpstreamRequest, 'signal'>,
+  sink: ResponseSink,
+): OpenExchange {
+  const controller = new AbortController();
+  let body: Readable | null = null;
+  upstream.send({ ...request, signal: controller.signal }).then(
+    (response) => {
+      body = response.body;
+      sink.onStart(response.statusCode, response.headers);
+      body.on('data', (chunk: Buffer | string) => {
+        if (!sink.onData(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)) body?.pause();
+      });
+      body.on('end', () => sink.onEnd());
+      body.on('error', (error) => sink.onError(error));
+    },
+    (error: Error) => sink.onError(error),
+  );
+  return {
+    resume: () => body?.resume(),
+    abort: () => {
+      controller.abort();
+      body?.destroy(new undiciErrors.RequestAbortedError());
     },
   };
 }

@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { SseRelay, type SseRelayOptions } from './sse-relay.ts';
+import type { StreamUsage } from './usage-shapes.ts';
+
+const chunk = (content: string) =>
+  `data: ${JSON.stringify({ model: 'm', choices: [{ delta: { content } }] })}\n\n`;
+const usageChunk = `data: ${JSON.stringify({ model: 'm', choices: [], usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } })}\n\n`;
+
+function relayWith(overrides: Partial<SseRelayOptions> = {}) {
+  const calls = { resume: 0, abort: 0, ended: [] as StreamUsage[], abandoned: [] as StreamUsage[] };
+  const relay = new SseRelay({
+    stripUsageChunk: false,
+    onEnd: async (usage) => {
+      calls.ended.push(usage);
+    },
+    onAbandon: (usage) => calls.abandoned.push(usage),
+    resume: () => {
+      calls.resume += 1;
+    },
+    abort: () => {
+      calls.abort += 1;
+    },
+    ...overrides,
+  });
+  return { relay, calls };
+}
+
+async function readAll(relay: SseRelay): Promise<string> {
+  let text = '';
+  for await (const piece of relay) text += piece.toString();
+  return text;
+}
+
+describe('SseRelay', () => {
+  it('forwards whole events, reassembles split ones, reads usage, and records before the end', async () => {
+    const { relay, calls } = relayWith();
+    const whole = Buffer.from(chunk('Hel'));
+    const split = chunk('lo') + usageChunk + 'data: [DONE]\n\n';
+    const reading = readAll(relay);
+    relay.feed(whole);
+    relay.feed(Buffer.from(split.slice(0, 10)));
+    relay.feed(Buffer.from(split.slice(10)));
+    relay.finish();
+    expect(await reading).toBe(chunk('Hel') + split);
+    expect(relay.eventsForwarded).toBe(4);
+    expect(calls.ended).toHaveLength(1);
+    expect(calls.ended[0]?.counts).toEqual({ prompt: 3, completion: 2, total: 5 });
+    expect(calls.ended[0]?.completionText).toBe('Hello');
+    expect(calls.abandoned).toHaveLength(0);
+  });
+
+  it('drops the usage-only chunk it asked for, and only that', async () => {
+    const { relay, calls } = relayWith({ stripUsageChunk: true });
+    const reading = readAll(relay);
+    relay.feed(Buffer.from(chunk('a') + usageChunk + 'data: [DONE]\n\n'));
+    relay.finish();
+    expect(await reading).toBe(`${chunk('a')}data: [DONE]\n\n`);
+    expect(calls.ended[0]?.counts?.total).toBe(5);
+  });
+
+  it('says when the client is behind, and resumes the upstream when it reads again', async () => {
+    const { relay, calls } = relayWith();
+    const big = Buffer.from(chunk('x'.repeat(20_000)));
+    expect(relay.feed(big)).toBe(false);
+    const reading = readAll(relay);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(calls.resume).toBeGreaterThan(0);
+    relay.finish();
+    expect((await reading).length).toBe(big.length);
+  });
+
+  it('destroyed before its end (the client left): aborts the upstream and records what it relayed, once', async () => {
+    const { relay, calls } = relayWith();
+    relay.feed(Buffer.from(chunk('one') + chunk('two')));
+    relay.destroy();
+    relay.destroy();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(calls.abort).toBe(1);
+    expect(calls.abandoned).toHaveLength(1);
+    expect(calls.abandoned[0]?.completionText).toBe('onetwo');
+    expect(calls.ended).toHaveLength(0);
+  });
+
+  it('destroyed after the upstream finished: the complete row is recorded, no aborted one', async () => {
+    const { relay, calls } = relayWith();
+    relay.feed(Buffer.from(chunk('done')));
+    relay.finish();
+    relay.destroy();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(calls.ended).toHaveLength(1);
+    expect(calls.abandoned).toHaveLength(0);
+    expect(calls.abort).toBe(0);
+  });
+});

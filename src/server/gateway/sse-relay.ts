@@ -1,0 +1,115 @@
+import { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import { StreamUsage } from './usage-shapes.ts';
+
+const EVENT_END = /\r?\n\r?\n/;
+
+export interface SseRelayOptions {
+  /** Drop OpenAI usage-only chunks: keytally asked for them, the client did not. */
+  stripUsageChunk: boolean;
+  /** Runs before the stream's end reaches the client (the usage row is journaled here). */
+  onEnd: (usage: StreamUsage) => Promise<void>;
+  /** Runs once if the stream stops early (client gone, upstream broken): record what was relayed. */
+  onAbandon: (usage: StreamUsage) => void;
+  /** The client can take more: let the upstream send again. */
+  resume: () => void;
+  /** Stop the upstream request (the client went away). */
+  abort: () => void;
+}
+
+/**
+ * An SSE answer on its way to the client, event by event as the upstream sends it, its usage read
+ * on the way. The upstream's chunks are fed in (`feed`); only the bytes of an incomplete event are
+ * held back (an event split across reads), never the stream. Backpressure: `feed` returns false
+ * when the client's buffer is full, the caller pauses the upstream, and `_read` resumes it.
+ * A plain Readable fed by undici's handler: no body stream, Transform or pipeline per request.
+ */
+export class SseRelay extends Readable {
+  readonly usage = new StreamUsage();
+  /** Events forwarded to the client so far. */
+  eventsForwarded = 0;
+  private readonly decoder = new StringDecoder('utf8');
+  private pending = '';
+  /** The upstream finished (its usage is being or has been recorded) or the relay was abandoned. */
+  private settled = false;
+
+  constructor(private readonly options: SseRelayOptions) {
+    super();
+  }
+
+  /** One upstream chunk; false when the client is behind (pause the upstream until `_read`). */
+  feed(chunk: Buffer): boolean {
+    const whole = this.pending === '';
+    this.pending += this.decoder.write(chunk);
+    let out = '';
+    let dropped = false;
+    for (;;) {
+      const match = EVENT_END.exec(this.pending);
+      if (!match) break;
+      const end = match.index + match[0].length;
+      const event = this.pending.slice(0, end);
+      this.pending = this.pending.slice(end);
+      if (this.inspect(event.slice(0, match.index))) {
+        out += event;
+        this.eventsForwarded += 1;
+      } else {
+        dropped = true;
+      }
+    }
+    // The usual case: the chunk is whole events, all forwarded: send its bytes as they came.
+    if (whole && !dropped && this.pending === '' && out.length > 0) return this.push(chunk);
+    return out.length > 0 ? this.push(out) : true;
+  }
+
+  /** The upstream finished: forward the rest, record the usage, then end the stream. */
+  finish(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.pending += this.decoder.end();
+    if (this.pending.length > 0 && this.inspect(this.pending)) this.push(this.pending);
+    this.pending = '';
+    this.options.onEnd(this.usage).then(
+      () => this.push(null),
+      (error: unknown) => this.destroy(error as Error),
+    );
+  }
+
+  /** The upstream broke mid-stream. */
+  fail(error: Error): void {
+    this.destroy(error);
+  }
+
+  override _read(): void {
+    this.options.resume();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (!this.settled) {
+      // Destroyed before its end: the client went away (Fastify destroys its payload) or the
+      // upstream broke. Either way the upstream request stops and what was relayed is recorded.
+      this.settled = true;
+      this.options.abort();
+      this.options.onAbandon(this.usage);
+    }
+    callback(error);
+  }
+
+  /** Reads the event's data; returns false when it must not reach the client. */
+  private inspect(event: string): boolean {
+    let data = '';
+    for (const line of event.split(/\r?\n/)) {
+      if (!line.startsWith('data:')) continue;
+      const value = line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5);
+      data = data === '' ? value : `${data}\n${value}`;
+    }
+    if (data === '' || data === '[DONE]') return true;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(data);
+    } catch {
+      return true;
+    }
+    this.usage.observe(parsed);
+    return !(this.options.stripUsageChunk && StreamUsage.isUsageOnlyChunk(parsed));
+  }
+}
