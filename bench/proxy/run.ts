@@ -82,7 +82,7 @@ function spawnTs(script: string, args: string[], env: Record<string, string> = {
 function spawnNode(args: string[], env: Record<string, string> = {}): Child {
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('KT_'))), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -271,7 +271,9 @@ async function startKeytally(
   execFileSync('npm', ['run', '--silent', 'build:server'], { cwd: ROOT, stdio: 'inherit' });
   // Plain `node bin/keytally.js`, as `npm start` runs it: the fresh bundle built by run(), no tsx.
   const profile = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(cpuProf)}`] : [];
-  const child = spawnNode([...profile, path.join(ROOT, 'bin/keytally.js'), 'serve'], {
+  // KEYTALLY_BENCH_NODE_FLAGS: extra node flags for keytally (experiments, e.g. heap sizes).
+  const nodeFlags = (process.env.KEYTALLY_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const child = spawnNode([...nodeFlags, ...profile, path.join(ROOT, 'bin/keytally.js'), 'serve'], {
     KEYTALLY_PORT: String(port),
     KEYTALLY_DATA_DIR: dataDir,
     KEYTALLY_DATABASE_URL: databaseUrl,

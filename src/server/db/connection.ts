@@ -6,6 +6,7 @@ import pg from 'pg';
 import { isPostgresUrl } from '../config.ts';
 import type { DialectName } from './dialect.ts';
 import type { Database } from './schema.ts';
+import { applySqlitePragmas } from './sqlite-pragmas.ts';
 
 export interface Db {
   kysely: Kysely<Database>;
@@ -70,12 +71,7 @@ function openSqlite(file: string): Db {
     // one line naming the file, not a stack trace.
     if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     database = new SqliteDatabase(file);
-    database.pragma('journal_mode = WAL');
-    // Writers wait up to 5 s for each other (the CLI and a running server may share the file).
-    database.pragma('busy_timeout = 5000');
-    database.pragma('foreign_keys = ON');
-    // WAL + NORMAL is durable against process crashes; the usage journal covers the rest.
-    database.pragma('synchronous = NORMAL');
+    applySqlitePragmas(database);
   } catch (error) {
     throw new DatabaseUnavailableError(`cannot open SQLite database ${file}: ${(error as Error).message}`, {
       cause: error,

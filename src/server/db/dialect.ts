@@ -43,10 +43,7 @@ export function bucketLabelOf(epochMs: number, unit: BucketUnit): string {
   }
 }
 
-/** Start of the UTC hour containing `epochMs`. */
-export function hourStart(epochMs: number): number {
-  return epochMs - (((epochMs % 3_600_000) + 3_600_000) % 3_600_000);
-}
+export { hourStart } from './hours.ts';
 
 export function assertNever(value: never): never {
   throw new Error(`unexpected value ${String(value)}`);

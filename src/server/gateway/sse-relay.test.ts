@@ -35,7 +35,7 @@ describe('SseRelay', () => {
   it('forwards whole events, reassembles split ones, reads usage, and records before the end', async () => {
     const { relay, calls } = relayWith();
     const whole = Buffer.from(chunk('Hel'));
-    const split = chunk('lo') + usageChunk + 'data: [DONE]\n\n';
+    const split = `${chunk('lo')}${usageChunk}data: [DONE]\n\n`;
     const reading = readAll(relay);
     relay.feed(whole);
     relay.feed(Buffer.from(split.slice(0, 10)));
@@ -52,7 +52,7 @@ describe('SseRelay', () => {
   it('drops the usage-only chunk it asked for, and only that', async () => {
     const { relay, calls } = relayWith({ stripUsageChunk: true });
     const reading = readAll(relay);
-    relay.feed(Buffer.from(chunk('a') + usageChunk + 'data: [DONE]\n\n'));
+    relay.feed(Buffer.from(`${chunk('a')}${usageChunk}data: [DONE]\n\n`));
     relay.finish();
     expect(await reading).toBe(`${chunk('a')}data: [DONE]\n\n`);
     expect(calls.ended[0]?.counts?.total).toBe(5);

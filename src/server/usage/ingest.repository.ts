@@ -1,126 +1,11 @@
-import type SqliteDatabase from 'better-sqlite3';
 import { sql } from 'kysely';
 import type { Db } from '../db/connection.ts';
-import { greatest, hourStart } from '../db/dialect.ts';
-import type { NewUsageRecordRow } from '../db/schema.ts';
+import { COLUMN_DEFAULTS, insertUsageRowsSqlite, RAW_COLUMNS, type UsageRow } from './sqlite-ingest.ts';
 
-export type UsageRow = NewUsageRecordRow;
+export { aggregateRollupDeltas, type UsageRow } from './sqlite-ingest.ts';
 
-const ROLLUP_CHUNK = 1000;
 // Rows per statement on PostgreSQL (bounded so a huge import does not build a huge JSON text).
 const PG_CHUNK = 10_000;
-
-interface RollupDelta {
-  hour: number;
-  user_id: string;
-  user_name: string;
-  source: string;
-  api_key_id: string;
-  api_key_name: string;
-  model: string;
-  prompt_tokens: number;
-  completion_tokens: number;
-  total_tokens: number;
-  request_count: number;
-  last_used: number;
-}
-
-function rollupKey(row: UsageRow): string {
-  return JSON.stringify([
-    hourStart(row.created_at),
-    row.user_id,
-    row.user_name ?? '',
-    row.source ?? '',
-    row.api_key_id ?? '',
-    row.api_key_name ?? '',
-    row.model ?? '',
-  ]);
-}
-
-/** Sums rows into one delta per rollup key. */
-export function aggregateRollupDeltas(rows: readonly UsageRow[]): RollupDelta[] {
-  const deltas = new Map<string, RollupDelta>();
-  for (const row of rows) {
-    const key = rollupKey(row);
-    const delta = deltas.get(key);
-    if (delta) {
-      delta.prompt_tokens += Number(row.prompt_tokens ?? 0);
-      delta.completion_tokens += Number(row.completion_tokens ?? 0);
-      delta.total_tokens += Number(row.total_tokens ?? 0);
-      delta.request_count += 1;
-      delta.last_used = Math.max(delta.last_used, row.created_at);
-    } else {
-      deltas.set(key, {
-        hour: hourStart(row.created_at),
-        user_id: row.user_id,
-        user_name: row.user_name ?? '',
-        source: row.source ?? '',
-        api_key_id: row.api_key_id ?? '',
-        api_key_name: row.api_key_name ?? '',
-        model: row.model ?? '',
-        prompt_tokens: Number(row.prompt_tokens ?? 0),
-        completion_tokens: Number(row.completion_tokens ?? 0),
-        total_tokens: Number(row.total_tokens ?? 0),
-        request_count: 1,
-        last_used: row.created_at,
-      });
-    }
-  }
-  return [...deltas.values()];
-}
-
-// The raw table's columns (and their PostgreSQL types).
-const RAW_COLUMNS = [
-  ['id', 'text'],
-  ['user_id', 'text'],
-  ['user_name', 'text'],
-  ['source', 'text'],
-  ['api_key_id', 'text'],
-  ['api_key_name', 'text'],
-  ['model', 'text'],
-  ['endpoint', 'text'],
-  ['prompt_tokens', 'int8'],
-  ['completion_tokens', 'int8'],
-  ['total_tokens', 'int8'],
-  ['duration_ms', 'int8'],
-  ['created_at', 'int8'],
-  ['usage_origin', 'text'],
-  ['aborted', 'int4'],
-  ['stream', 'int4'],
-  ['upstream', 'text'],
-] as const satisfies readonly (readonly [keyof UsageRow, string])[];
-
-/** SQLite: inserts raw rows, skipping ids already stored; returns the ids actually inserted. */
-function insertRawRowsSqlite(
-  rows: readonly UsageRow[],
-  sqlite: SqliteDatabase.Database | undefined,
-): string[] {
-  // Kysely prepares every statement anew; one cached prepared single-row insert, run inside the
-  // same connection's open transaction, is ~10x cheaper per row than a compiled 500-row VALUES.
-  const insert = sqliteInsert(sqlite);
-  const ids: string[] = [];
-  for (const row of rows) {
-    const values = RAW_COLUMNS.map(([column]) => row[column] ?? COLUMN_DEFAULTS[column] ?? null);
-    if (insert.run(values).changes === 1) ids.push(row.id);
-  }
-  return ids;
-}
-
-const sqliteStatements = new WeakMap<SqliteDatabase.Database, SqliteDatabase.Statement<unknown[]>>();
-
-function sqliteInsert(handle: SqliteDatabase.Database | undefined): SqliteDatabase.Statement<unknown[]> {
-  if (!handle) throw new Error('SQLite usage ingest needs the better-sqlite3 handle (Db.sqlite)');
-  let statement = sqliteStatements.get(handle);
-  if (!statement) {
-    const columns = RAW_COLUMNS.map(([column]) => column).join(', ');
-    const params = RAW_COLUMNS.map(() => '?').join(', ');
-    statement = handle.prepare<unknown[]>(
-      `insert into usage_records (${columns}) values (${params}) on conflict (id) do nothing`,
-    );
-    sqliteStatements.set(handle, statement);
-  }
-  return statement;
-}
 
 /**
  * Inserts raw usage rows and adds them to the hourly rollups in one transaction. Idempotent: a row
@@ -131,51 +16,13 @@ function sqliteInsert(handle: SqliteDatabase.Database | undefined): SqliteDataba
 export async function insertUsageBatch(db: Db, rows: readonly UsageRow[]): Promise<number> {
   if (rows.length === 0) return 0;
   if (db.dialect === 'postgres') return insertUsageBatchPostgres(db, rows);
-  return db.kysely.transaction().execute(async (trx) => {
-    const inserted: UsageRow[] = [];
-    const byId = new Map(rows.map((row) => [row.id, row]));
-    for (const id of insertRawRowsSqlite(rows, db.sqlite)) {
-      const row = byId.get(id);
-      if (row) inserted.push(row);
-    }
-    const deltas = aggregateRollupDeltas(inserted);
-    for (let i = 0; i < deltas.length; i += ROLLUP_CHUNK) {
-      await trx
-        .insertInto('usage_rollups_hourly')
-        .values(deltas.slice(i, i + ROLLUP_CHUNK))
-        .onConflict((oc) =>
-          oc
-            .columns(['hour', 'user_id', 'source', 'api_key_id', 'model', 'user_name', 'api_key_name'])
-            .doUpdateSet({
-              prompt_tokens: sql`usage_rollups_hourly.prompt_tokens + excluded.prompt_tokens`,
-              completion_tokens: sql`usage_rollups_hourly.completion_tokens + excluded.completion_tokens`,
-              total_tokens: sql`usage_rollups_hourly.total_tokens + excluded.total_tokens`,
-              request_count: sql`usage_rollups_hourly.request_count + excluded.request_count`,
-              last_used: greatest(db.dialect, sql`usage_rollups_hourly.last_used`, sql`excluded.last_used`),
-            }),
-        )
-        .execute();
-    }
-    return inserted.length;
-  });
+  const handle = db.sqlite;
+  if (!handle) throw new Error('SQLite usage ingest needs the better-sqlite3 handle (Db.sqlite)');
+  // Inside a Kysely transaction: it holds the connection (Kysely serialises its users), so no other
+  // query of this process interleaves with the prepared statements run on the same handle.
+  return db.kysely.transaction().execute(async () => insertUsageRowsSqlite(handle, rows));
 }
 
-// The columns a row may omit, with their defaults (the raw table's own).
-const COLUMN_DEFAULTS: Partial<Record<keyof UsageRow, string | number>> = {
-  user_name: '',
-  source: '',
-  api_key_name: '',
-  model: '',
-  endpoint: '',
-  prompt_tokens: 0,
-  completion_tokens: 0,
-  total_tokens: 0,
-  duration_ms: 0,
-  usage_origin: 'provider',
-  aborted: 0,
-  stream: 0,
-  upstream: '',
-};
 const HOUR_OF = 'created_at - (((created_at % 3600000) + 3600000) % 3600000)';
 const PG_RAW_SELECT = RAW_COLUMNS.map(([column]) => {
   const fallback = COLUMN_DEFAULTS[column];

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { UsageRow } from './ingest.repository.ts';
+import type { UsageRow } from './sqlite-ingest.ts';
 
 const SEGMENT = /^segment-(\d{12})\.jsonl$/;
 
