@@ -82,7 +82,7 @@ function spawnTs(script: string, args: string[], env: Record<string, string> = {
 function spawnNode(args: string[], env: Record<string, string> = {}): Child {
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('KT_'))), ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -254,6 +254,18 @@ async function freshPostgres(): Promise<{ url: string; drop: () => Promise<void>
   };
 }
 
+/** The node flags `npm start` runs keytally with: `node <flags> bin/keytally.js serve`. */
+function startNodeFlags(): string[] {
+  const start =
+    (
+      JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+        scripts: Record<string, string>;
+      }
+    ).scripts.start ?? '';
+  const match = /^node (.*?)\s*bin\/keytally\.js/.exec(start);
+  return (match?.[1] ?? '').split(' ').filter(Boolean);
+}
+
 async function startKeytally(
   dialect: 'sqlite' | 'postgres',
   upstream: string,
@@ -269,10 +281,12 @@ async function startKeytally(
   // keytally runs its esbuild bundle only when it is newer than every source (others may be editing
   // them): build it right before the start.
   execFileSync('npm', ['run', '--silent', 'build:server'], { cwd: ROOT, stdio: 'inherit' });
-  // Plain `node bin/keytally.js`, as `npm start` runs it: the fresh bundle built by run(), no tsx.
+  // `node <flags> bin/keytally.js`, as `npm start` runs it: the fresh bundle built by run(), no tsx.
   const profile = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(cpuProf)}`] : [];
-  // KEYTALLY_BENCH_NODE_FLAGS: extra node flags for keytally (experiments, e.g. heap sizes).
-  const nodeFlags = (process.env.KEYTALLY_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  // The node flags of `npm start` (package.json), then KEYTALLY_BENCH_NODE_FLAGS (experiments).
+  const nodeFlags = [...startNodeFlags(), ...(process.env.KEYTALLY_BENCH_NODE_FLAGS ?? '').split(' ')].filter(
+    Boolean,
+  );
   const child = spawnNode([...nodeFlags, ...profile, path.join(ROOT, 'bin/keytally.js'), 'serve'], {
     KEYTALLY_PORT: String(port),
     KEYTALLY_DATA_DIR: dataDir,
@@ -363,7 +377,9 @@ async function measureRecorder(dialect: 'sqlite' | 'postgres', rows: number): Pr
   });
   // Warm-up (not timed): the writer thread is started and the code paths are compiled; "sustains"
   // is about the steady state, not the first second after start-up.
-  await Promise.all(Array.from({ length: 2000 }, (_, i) => recorder.record({ ...event(i), created_at: base - 1 })));
+  await Promise.all(
+    Array.from({ length: 2000 }, (_, i) => recorder.record({ ...event(i), created_at: base - 1 })),
+  );
   await recorder.flushNow();
   const started = performance.now();
   // Rows arrive as they do from concurrent requests: 64 recorded in the same turn of the event loop
