@@ -133,6 +133,8 @@ interface Measurement {
    * req/s and latency it hardly moves with the load of the rest of the machine.
    */
   cpuMsPerRequest?: number;
+  /** Highest VmRSS of the proxy process sampled while this load ran. */
+  rssPeakMbUnderLoad?: number;
 }
 
 /** utime + stime of a process in ms (clock ticks of 10 ms), from /proc/<pid>/stat. */
@@ -157,6 +159,16 @@ async function measure(
   pid?: number,
 ): Promise<Measurement> {
   const cpuBefore = cpuMs(pid);
+  // RSS of the proxy process while the load runs, sampled every 100 ms (VmHWM, reported per target,
+  // is the whole life's peak: it also counts what happens after the load, e.g. the usage of the
+  // streams autocannon cuts when it stops being estimated, which loads the tokenizer).
+  let rssPeakKb = 0;
+  const sampler =
+    pid === undefined
+      ? undefined
+      : setInterval(() => {
+          rssPeakKb = Math.max(rssPeakKb, statusKb(pid, 'VmRSS') ?? 0);
+        }, 100);
   const body = JSON.stringify({
     model: 'bench-model',
     stream,
@@ -170,6 +182,7 @@ async function measure(
     connections: concurrency,
     duration,
   });
+  clearInterval(sampler);
   const cpuAfter = cpuMs(pid);
   const cpuMsPerRequest =
     cpuBefore !== undefined && cpuAfter !== undefined && result.requests.total > 0
@@ -185,7 +198,18 @@ async function measure(
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
     cpuMsPerRequest,
+    rssPeakMbUnderLoad: pid === undefined ? undefined : Math.round(rssPeakKb / 102.4) / 10,
   };
+}
+
+/** A `kB` field of /proc/<pid>/status (VmRSS, VmHWM), or undefined. */
+function statusKb(pid: number, field: string): number | undefined {
+  try {
+    const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 interface KeytallyTarget {
@@ -565,7 +589,13 @@ function report(
     );
   }
   for (const [name, bytes] of Object.entries(peaks)) {
-    console.log(`  ${name} peak RSS ${(bytes / 1024 / 1024).toFixed(1)} MB`);
+    const underLoad = measurements
+      .filter((m) => m.target === name)
+      .map((m) => `c=${m.concurrency}${m.stream ? ' stream' : ''} ${m.rssPeakMbUnderLoad ?? '?'}`)
+      .join(', ');
+    console.log(
+      `  ${name} peak RSS ${(bytes / 1024 / 1024).toFixed(1)} MB (VmHWM); sampled under load (MB): ${underLoad}`,
+    );
   }
 
   const resultsDir = path.join(ROOT, 'bench/results');

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
+import { Pool } from 'undici';
 import { buildApp } from '../../src/server/app.ts';
 import { loadConfig } from '../../src/server/config.ts';
 import { type Db, openDatabase } from '../../src/server/db/connection.ts';
@@ -17,13 +19,14 @@ import { type RawQuery, rawSources, rawUsage } from './localai.ts';
 import { seedUsage } from './seed.ts';
 
 /**
- * `npm run bench usage -- --rows=N --iterations=N --target-iterations=N --raw-iterations=N --dialects=sqlite,postgres`
+ * `npm run bench usage -- --rows=N --iterations=N --target-iterations=N --raw-iterations=N --dialects=sqlite,postgres [--only-target]`
  * (flags in the `--name=value` form: the bench runner passes only arguments starting with a dash)
  *
  * Seeds N raw usage rows (default 10 M) over 90 days for 1,000 keys, 200 users and 20 models into a
  * fresh SQLite file and a fresh PostgreSQL schema (KEYTALLY_BENCH_DATABASE_URL, default
  * postgres://postgres@127.0.0.1:5432/test; the schema is dropped afterwards), then measures every
- * usage endpoint for every period through the real app (app.inject: auth, query, JSON), beside
+ * usage endpoint for every period through the real app over HTTP on 127.0.0.1 (auth, query, JSON,
+ * the body read whole by an undici client; `--only-target`: just the admin sources month cell), beside
  * LocalAI's approach (the same answers aggregated from the raw rows and serialised) in the same run.
  * Writes bench/results/usage-<timestamp>.json.
  */
@@ -40,6 +43,8 @@ interface Flags {
   rawIterations: number;
   dialects: DialectName[];
   pgUrl: string;
+  /** Only the target cell (admin sources, month) and its raw baseline. */
+  onlyTarget: boolean;
 }
 
 function parseFlags(args: string[]): Flags {
@@ -63,6 +68,7 @@ function parseFlags(args: string[]): Flags {
     rawIterations: number('raw-iterations', 3),
     dialects,
     pgUrl: process.env.KEYTALLY_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+    onlyTarget: args.includes('--only-target'),
   };
 }
 
@@ -194,25 +200,31 @@ async function benchDialect(dialect: DialectName, flags: Flags, log: (line: stri
     const logger = createLogger('silent');
     const recorder = await createUsageRecorder({ db, logger, flushMs: 60_000, dataDir: dir });
     app = await buildApp({ config, db, logger, hmacSecret: HMAC, recorder, now: () => NOW });
+    // Over real HTTP on 127.0.0.1, the body read whole by the client: what a dashboard waits for.
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as AddressInfo;
+    const client = new Pool(`http://127.0.0.1:${port}`, { connections: 1 });
     const keys = { admin: seeded.adminKey, user: seeded.userKey };
     const cells = [];
     const slowRaw = new Map<string, number>();
     for (const endpoint of ENDPOINTS) {
       for (const period of PERIODS) {
         const target = endpoint.name === 'GET /api/auth/admin/usage/sources' && period === 'month';
+        if (flags.onlyTarget && !target) continue;
         let bytes = 0;
         const inject = async () => {
-          const response = await app!.inject({
+          const response = await client.request({
             method: 'GET',
-            url: endpoint.url(period),
+            path: endpoint.url(period),
             headers: { authorization: `Bearer ${keys[endpoint.key]}` },
           });
+          const body = Buffer.from(await response.body.arrayBuffer());
           if (response.statusCode !== 200) {
             throw new Error(
-              `${endpoint.name} ${period}: ${response.statusCode} ${response.body.slice(0, 200)}`,
+              `${endpoint.name} ${period}: ${response.statusCode} ${body.toString('utf8', 0, 200)}`,
             );
           }
-          bytes = response.rawPayload.length;
+          bytes = body.length;
         };
         const rollup = stats(await measure(target ? flags.targetIterations : flags.iterations, inject));
         // The target cell again under live traffic: one new usage row for today before every request
@@ -286,6 +298,7 @@ async function benchDialect(dialect: DialectName, flags: Flags, log: (line: stri
         );
       }
     }
+    await client.close();
     await recorder.close();
     return { dialect, seed: { seconds: seeded.seconds, counts: seeded.counts }, cells };
   } finally {
