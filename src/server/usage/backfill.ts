@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { LEGACY_USER_ID } from '../auth/context.ts';
 import type { Db } from '../db/connection.ts';
+import { ROLLUP_COLUMNS } from './sqlite-ingest.ts';
 
 /**
  * Reference 8.6: rows that arrive without a source (imports, pre-feature data) become `legacy` when
@@ -68,20 +69,7 @@ export async function backfillUsageSource(db: Db): Promise<BackfillOutcome> {
       await trx.deleteFrom('usage_rollups_hourly').where('hour', 'in', chunk).execute();
       await trx
         .insertInto('usage_rollups_hourly')
-        .columns([
-          'hour',
-          'user_id',
-          'user_name',
-          'source',
-          'api_key_id',
-          'api_key_name',
-          'model',
-          'prompt_tokens',
-          'completion_tokens',
-          'total_tokens',
-          'request_count',
-          'last_used',
-        ])
+        .columns([...ROLLUP_COLUMNS])
         .expression(
           trx
             .selectFrom('usage_records')

@@ -1,6 +1,6 @@
 import type SqliteDatabase from 'better-sqlite3';
 import { hourStart } from '../db/hours.ts';
-import type { NewUsageRecordRow } from '../db/schema.ts';
+import type { NewUsageRecordRow, UsageRollupsHourlyTable } from '../db/schema.ts';
 
 /**
  * The SQLite side of usage ingest, on better-sqlite3 prepared statements alone: no Kysely, pg or
@@ -10,20 +10,8 @@ import type { NewUsageRecordRow } from '../db/schema.ts';
 
 export type UsageRow = NewUsageRecordRow;
 
-interface RollupDelta {
-  hour: number;
-  user_id: string;
-  user_name: string;
-  source: string;
-  api_key_id: string;
-  api_key_name: string;
-  model: string;
-  prompt_tokens: number;
-  completion_tokens: number;
-  total_tokens: number;
-  request_count: number;
-  last_used: number;
-}
+/** One rollup row's worth of rows: the hourly table's columns. */
+type RollupDelta = UsageRollupsHourlyTable;
 
 function rollupKey(row: UsageRow): string {
   return JSON.stringify([
@@ -107,7 +95,8 @@ export const COLUMN_DEFAULTS: Partial<Record<keyof UsageRow, string | number>> =
   upstream: '',
 };
 
-const ROLLUP_COLUMNS = [
+/** The hourly rollup table's columns, in insert order. */
+export const ROLLUP_COLUMNS = [
   'hour',
   'user_id',
   'user_name',
