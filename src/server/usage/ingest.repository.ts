@@ -1,5 +1,6 @@
-import { sql } from 'kysely';
+import { type RawBuilder, sql, type Transaction } from 'kysely';
 import type { Db } from '../db/connection.ts';
+import type { Database } from '../db/schema.ts';
 import { COLUMN_DEFAULTS, insertUsageRowsSqlite, RAW_COLUMNS, type UsageRow } from './sqlite-ingest.ts';
 
 export { aggregateRollupDeltas, type UsageRow } from './sqlite-ingest.ts';
@@ -44,34 +45,61 @@ async function insertUsageBatchPostgres(db: Db, rows: readonly UsageRow[]): Prom
     let inserted = 0;
     for (let i = 0; i < rows.length; i += PG_CHUNK) {
       const json = JSON.stringify(i === 0 && rows.length <= PG_CHUNK ? rows : rows.slice(i, i + PG_CHUNK));
-      const result = await sql<{ n: number }>`
-        with given as (
-          select ${sql.raw(PG_RAW_SELECT)}
-          from json_populate_recordset(null::usage_records, ${json}::json)
-        ), inserted as (
-          insert into usage_records (${sql.raw(PG_COLUMNS)})
-          select * from given
-          on conflict (id) do nothing
-          returning created_at, user_id, user_name, source, api_key_id, api_key_name, model,
-            prompt_tokens, completion_tokens, total_tokens
-        ), rolled as (
-          insert into usage_rollups_hourly (hour, user_id, user_name, source, api_key_id, api_key_name,
-            model, prompt_tokens, completion_tokens, total_tokens, request_count, last_used)
-          select ${sql.raw(PG_ROLLUP_KEY)}, sum(prompt_tokens), sum(completion_tokens), sum(total_tokens),
-            count(*), max(created_at)
-          from inserted
-          group by ${sql.raw(PG_ROLLUP_KEY)}
-          on conflict (hour, user_id, source, api_key_id, model, user_name, api_key_name) do update set
-            prompt_tokens = usage_rollups_hourly.prompt_tokens + excluded.prompt_tokens,
-            completion_tokens = usage_rollups_hourly.completion_tokens + excluded.completion_tokens,
-            total_tokens = usage_rollups_hourly.total_tokens + excluded.total_tokens,
-            request_count = usage_rollups_hourly.request_count + excluded.request_count,
-            last_used = greatest(usage_rollups_hourly.last_used, excluded.last_used)
-          returning 1
-        )
-        select count(*)::int as n from inserted`.execute(trx);
-      inserted += Number(result.rows[0]?.n ?? 0);
+      inserted += await insertJsonArrayPostgres(trx, sql`${json}::json`);
     }
     return inserted;
   });
+}
+
+/**
+ * PostgreSQL: journal segments as they are on disk (JSON lines, one row each), sent as one parameter
+ * and turned into a JSON array by the server. The bytes go from the file to the socket without
+ * becoming JavaScript strings or objects: a 1000-row batch as a ~330 KB string lands in V8's
+ * large-object space, and those texts piled up until a major GC (peak RSS at c=64 varied by 45 MB
+ * between runs). Every line must be a whole row: the recorder sends only segments this process
+ * wrote and sealed, and falls back to insertUsageBatch on a malformed one.
+ */
+export async function insertUsageJsonLinesPostgres(db: Db, lines: Buffer): Promise<number> {
+  if (lines.length === 0) return 0;
+  return db.kysely
+    .transaction()
+    .execute((trx) =>
+      insertJsonArrayPostgres(
+        trx,
+        sql`('[' || replace(rtrim(${lines}::text, E'\\n'), E'\\n', ',') || ']')::json`,
+      ),
+    );
+}
+
+async function insertJsonArrayPostgres(
+  trx: Transaction<Database>,
+  jsonArray: RawBuilder<unknown>,
+): Promise<number> {
+  const result = await sql<{ n: number }>`
+    with given as (
+      select ${sql.raw(PG_RAW_SELECT)}
+      from json_populate_recordset(null::usage_records, ${jsonArray})
+    ), inserted as (
+      insert into usage_records (${sql.raw(PG_COLUMNS)})
+      select * from given
+      on conflict (id) do nothing
+      returning created_at, user_id, user_name, source, api_key_id, api_key_name, model,
+        prompt_tokens, completion_tokens, total_tokens
+    ), rolled as (
+      insert into usage_rollups_hourly (hour, user_id, user_name, source, api_key_id, api_key_name,
+        model, prompt_tokens, completion_tokens, total_tokens, request_count, last_used)
+      select ${sql.raw(PG_ROLLUP_KEY)}, sum(prompt_tokens), sum(completion_tokens), sum(total_tokens),
+        count(*), max(created_at)
+      from inserted
+      group by ${sql.raw(PG_ROLLUP_KEY)}
+      on conflict (hour, user_id, source, api_key_id, model, user_name, api_key_name) do update set
+        prompt_tokens = usage_rollups_hourly.prompt_tokens + excluded.prompt_tokens,
+        completion_tokens = usage_rollups_hourly.completion_tokens + excluded.completion_tokens,
+        total_tokens = usage_rollups_hourly.total_tokens + excluded.total_tokens,
+        request_count = usage_rollups_hourly.request_count + excluded.request_count,
+        last_used = greatest(usage_rollups_hourly.last_used, excluded.last_used)
+      returning 1
+    )
+    select count(*)::int as n from inserted`.execute(trx);
+  return Number(result.rows[0]?.n ?? 0);
 }

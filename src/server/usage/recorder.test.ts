@@ -119,6 +119,22 @@ describe.each(DIALECTS)('journaled usage recorder on %s', (dialect) => {
     ).toBe(1);
   });
 
+  it('a malformed line in a segment of this process costs only that line', async () => {
+    await clear();
+    const dataDir = makeTempDir();
+    const recorder = await createUsageRecorder({ db: db(), logger, flushMs: 60_000, dataDir });
+    for (let i = 0; i < 3; i += 1) await recorder.record(event({ id: `whole-${i}` }));
+    // A short write on a full disk would leave such a line (PostgreSQL reads segments as they are).
+    const file = path.join(dataDir, 'usage-journal', journalFiles(dataDir)[0]!);
+    fs.appendFileSync(file, '{"id":"short-wri\n');
+    await recorder.record(event({ id: 'whole-3' }));
+    await recorder.flushNow();
+    expect(await count()).toBe(4);
+    expect(recorder.stats()).toMatchObject({ queueDepth: 0, rowsInMemory: 0 });
+    expect(journalFiles(dataDir)).toHaveLength(0);
+    await recorder.close();
+  });
+
   it('rows recorded in the same turn are written together before any of them resolves', async () => {
     await clear();
     const dataDir = makeTempDir();

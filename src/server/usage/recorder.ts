@@ -1,9 +1,10 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Db } from '../db/connection.ts';
-import { insertUsageBatch, type UsageRow } from './ingest.repository.ts';
+import { insertUsageBatch, insertUsageJsonLinesPostgres, type UsageRow } from './ingest.repository.ts';
 import { type JournalSegment, UsageJournal } from './journal.ts';
 import { usageRowId } from './row-id.ts';
 import type { WriterReply, WriterRequest } from './sqlite-writer.ts';
@@ -159,6 +160,8 @@ interface Batch {
   segment: JournalSegment;
   /** The batch's rows when still in memory; null when they must be read from the journal. */
   rows: UsageRow[] | null;
+  /** Written and sealed by this process: every line is a whole row. */
+  own: boolean;
 }
 
 /**
@@ -170,7 +173,7 @@ interface Batch {
 export async function createUsageRecorder(options: RecorderOptions): Promise<UsageRecorder> {
   const { db, logger } = options;
   const journal = new UsageJournal(options.dataDir);
-  const batches: Batch[] = journal.open().map((segment) => ({ segment, rows: null }));
+  const batches: Batch[] = journal.open().map((segment) => ({ segment, rows: null, own: false }));
   if (batches.length > 0) {
     logger.info({ segments: batches.length, bytes: journal.bytes }, 'replaying the usage journal');
   }
@@ -187,8 +190,9 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
   const sqliteFile = db.dialect === 'sqlite' ? db.describe.replace(/^sqlite:/, '') : ':memory:';
   const writer =
     options.sqliteWorker && sqliteFile !== ':memory:' ? createSqliteWriter(path.resolve(sqliteFile)) : null;
-  // A writer thread reads the rows from the journal segments: none are kept in memory for it.
-  if (writer) activeRows = null;
+  // A writer thread, or PostgreSQL, reads the rows from the journal segments: none are kept in memory.
+  const rowsFromJournal = writer !== null || db.dialect === 'postgres';
+  if (rowsFromJournal) activeRows = null;
   const keyLastWritten = new Map<string, number>();
   const keysPending = new Map<string, number>();
 
@@ -202,8 +206,8 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
       return;
     }
     if (!segment) return;
-    batches.push({ segment, rows: activeRows });
-    activeRows = writer ? null : [];
+    batches.push({ segment, rows: activeRows, own: true });
+    activeRows = rowsFromJournal ? null : [];
   };
 
   const writeKeyUses = async () => {
@@ -243,12 +247,10 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
       if (writer) {
         // The thread reads the segments itself.
         committed = await writer.insert(taken.map((batch) => batch.segment.file));
+      } else if (db.dialect === 'postgres' && taken.every((batch) => batch.own)) {
+        committed = await commitJsonLines(taken, takenRows);
       } else {
-        const rows: UsageRow[] = [];
-        for (const batch of taken)
-          for (const row of batch.rows ?? journal.read(batch.segment)) rows.push(row);
-        await commitOnEventLoop(rows, taken.length > 1);
-        committed = rows.length;
+        committed = await commitRows(taken);
       }
       const seconds = (performance.now() - started) / 1000;
       batches.splice(0, taken.length);
@@ -261,6 +263,28 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
       for (const listener of listeners) listener(seconds, committed);
     }
     await writeKeyUses();
+  };
+
+  const commitRows = async (taken: Batch[]): Promise<number> => {
+    const rows: UsageRow[] = [];
+    for (const batch of taken) for (const row of batch.rows ?? journal.read(batch.segment)) rows.push(row);
+    await commitOnEventLoop(rows, taken.length > 1);
+    return rows.length;
+  };
+
+  /** PostgreSQL: the segments' bytes as they are on disk (see insertUsageJsonLinesPostgres). */
+  const commitJsonLines = async (taken: Batch[], rows: number): Promise<number> => {
+    const files = await Promise.all(taken.map((batch) => fs.promises.readFile(batch.segment.file)));
+    try {
+      await insertUsageJsonLinesPostgres(db, Buffer.concat(files));
+    } catch (error) {
+      // 22xxx, a data exception: a line is not a whole row (a short write on a full disk). The
+      // parsing path skips what cannot be read.
+      if (!String((error as { code?: unknown }).code ?? '').startsWith('22')) throw error;
+      logger.warn({ err: error }, 'a usage journal segment has a malformed line; committing the rest');
+      return commitRows(taken);
+    }
+    return rows;
   };
 
   const commitOnEventLoop = async (rows: UsageRow[], backlog: boolean) => {
