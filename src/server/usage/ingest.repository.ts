@@ -61,14 +61,14 @@ async function insertUsageBatchPostgres(db: Db, rows: readonly UsageRow[]): Prom
  */
 export async function insertUsageJsonLinesPostgres(db: Db, lines: Buffer): Promise<number> {
   if (lines.length === 0) return 0;
-  return db.kysely
-    .transaction()
-    .execute((trx) =>
-      insertJsonArrayPostgres(
-        trx,
-        sql`('[' || replace(rtrim(${lines}::text, E'\\n'), E'\\n', ',') || ']')::json`,
-      ),
-    );
+  // `[line,line,…]`: the newlines that end rows become commas (a newline inside a JSON string is
+  // always escaped, so every 0x0A byte ends a row). Bytes, never a JavaScript string.
+  const array = Buffer.allocUnsafe(lines.length + 1);
+  array[0] = 0x5b;
+  lines.copy(array, 1);
+  for (let i = array.indexOf(0x0a, 1); i !== -1; i = array.indexOf(0x0a, i + 1)) array[i] = 0x2c;
+  array[array.length - 1] = 0x5d;
+  return db.kysely.transaction().execute((trx) => insertJsonArrayPostgres(trx, sql`${array}::text::json`));
 }
 
 async function insertJsonArrayPostgres(
