@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { buildApp } from './app.ts';
 import { registerAuthCommands } from './auth/cli.ts';
@@ -84,8 +85,19 @@ async function serve(flags: ConfigFlags): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
 }
 
+/** package.json's version: this file and its bundle (dist/server/main.js) are both two levels down. */
+function packageVersion(): string {
+  try {
+    const text = fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+    return (JSON.parse(text) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
 export function createProgram(): Command {
   const program = new Command('keytally')
+    .version(packageVersion(), '-V, --version', 'print the version and exit')
     .description(
       'OpenAI-compatible gateway that gives every user named API keys and records the token usage of every request.',
     )

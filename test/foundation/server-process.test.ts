@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeTempDir } from '../helpers/db.ts';
 import { createTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
-import { runKeytally, startKeytally } from '../helpers/process.ts';
+import { REPO_ROOT, runKeytally, startKeytally } from '../helpers/process.ts';
 
 describe('keytally serve as a process', () => {
   const dirs: string[] = [];
@@ -113,6 +113,15 @@ describe('keytally serve as a process', () => {
     expect(lines[0]).toMatch(/cannot connect to PostgreSQL/);
     expect(lines[0]).not.toContain('secret-pw');
     expect(proc.output()).not.toMatch(/\n\s+at /);
+  });
+
+  it('prints its version', async () => {
+    const proc = runKeytally(['--version'], {});
+    expect(await proc.exited).toBe(0);
+    const { version } = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    expect(proc.output().trim()).toBe(version);
   });
 
   it('documents every setting in `keytally serve --help`', async () => {
