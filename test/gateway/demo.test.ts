@@ -63,6 +63,39 @@ describe.each(DIALECTS)('the built-in demo model on %s', (dialect) => {
     }
   });
 
+  it('refuses what a real server refuses, naming the field, and records nothing', async () => {
+    const before = await t.database.db.kysely.selectFrom('usage_records').select('id').execute();
+    for (const [path, payload, field] of [
+      ['/v1/chat/completions', { model: 'demo', messages: 'x' }, 'messages'],
+      ['/v1/chat/completions', { model: 'demo', messages: [] }, 'messages'],
+      ['/v1/chat/completions', { model: 'demo', messages: ['hi'] }, 'messages[0]'],
+      ['/v1/completions', { model: 'demo' }, 'prompt'],
+    ] as const) {
+      const response = await t.app.inject({
+        method: 'POST',
+        url: path,
+        headers: { authorization: `Bearer ${client.apiKey}` },
+        payload,
+      });
+      expect(response.statusCode).toBe(400);
+      const error = (response.json() as { error: { message: string; type: string } }).error;
+      expect(error.type).toBe('invalid_request_error');
+      expect(error.message.startsWith(`${field}: `)).toBe(true);
+    }
+    await t.recorder.flushNow();
+    const after = await t.database.db.kysely.selectFrom('usage_records').select('id').execute();
+    expect(after).toHaveLength(before.length);
+  });
+
+  it('counts one token in the singular', async () => {
+    const one = { messages: [{ role: 'user', content: 'hi' }] };
+    expect(await estimatePromptTokens(one)).toBe(1);
+    expect(await demoReply(one)).toContain('You wrote 1 token, ending with "hi"');
+    const two = { messages: [{ role: 'user', content: 'hi there' }] };
+    expect(await estimatePromptTokens(two)).toBe(2);
+    expect(await demoReply(two)).toContain('You wrote 2 tokens,');
+  });
+
   it('any other model is a 404 naming the way out', async () => {
     const error = await client.chat.completions
       .create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] })

@@ -17,13 +17,15 @@ export const DEMO_MODEL_ENTRY: ModelEntry = {
   owned_by: 'keytally',
 };
 
+const tokens = (count: number) => `${count} ${count === 1 ? 'token' : 'tokens'}`;
+
 /** The deterministic reply to a request body: the same input always gives the same text. */
 export async function demoReply(body: Record<string, unknown>): Promise<string> {
   const texts = promptTexts(body);
   const last = texts.at(-1)?.replace(/\s+/g, ' ').trim() ?? '';
   const quoted = last.length > 60 ? `${last.slice(0, 57)}...` : last;
   return (
-    `Hello from keytally's built-in demo model. You wrote ${await estimatePromptTokens(body)} tokens` +
+    `Hello from keytally's built-in demo model. You wrote ${tokens(await estimatePromptTokens(body))}` +
     `${quoted ? `, ending with "${quoted}"` : ''}. No upstream is configured, so this reply is canned; ` +
     'set KEYTALLY_UPSTREAM_URL to reach a real model. This request is counted like any other: ' +
     'open the Usage page to see it.'
@@ -62,6 +64,24 @@ async function* streamEvents(
   yield 'data: [DONE]\n\n';
 }
 
+function invalidMessages(messages: unknown): string | undefined {
+  if (!Array.isArray(messages) || messages.length === 0) {
+    return 'messages: must be a non-empty array of {role, content} objects';
+  }
+  const index = messages.findIndex(
+    (message) =>
+      typeof message !== 'object' ||
+      message === null ||
+      typeof (message as { role?: unknown }).role !== 'string',
+  );
+  return index === -1 ? undefined : `messages[${index}]: must be an object with a string role`;
+}
+
+function invalidPrompt(prompt: unknown): string | undefined {
+  if (typeof prompt === 'string' || (Array.isArray(prompt) && prompt.length > 0)) return undefined;
+  return 'prompt: must be a string or a non-empty array';
+}
+
 /** The `demo` model, served in-process while no upstream is configured (decisions.md section 1). */
 export function createDemoUpstream(): Upstream {
   return {
@@ -95,6 +115,18 @@ export function createDemoUpstream(): Upstream {
         });
       }
       const chat = request.path === '/chat/completions';
+      // What a real server refuses, the demo refuses too (400 naming the field; nothing recorded).
+      const invalid = chat ? invalidMessages(body.messages) : invalidPrompt(body.prompt);
+      if (invalid) {
+        return jsonResponse(400, {
+          error: {
+            message: invalid,
+            type: 'invalid_request_error',
+            param: chat ? 'messages' : 'prompt',
+            code: null,
+          },
+        });
+      }
       const text = await demoReply(body);
       const completionTokens = await countTextTokens(text);
       const usage = {
