@@ -1,7 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -110,11 +109,6 @@ async function stopChild(child: Child): Promise<void> {
   child.process.kill('SIGTERM');
   await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
   if (child.process.exitCode === null) child.process.kill('SIGKILL');
-}
-
-async function peakRss(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
 }
 
 interface Measurement {
@@ -538,7 +532,7 @@ async function runProxy(
             console.log(table([m]).split('\n')[1]);
           }
         }
-        peaks[keytally.name] = await peakRss(keytally.child.process.pid ?? 0);
+        peaks[keytally.name] = (statusKb(keytally.child.process.pid ?? 0, 'VmHWM') ?? 0) * 1024;
       } finally {
         await keytally.cleanup();
       }

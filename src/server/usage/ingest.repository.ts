@@ -44,7 +44,7 @@ async function insertUsageBatchPostgres(db: Db, rows: readonly UsageRow[]): Prom
   return db.kysely.transaction().execute(async (trx) => {
     let inserted = 0;
     for (let i = 0; i < rows.length; i += PG_CHUNK) {
-      const json = JSON.stringify(i === 0 && rows.length <= PG_CHUNK ? rows : rows.slice(i, i + PG_CHUNK));
+      const json = JSON.stringify(rows.slice(i, i + PG_CHUNK));
       inserted += await insertJsonArrayPostgres(trx, sql`${json}::json`);
     }
     return inserted;
