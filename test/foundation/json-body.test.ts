@@ -37,30 +37,21 @@ describe.each(DIALECTS)('JSON request bodies on %s', (dialect) => {
   });
 
   it('still names the problem for an empty or broken JSON body on a POST', async () => {
-    const empty = await t.app.inject({
-      method: 'POST',
-      url: '/api/auth/api-keys',
-      cookies: { session },
-      headers: { 'content-type': 'application/json' },
-    });
+    const createKey = (payload?: string) =>
+      t.app.inject({
+        method: 'POST',
+        url: '/api/auth/api-keys',
+        cookies: { session },
+        headers: { 'content-type': 'application/json' },
+        payload,
+      });
+    const empty = await createKey();
     expect(empty.statusCode).toBe(400);
     expect(empty.json()).toEqual({ error: 'request body must be a JSON object' });
-    const broken = await t.app.inject({
-      method: 'POST',
-      url: '/api/auth/api-keys',
-      cookies: { session },
-      headers: { 'content-type': 'application/json' },
-      payload: '{"name":',
-    });
+    const broken = await createKey('{"name":');
     expect(broken.statusCode).toBe(400);
     expect(broken.json()).toEqual({ error: 'request body is not valid JSON' });
-    const poisoned = await t.app.inject({
-      method: 'POST',
-      url: '/api/auth/api-keys',
-      cookies: { session },
-      headers: { 'content-type': 'application/json' },
-      payload: '{"name":"x","__proto__":{"admin":true}}',
-    });
+    const poisoned = await createKey('{"name":"x","__proto__":{"admin":true}}');
     expect(poisoned.statusCode).toBe(400);
   });
 });
