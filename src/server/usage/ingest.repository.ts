@@ -1,7 +1,13 @@
 import { type RawBuilder, sql, type Transaction } from 'kysely';
 import type { Db } from '../db/connection.ts';
 import type { Database } from '../db/schema.ts';
-import { COLUMN_DEFAULTS, insertUsageRowsSqlite, RAW_COLUMNS, type UsageRow } from './sqlite-ingest.ts';
+import {
+  insertUsageRowsSqlite,
+  RAW_COLUMNS,
+  rawColumnsWithDefaults,
+  SQL_HOUR_OF,
+  type UsageRow,
+} from './sqlite-ingest.ts';
 
 export { aggregateRollupDeltas, type UsageRow } from './sqlite-ingest.ts';
 
@@ -24,14 +30,9 @@ export async function insertUsageBatch(db: Db, rows: readonly UsageRow[]): Promi
   return db.kysely.transaction().execute(async () => insertUsageRowsSqlite(handle, rows));
 }
 
-const HOUR_OF = 'created_at - (((created_at % 3600000) + 3600000) % 3600000)';
-const PG_RAW_SELECT = RAW_COLUMNS.map(([column]) => {
-  const fallback = COLUMN_DEFAULTS[column];
-  if (fallback === undefined) return column;
-  return `coalesce(${column}, ${typeof fallback === 'number' ? fallback : `'${fallback}'`})`;
-}).join(', ');
+const PG_RAW_SELECT = rawColumnsWithDefaults((column) => column);
 const PG_COLUMNS = RAW_COLUMNS.map(([column]) => column).join(', ');
-const PG_ROLLUP_KEY = `${HOUR_OF}, user_id, user_name, source, coalesce(api_key_id, ''), api_key_name, model`;
+const PG_ROLLUP_KEY = `${SQL_HOUR_OF}, user_id, user_name, source, coalesce(api_key_id, ''), api_key_name, model`;
 
 /**
  * PostgreSQL: the whole batch is one statement with one JSON parameter. The server expands it
@@ -52,22 +53,13 @@ async function insertUsageBatchPostgres(db: Db, rows: readonly UsageRow[]): Prom
 }
 
 /**
- * PostgreSQL: journal segments as they are on disk (JSON lines, one row each), sent as one parameter
- * and turned into a JSON array by the server. The bytes go from the file to the socket without
- * becoming JavaScript strings or objects: a 1000-row batch as a ~330 KB string lands in V8's
- * large-object space, and those texts piled up until a major GC (peak RSS at c=64 varied by 45 MB
- * between runs). Every line must be a whole row: the recorder sends only segments this process
- * wrote and sealed, and falls back to insertUsageBatch on a malformed one.
+ * PostgreSQL: journal segments as they are on disk, as one JSON array (segmentsAsJsonArray) sent as
+ * one parameter: the bytes go from the file to the socket without becoming JavaScript strings or
+ * objects. A 1000-row batch as a ~330 KB string lands in V8's large-object space, and those texts
+ * piled up until a major GC (peak RSS at c=64 varied by 45 MB between runs). Throws a 22xxx data
+ * exception when a row is not whole; the recorder then falls back on insertUsageBatch.
  */
-export async function insertUsageJsonLinesPostgres(db: Db, lines: Buffer): Promise<number> {
-  if (lines.length === 0) return 0;
-  // `[line,line,…]`: the newlines that end rows become commas (a newline inside a JSON string is
-  // always escaped, so every 0x0A byte ends a row). Bytes, never a JavaScript string.
-  const array = Buffer.allocUnsafe(lines.length + 1);
-  array[0] = 0x5b;
-  lines.copy(array, 1);
-  for (let i = array.indexOf(0x0a, 1); i !== -1; i = array.indexOf(0x0a, i + 1)) array[i] = 0x2c;
-  array[array.length - 1] = 0x5d;
+export async function insertUsageJsonArrayPostgres(db: Db, array: Buffer): Promise<number> {
   return db.kysely.transaction().execute((trx) => insertJsonArrayPostgres(trx, sql`${array}::text::json`));
 }
 

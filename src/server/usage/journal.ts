@@ -151,9 +151,13 @@ export class UsageJournal {
 
 /** The rows of a journal segment file. A torn last line (the process died mid-write) is skipped. */
 export function readSegmentFile(file: string): UsageRow[] {
-  const text = fs.readFileSync(file, 'utf8');
+  return parseSegment(fs.readFileSync(file));
+}
+
+/** The rows of a segment's bytes; a line that is not a whole row is skipped. */
+export function parseSegment(bytes: Buffer): UsageRow[] {
   const rows: UsageRow[] = [];
-  for (const line of text.split('\n')) {
+  for (const line of bytes.toString('utf8').split('\n')) {
     if (line.length === 0) continue;
     try {
       rows.push(JSON.parse(line) as UsageRow);
@@ -162,4 +166,29 @@ export function readSegmentFile(file: string): UsageRow[] {
     }
   }
   return rows;
+}
+
+const NEWLINE = 0x0a;
+
+/**
+ * Segments' bytes as one JSON array, `[row,row,…]`, for a database to parse: the newline that ends
+ * each row becomes a comma (a newline inside a JSON string is always escaped, so every 0x0A byte ends
+ * a row). Bytes from the file to the database, never JavaScript strings or objects. Null when a
+ * segment does not end with a whole line (torn by a crash or a full disk): parse those with
+ * parseSegment, which skips what cannot be read.
+ */
+export function segmentsAsJsonArray(segments: readonly Buffer[]): Buffer | null {
+  let length = 0;
+  for (const segment of segments) {
+    if (segment.length > 0 && segment[segment.length - 1] !== NEWLINE) return null;
+    length += segment.length;
+  }
+  if (length === 0) return Buffer.from('[]');
+  const array = Buffer.allocUnsafe(length + 1);
+  array[0] = 0x5b; // [
+  let offset = 1;
+  for (const segment of segments) offset += segment.copy(array, offset);
+  for (let i = array.indexOf(NEWLINE, 1); i !== -1; i = array.indexOf(NEWLINE, i + 1)) array[i] = 0x2c; // ,
+  array[length] = 0x5d; // ] over the last row's comma
+  return array;
 }

@@ -433,4 +433,27 @@ describe('the SQLite writer thread', () => {
     expect(journalFiles(dataDir)).toHaveLength(0);
     await recorder.close();
   }, 60_000);
+
+  it('a malformed line in a whole segment costs only that line (SQLite refuses the bytes; rows are parsed)', async () => {
+    await database.db.kysely.deleteFrom('usage_records').execute();
+    await database.db.kysely.deleteFrom('usage_rollups_hourly').execute();
+    const dataDir = makeTempDir();
+    const recorder = await createUsageRecorder({
+      db: database.db,
+      logger,
+      flushMs: 60_000,
+      dataDir,
+      sqliteWorker: true,
+    });
+    for (let i = 0; i < 3; i += 1) await recorder.record(event({ id: `whole-${i}`, user_name: 'Zoë 東京' }));
+    const file = path.join(dataDir, 'usage-journal', journalFiles(dataDir)[0]!);
+    fs.appendFileSync(file, '{"id":"short-wri\n');
+    await recorder.record(event({ id: 'whole-3', user_name: 'Zoë 東京' }));
+    await recorder.flushNow();
+    const rows = await database.db.kysely.selectFrom('usage_records').select(['id', 'user_name']).execute();
+    expect(rows.map((row) => row.id).sort()).toEqual(['whole-0', 'whole-1', 'whole-2', 'whole-3']);
+    expect(new Set(rows.map((row) => row.user_name))).toEqual(new Set(['Zoë 東京']));
+    expect(recorder.stats()).toMatchObject({ queueDepth: 0, rowsWritten: 4, journalBytes: 0 });
+    await recorder.close();
+  }, 60_000);
 });

@@ -4,8 +4,8 @@ import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Db } from '../db/connection.ts';
-import { insertUsageBatch, insertUsageJsonLinesPostgres, type UsageRow } from './ingest.repository.ts';
-import { type JournalSegment, UsageJournal } from './journal.ts';
+import { insertUsageBatch, insertUsageJsonArrayPostgres, type UsageRow } from './ingest.repository.ts';
+import { type JournalSegment, segmentsAsJsonArray, UsageJournal } from './journal.ts';
 import { usageRowId } from './row-id.ts';
 import type { WriterReply, WriterRequest } from './sqlite-writer.ts';
 
@@ -52,8 +52,8 @@ export interface RecorderOptions {
 }
 
 interface SqliteWriter {
-  /** Commits the rows of these sealed segment files; resolves with how many there were. */
-  insert(files: string[]): Promise<number>;
+  /** Commits the rows of these sealed segment files; resolves with how many were inserted. */
+  insert(files: string[]): Promise<{ inserted: number; skipped: number }>;
   close(): Promise<void>;
 }
 
@@ -77,7 +77,10 @@ function createSqliteWriter(file: string): SqliteWriter {
   let worker: Worker | null = null;
   let ready: Promise<Worker> | null = null;
   let nextId = 1;
-  const pending = new Map<number, { resolve: (rows: number) => void; reject: (error: Error) => void }>();
+  const pending = new Map<
+    number,
+    { resolve: (result: { inserted: number; skipped: number }) => void; reject: (error: Error) => void }
+  >();
 
   const start = (): Promise<Worker> => {
     if (ready) return ready;
@@ -86,10 +89,10 @@ function createSqliteWriter(file: string): SqliteWriter {
       const thread = new Worker(entry, {
         eval: isEval,
         workerData: { file },
-        // The thread holds one batch (≤ 5000 rows, a few MB) at a time. Without limits its heap grew
-        // to ~100 MB of RSS under load (bench/proxy, c=64 for 8 s: peak 343 MB → 252 MB with these);
-        // a 4 MB young generation cost a third of the recorder's rows/s. Out of memory, the thread
-        // dies, its batch fails and is retried from the journal on a new thread.
+        // The thread holds one batch's bytes (≤ 5000 rows, ~2 MB) at a time and makes no object per
+        // row (SQLite parses the lines). The limits date from when it parsed rows itself: without
+        // them its heap grew to ~100 MB of RSS under load. Out of memory, the thread dies, its
+        // batch fails and is retried from the journal on a new thread.
         resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 32 },
       });
       const fail = (error: Error) => {
@@ -107,7 +110,7 @@ function createSqliteWriter(file: string): SqliteWriter {
         }
         const waiter = pending.get(message.id);
         pending.delete(message.id);
-        if (message.ok) waiter?.resolve(message.rows);
+        if (message.ok) waiter?.resolve({ inserted: message.inserted, skipped: message.skipped });
         else waiter?.reject(new Error(message.message));
       });
       thread.on('error', fail);
@@ -123,7 +126,7 @@ function createSqliteWriter(file: string): SqliteWriter {
     async insert(files) {
       const thread = await start();
       const id = nextId++;
-      return new Promise<number>((resolve, reject) => {
+      return new Promise((resolve, reject) => {
         pending.set(id, { resolve, reject });
         thread.postMessage({ id, files } satisfies WriterRequest);
       });
@@ -246,9 +249,13 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
       let committed: number;
       if (writer) {
         // The thread reads the segments itself.
-        committed = await writer.insert(taken.map((batch) => batch.segment.file));
+        const result = await writer.insert(taken.map((batch) => batch.segment.file));
+        if (result.skipped > 0) {
+          logger.warn({ lines: result.skipped }, 'usage journal lines that are not whole rows were skipped');
+        }
+        committed = result.inserted;
       } else if (db.dialect === 'postgres' && taken.every((batch) => batch.own)) {
-        committed = await commitJsonLines(taken, takenRows);
+        committed = await commitJsonLines(taken);
       } else {
         committed = await commitRows(taken);
       }
@@ -272,19 +279,27 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
     return rows.length;
   };
 
-  /** PostgreSQL: the segments' bytes as they are on disk (see insertUsageJsonLinesPostgres). */
-  const commitJsonLines = async (taken: Batch[], rows: number): Promise<number> => {
+  /** PostgreSQL: the segments' bytes as they are on disk (see insertUsageJsonArrayPostgres). */
+  const commitJsonLines = async (taken: Batch[]): Promise<number> => {
     const files = await Promise.all(taken.map((batch) => fs.promises.readFile(batch.segment.file)));
-    try {
-      await insertUsageJsonLinesPostgres(db, Buffer.concat(files));
-    } catch (error) {
-      // 22xxx, a data exception: a line is not a whole row (a short write on a full disk). The
-      // parsing path skips what cannot be read.
-      if (!String((error as { code?: unknown }).code ?? '').startsWith('22')) throw error;
-      logger.warn({ err: error }, 'a usage journal segment has a malformed line; committing the rest');
-      return commitRows(taken);
+    const array = segmentsAsJsonArray(files);
+    let refused: unknown;
+    if (array) {
+      try {
+        return await insertUsageJsonArrayPostgres(db, array);
+      } catch (error) {
+        // 22xxx, a data exception: a line is not a whole row.
+        if (!String((error as { code?: unknown }).code ?? '').startsWith('22')) throw error;
+        refused = error;
+      }
     }
-    return rows;
+    // A segment ends in a torn line (a short write on a full disk) or holds a line that is not a row:
+    // the parsing path skips what cannot be read.
+    logger.warn(
+      { err: refused, segments: taken.length },
+      'a usage journal segment has a malformed line; committing the rest',
+    );
+    return commitRows(taken);
   };
 
   const commitOnEventLoop = async (rows: UsageRow[], backlog: boolean) => {

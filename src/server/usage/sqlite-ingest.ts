@@ -111,9 +111,34 @@ export const ROLLUP_COLUMNS = [
   'last_used',
 ] as const satisfies readonly (keyof RollupDelta)[];
 
+/** The hour (epoch ms) a `created_at` column falls in, in SQL (both dialects). */
+export const SQL_HOUR_OF = 'created_at - (((created_at % 3600000) + 3600000) % 3600000)';
+
+/**
+ * The raw columns in insert order as SQL expressions: `valueOf(column)`, or its default when that is
+ * NULL (a row journaled without an optional field).
+ */
+export function rawColumnsWithDefaults(valueOf: (column: string) => string): string {
+  return RAW_COLUMNS.map(([column]) => {
+    const fallback = COLUMN_DEFAULTS[column];
+    if (fallback === undefined) return valueOf(column);
+    return `coalesce(${valueOf(column)}, ${typeof fallback === 'number' ? fallback : `'${fallback}'`})`;
+  }).join(', ');
+}
+
+const ROLLUP_UPSERT = `on conflict (hour, user_id, source, api_key_id, model, user_name, api_key_name) do update set
+           prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+           completion_tokens = completion_tokens + excluded.completion_tokens,
+           total_tokens = total_tokens + excluded.total_tokens,
+           request_count = request_count + excluded.request_count,
+           last_used = max(last_used, excluded.last_used)`;
+
 interface Statements {
   raw: SqliteDatabase.Statement<unknown[]>;
   rollup: SqliteDatabase.Statement<unknown[]>;
+  rawFromJson: SqliteDatabase.Statement<[Buffer]>;
+  lastRowid: SqliteDatabase.Statement<[], number>;
+  rollupSince: SqliteDatabase.Statement<[number]>;
 }
 
 const statements = new WeakMap<SqliteDatabase.Database, Statements>();
@@ -130,12 +155,26 @@ function statementsOf(handle: SqliteDatabase.Database): Statements {
       rollup: handle.prepare<unknown[]>(
         `insert into usage_rollups_hourly (${ROLLUP_COLUMNS.join(', ')})
          values (${ROLLUP_COLUMNS.map(() => '?').join(', ')})
-         on conflict (hour, user_id, source, api_key_id, model, user_name, api_key_name) do update set
-           prompt_tokens = prompt_tokens + excluded.prompt_tokens,
-           completion_tokens = completion_tokens + excluded.completion_tokens,
-           total_tokens = total_tokens + excluded.total_tokens,
-           request_count = request_count + excluded.request_count,
-           last_used = max(last_used, excluded.last_used)`,
+         ${ROLLUP_UPSERT}`,
+      ),
+      // The parameter is one journal line's UTF-8 bytes (a Buffer binds as a BLOB, which jsonb()
+      // would read as JSONB: hence the cast); jsonb() parses it once for the 17 ->> lookups.
+      rawFromJson: handle.prepare<[Buffer]>(
+        `insert into usage_records (${columns.join(', ')})
+         select ${rawColumnsWithDefaults((column) => `value ->> '${column}'`)}
+         from (select jsonb(cast(? as text)) as value) where true
+         on conflict (id) do nothing`,
+      ),
+      lastRowid: handle.prepare<[], number>('select coalesce(max(rowid), 0) from usage_records').pluck(),
+      // The rows inserted since `rowid > ?` (SQLite gives a new row max(rowid) + 1, and this
+      // transaction is the only writer), grouped into the hourly rollups.
+      rollupSince: handle.prepare<[number]>(
+        `insert into usage_rollups_hourly (${ROLLUP_COLUMNS.join(', ')})
+         select ${SQL_HOUR_OF}, user_id, user_name, source, coalesce(api_key_id, ''), api_key_name, model,
+           sum(prompt_tokens), sum(completion_tokens), sum(total_tokens), count(*), max(created_at)
+         from usage_records where rowid > ?
+         group by 1, 2, 3, 4, 5, 6, 7
+         ${ROLLUP_UPSERT}`,
       ),
     };
     statements.set(handle, found);
@@ -157,4 +196,44 @@ export function insertUsageRowsSqlite(handle: SqliteDatabase.Database, rows: rea
   for (const delta of aggregateRollupDeltas(inserted))
     rollup.run(ROLLUP_COLUMNS.map((column) => delta[column]));
   return inserted.length;
+}
+
+/**
+ * Like insertUsageRowsSqlite, for journal segments as they are on disk (one JSON row per line): SQLite
+ * parses each line, so no JavaScript object is made per row and no large text is ever built (a whole
+ * batch as one JSON array cost the writer thread 20-35 MB of fragmented malloc arena). A line that is
+ * not a whole row (torn by a crash or a full disk) is skipped. The caller runs it inside a
+ * transaction. Returns the rows inserted (a row already stored is not) and the lines skipped.
+ */
+export function insertUsageSegmentsSqlite(
+  handle: SqliteDatabase.Database,
+  segments: readonly Buffer[],
+): { inserted: number; skipped: number } {
+  const { rawFromJson, lastRowid, rollupSince } = statementsOf(handle);
+  const before = lastRowid.get() ?? 0;
+  let inserted = 0;
+  let skipped = 0;
+  for (const segment of segments) {
+    let start = 0;
+    while (start < segment.length) {
+      let end = segment.indexOf(0x0a, start);
+      if (end === -1) end = segment.length;
+      if (end > start) {
+        try {
+          inserted += rawFromJson.run(segment.subarray(start, end)).changes;
+        } catch (error) {
+          if (!isMalformedJson(error)) throw error;
+          skipped += 1;
+        }
+      }
+      start = end + 1;
+    }
+  }
+  if (inserted > 0) rollupSince.run(before);
+  return { inserted, skipped };
+}
+
+/** SQLite refused a JSON text (a line that is not a whole row). */
+function isMalformedJson(error: unknown): boolean {
+  return /malformed JSON/i.test((error as Error)?.message ?? '');
 }
