@@ -1,4 +1,4 @@
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Db } from '../db/connection.ts';
@@ -83,8 +83,10 @@ export async function createAuthEvents(options: AuthListenerOptions): Promise<Au
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
 
+  // Loaded only for PostgreSQL (db.pool is set): SQLite never needs the driver.
+  const { default: driver } = await import('pg');
   const connect = async (): Promise<void> => {
-    const next = new pg.Client({ connectionString: options.databaseUrl });
+    const next = new driver.Client({ connectionString: options.databaseUrl });
     next.on('error', (error) => {
       logger.warn({ err: error }, 'auth invalidation listener lost its connection; reconnecting');
     });

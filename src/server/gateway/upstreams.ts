@@ -1,7 +1,7 @@
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import type { Readable } from 'node:stream';
 import { type Dispatcher, Pool, errors as undiciErrors } from 'undici';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { type Config, ConfigError } from '../config.ts';
 
@@ -107,7 +107,9 @@ export function loadUpstreamsFile(file: string): UpstreamsFile {
   }
   let raw: unknown;
   try {
-    raw = parseYaml(text);
+    // Loaded only when there is a file to read (most deployments set KEYTALLY_UPSTREAM_URL or none).
+    const yaml = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+    raw = yaml.parse(text);
   } catch (error) {
     throw new ConfigError('KEYTALLY_CONFIG', `${file} is not valid YAML: ${(error as Error).message}`);
   }
