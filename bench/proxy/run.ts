@@ -41,6 +41,12 @@ interface Flags {
   cpuProf?: string;
   /** `false`, `true` or both (default): non-streamed and/or streamed requests. */
   streams: boolean[];
+  /**
+   * Paired measurements per cell (default 3): each round measures the minimal proxy right before
+   * each keytally target, the dialects' order alternating between rounds; the report gives the
+   * median of the rounds' ratios and their range.
+   */
+  rounds: number;
 }
 
 function parseFlags(args: string[]): Flags {
@@ -55,6 +61,7 @@ function parseFlags(args: string[]): Flags {
       .filter((d): d is 'sqlite' | 'postgres' => d === 'sqlite' || d === 'postgres'),
     cpuProf: get('cpu-prof'),
     streams: (get('stream') ?? 'false,true').split(',').map((value) => value === 'true'),
+    rounds: Math.max(1, Number(get('rounds') ?? 3)),
   };
 }
 
@@ -122,6 +129,8 @@ interface Measurement {
   non2xx: number;
   /** For minimal-proxy: the keytally target measured right after it (the pair a ratio uses). */
   pairedWith?: string;
+  /** The round (1…rounds) of a paired measurement. */
+  round?: number;
   /**
    * CPU time (user + system) the proxy process spent per request during the measurement: unlike
    * req/s and latency it hardly moves with the load of the rest of the machine.
@@ -129,6 +138,11 @@ interface Measurement {
   cpuMsPerRequest?: number;
   /** Highest VmRSS of the proxy process sampled while this load ran. */
   rssPeakMbUnderLoad?: number;
+  /**
+   * keytally-postgres: CPU ms per request of the PostgreSQL server processes, which share the
+   * machine's cores with keytally (other processes' use of a local server counts too).
+   */
+  databaseCpuMsPerRequest?: number;
 }
 
 /** utime + stime of a process in ms (clock ticks of 10 ms), from /proc/<pid>/stat. */
@@ -143,6 +157,24 @@ function cpuMs(pid: number | undefined): number | undefined {
   }
 }
 
+/**
+ * utime + stime (ms) of every PostgreSQL server process on this machine (keytally's backends, and the
+ * WAL writer, checkpointer and autovacuum its inserts wake), or undefined when there are none.
+ */
+function postgresCpuMs(): number | undefined {
+  let total: number | undefined;
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'postgres') continue;
+    } catch {
+      continue;
+    }
+    total = (total ?? 0) + (cpuMs(Number(entry)) ?? 0);
+  }
+  return total;
+}
+
 async function measure(
   target: string,
   url: string,
@@ -153,6 +185,7 @@ async function measure(
   pid?: number,
 ): Promise<Measurement> {
   const cpuBefore = cpuMs(pid);
+  const databaseBefore = target === 'keytally-postgres' ? postgresCpuMs() : undefined;
   // RSS of the proxy process while the load runs, sampled every 100 ms (VmHWM, reported per target,
   // is the whole life's peak: it also counts what happens after the load, e.g. the usage of the
   // streams autocannon cuts when it stops being estimated, which loads the tokenizer).
@@ -178,6 +211,7 @@ async function measure(
   });
   clearInterval(sampler);
   const cpuAfter = cpuMs(pid);
+  const databaseAfter = databaseBefore === undefined ? undefined : postgresCpuMs();
   const cpuMsPerRequest =
     cpuBefore !== undefined && cpuAfter !== undefined && result.requests.total > 0
       ? Number(((cpuAfter - cpuBefore) / result.requests.total).toFixed(3))
@@ -193,6 +227,10 @@ async function measure(
     non2xx: result.non2xx,
     cpuMsPerRequest,
     rssPeakMbUnderLoad: pid === undefined ? undefined : Math.round(rssPeakKb / 102.4) / 10,
+    databaseCpuMsPerRequest:
+      databaseBefore !== undefined && databaseAfter !== undefined && result.requests.total > 0
+        ? Number(((databaseAfter - databaseBefore) / result.requests.total).toFixed(3))
+        : undefined,
   };
 }
 
@@ -209,7 +247,8 @@ function statusKb(pid: number, field: string): number | undefined {
 interface KeytallyTarget {
   name: string;
   url: string;
-  key: string;
+  /** `Authorization: Bearer kt-…` of a user's API key. */
+  headers: Record<string, string>;
   child: Child;
   cleanup: () => Promise<void>;
 }
@@ -312,6 +351,13 @@ async function startKeytally(
     KEYTALLY_HMAC_SECRET: HMAC,
     KEYTALLY_UPSTREAM_URL: `${upstream}/v1`,
     KEYTALLY_LOG_LEVEL: 'warn',
+    // Experiments: `KEYTALLY_BENCH_ENV="NAME=value NAME2=value"` adds to keytally's environment.
+    ...Object.fromEntries(
+      (process.env.KEYTALLY_BENCH_ENV ?? '')
+        .split(' ')
+        .filter((pair) => pair.includes('='))
+        .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+    ),
   });
   const url = `http://127.0.0.1:${port}`;
   await waitFor(async () => {
@@ -324,7 +370,7 @@ async function startKeytally(
   return {
     name: `keytally-${dialect}`,
     url,
-    key,
+    headers: { authorization: `Bearer ${key}` },
     child,
     async cleanup() {
       await stopChild(child);
@@ -358,6 +404,7 @@ interface RecorderMeasurement {
 }
 
 const RECORD_WAVE = 64;
+const WARM_UP_SECONDS = 3;
 
 async function measureRecorder(dialect: 'sqlite' | 'postgres', rows: number): Promise<RecorderMeasurement> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keytally-bench-recorder-'));
@@ -425,10 +472,12 @@ async function measureRecorder(dialect: 'sqlite' | 'postgres', rows: number): Pr
 }
 
 function table(measurements: Measurement[]): string {
-  const lines = ['target            conc stream     req/s   p50 ms   p99 ms  errors  cpu ms/req'];
+  const lines = [
+    'target            conc stream     req/s   p50 ms   p99 ms  errors  cpu ms/req  db cpu ms/req',
+  ];
   for (const m of measurements) {
     lines.push(
-      `${m.target.padEnd(17)} ${String(m.concurrency).padStart(4)} ${String(m.stream).padEnd(6)} ${String(m.requestsPerSecond).padStart(9)} ${m.p50Ms.toFixed(2).padStart(8)} ${m.p99Ms.toFixed(2).padStart(8)} ${String(m.errors + m.non2xx).padStart(7)} ${m.cpuMsPerRequest?.toFixed(3).padStart(11) ?? ''}`,
+      `${m.target.padEnd(17)} ${String(m.concurrency).padStart(4)} ${String(m.stream).padEnd(6)} ${String(m.requestsPerSecond).padStart(9)} ${m.p50Ms.toFixed(2).padStart(8)} ${m.p99Ms.toFixed(2).padStart(8)} ${String(m.errors + m.non2xx).padStart(7)} ${m.cpuMsPerRequest?.toFixed(3).padStart(11) ?? ''}${m.databaseCpuMsPerRequest?.toFixed(3).padStart(15) ?? ''}`,
     );
   }
   return lines.join('\n');
@@ -474,37 +523,33 @@ async function runProxy(
     upstream,
   ]);
   await waitFor(() => minimal.output().includes('ready'), 'the minimal proxy');
-
   const minimalUrl = `http://127.0.0.1:${minimalPort}`;
-  const targets: { name: string; url: string; headers: Record<string, string> }[] = [
-    { name: 'upstream-direct', url: upstream, headers: {} },
-  ];
+  // Every keytally target runs for the whole measurement (an idle one costs nothing but its
+  // 1-s flush timer), so that the rounds can interleave them.
+  const keytallys: KeytallyTarget[] = [];
   try {
-    for (const target of targets) {
-      await measure(target.name, target.url, target.headers, 16, false, 1); // warm-up
-      for (const concurrency of flags.concurrency) {
-        for (const stream of flags.streams) {
-          const m = await measure(
-            target.name,
-            target.url,
-            target.headers,
-            concurrency,
-            stream,
-            flags.duration,
-          );
-          measurements.push(m);
-          console.log(table([m]).split('\n')[1]);
-        }
+    await measure('upstream-direct', upstream, {}, 16, false, 1); // warm-up
+    for (const concurrency of flags.concurrency) {
+      for (const stream of flags.streams) {
+        const m = await measure('upstream-direct', upstream, {}, concurrency, stream, flags.duration);
+        measurements.push(m);
+        console.log(table([m]).split('\n')[1]);
       }
     }
-    for (const dialect of flags.dialects) {
-      const keytally = await startKeytally(dialect, upstream, flags.cpuProf);
-      const headers = { authorization: `Bearer ${keytally.key}` };
-      try {
-        await measure(keytally.name, keytally.url, headers, 16, false, 1); // warm-up (JIT, caches)
-        await measure('minimal-proxy', minimalUrl, {}, 16, false, 1);
-        for (const concurrency of flags.concurrency) {
-          for (const stream of flags.streams) {
+    for (const dialect of flags.dialects)
+      keytallys.push(await startKeytally(dialect, upstream, flags.cpuProf));
+    // Warm-up, 3 s each (JIT, caches, connection pools): in 1-s warm-ups the first round measured
+    // every proxy, the minimal one included, at a third to a half of its later rate.
+    for (const keytally of keytallys) {
+      await measure(keytally.name, keytally.url, keytally.headers, 16, false, WARM_UP_SECONDS);
+    }
+    await measure('minimal-proxy', minimalUrl, {}, 16, false, WARM_UP_SECONDS);
+    for (const concurrency of flags.concurrency) {
+      for (const stream of flags.streams) {
+        for (let round = 1; round <= flags.rounds; round += 1) {
+          // Alternate the targets' order between rounds: neither dialect is always measured second.
+          const order = round % 2 === 1 ? keytallys : [...keytallys].reverse();
+          for (const keytally of order) {
             // The minimal proxy right before keytally, same settings: on a shared machine the load
             // drifts within minutes, so each ratio compares two back-to-back measurements.
             const baseline = await measure(
@@ -517,30 +562,41 @@ async function runProxy(
               minimal.process.pid,
             );
             baseline.pairedWith = keytally.name;
+            baseline.round = round;
             measurements.push(baseline);
             console.log(table([baseline]).split('\n')[1]);
             const m = await measure(
               keytally.name,
               keytally.url,
-              headers,
+              keytally.headers,
               concurrency,
               stream,
               flags.duration,
               keytally.child.process.pid,
             );
+            m.round = round;
             measurements.push(m);
             console.log(table([m]).split('\n')[1]);
           }
         }
-        peaks[keytally.name] = (statusKb(keytally.child.process.pid ?? 0, 'VmHWM') ?? 0) * 1024;
-      } finally {
-        await keytally.cleanup();
       }
     }
+    for (const keytally of keytallys) {
+      peaks[keytally.name] = (statusKb(keytally.child.process.pid ?? 0, 'VmHWM') ?? 0) * 1024;
+    }
   } finally {
+    for (const keytally of keytallys) await keytally.cleanup();
     await stopChild(minimal);
     await stopChild(upstreamChild);
   }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] ?? 0)
+    : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
 }
 
 function report(
@@ -550,42 +606,65 @@ function report(
   recorder: RecorderMeasurement[],
 ): void {
   const ratios = flags.concurrency.flatMap((concurrency) =>
-    flags.streams.flatMap((stream) => {
-      return flags.dialects.map((dialect) => {
+    flags.streams.flatMap((stream) =>
+      flags.dialects.map((dialect) => {
         const target = `keytally-${dialect}`;
-        const minimalM = measurements.find(
-          (m) =>
-            m.target === 'minimal-proxy' &&
-            m.pairedWith === target &&
-            m.concurrency === concurrency &&
-            m.stream === stream,
-        );
-        const k = measurements.find(
-          (m) => m.target === target && m.concurrency === concurrency && m.stream === stream,
-        );
+        const pairs: { throughput: number; p99Added: number; cpuRatio: number | null }[] = [];
+        for (let round = 1; round <= flags.rounds; round += 1) {
+          const same = (m: Measurement) =>
+            m.concurrency === concurrency && m.stream === stream && m.round === round;
+          const base = measurements.find(
+            (m) => same(m) && m.target === 'minimal-proxy' && m.pairedWith === target,
+          );
+          const k = measurements.find((m) => same(m) && m.target === target);
+          if (!base || !k) continue;
+          pairs.push({
+            throughput: k.requestsPerSecond / base.requestsPerSecond,
+            p99Added: k.p99Ms - base.p99Ms,
+            cpuRatio:
+              k.cpuMsPerRequest && base.cpuMsPerRequest ? k.cpuMsPerRequest / base.cpuMsPerRequest : null,
+          });
+        }
+        const throughputs = pairs.map((pair) => pair.throughput);
+        const added = pairs.map((pair) => pair.p99Added);
+        const cpu = pairs.flatMap((pair) => (pair.cpuRatio === null ? [] : [pair.cpuRatio]));
+        const round3 = (value: number) => Number(value.toFixed(3));
         return {
           target,
           concurrency,
           stream,
-          throughputRatio:
-            k && minimalM ? Number((k.requestsPerSecond / minimalM.requestsPerSecond).toFixed(3)) : null,
-          p99AddedMs: k && minimalM ? Number((k.p99Ms - minimalM.p99Ms).toFixed(2)) : null,
+          rounds: pairs.length,
+          /** Median over the rounds of keytally req/s ÷ its paired minimal proxy's. */
+          throughputRatio: pairs.length > 0 ? round3(median(throughputs)) : null,
+          throughputRatioRange:
+            pairs.length > 0 ? [round3(Math.min(...throughputs)), round3(Math.max(...throughputs))] : null,
+          /** Median over the rounds of keytally p99 − its paired minimal proxy's p99. */
+          p99AddedMs: pairs.length > 0 ? Number(median(added).toFixed(2)) : null,
+          p99AddedMsRange: pairs.length > 0 ? [Math.min(...added), Math.max(...added)] : null,
+          /** Median over the rounds of keytally CPU ms per request ÷ the minimal proxy's. */
+          cpuRatio: cpu.length > 0 ? round3(median(cpu)) : null,
         };
-      });
-    }),
+      }),
+    ),
   );
 
   console.log(`\n${table(measurements)}\n`);
-  console.log('keytally / minimal proxy:');
+  console.log(`keytally / minimal proxy, median of ${flags.rounds} paired round(s) [range]:`);
+  const percent = (value: number) => `${(value * 100).toFixed(1)}%`;
+  const signed = (value: number) => `${value >= 0 ? '+' : ''}${value}`;
   for (const r of ratios) {
+    if (r.throughputRatio === null || r.p99AddedMs === null) continue;
     console.log(
-      `  ${r.target.padEnd(17)} c=${String(r.concurrency).padEnd(3)} stream=${String(r.stream).padEnd(5)} throughput ${((r.throughputRatio ?? 0) * 100).toFixed(1)}%  p99 ${r.p99AddedMs !== null && r.p99AddedMs >= 0 ? '+' : ''}${r.p99AddedMs} ms`,
+      `  ${r.target.padEnd(17)} c=${String(r.concurrency).padEnd(3)} stream=${String(r.stream).padEnd(5)} throughput ${percent(r.throughputRatio)} [${r.throughputRatioRange?.map(percent).join('..')}]  p99 ${signed(r.p99AddedMs)} ms [${r.p99AddedMsRange?.map(signed).join('..')}]  cpu/req ×${r.cpuRatio ?? '?'}`,
     );
   }
   for (const [name, bytes] of Object.entries(peaks)) {
     const underLoad = measurements
       .filter((m) => m.target === name)
-      .map((m) => `c=${m.concurrency}${m.stream ? ' stream' : ''} ${m.rssPeakMbUnderLoad ?? '?'}`)
+      .map(
+        (m) =>
+          `c=${m.concurrency}${m.stream ? ' stream' : ''}${m.round ? ` r${m.round}` : ''} ${m.rssPeakMbUnderLoad ?? '?'}`,
+      )
       .join(', ');
     console.log(
       `  ${name} peak RSS ${(bytes / 1024 / 1024).toFixed(1)} MB (VmHWM); sampled under load (MB): ${underLoad}`,
