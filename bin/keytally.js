@@ -1,7 +1,8 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
-// --max-semi-space-size=8 (also in `npm start`): V8's young generation stops at 16 MB instead of
-// 32 MB. Under 64 concurrent requests it otherwise fills to its maximum, ~17 MB of peak RSS for
-// no measurable gain in throughput (bench/README.md).
+#!/usr/bin/env -S node --max-semi-space-size=4
+// --max-semi-space-size=4 (also in `npm start`): V8's young generation stops at 8 MB instead of
+// 32 MB. Under 64 concurrent requests it fills to its maximum: 16 → 8 MB semi-spaces saved ~17 MB of
+// peak RSS, 8 → 4 MB another ~4 MB, with no measurable change in throughput; 1-2 MB promote more
+// objects to the old generation and raise the peak again (bench/README.md).
 // Runs the esbuild bundle `dist/server/main.js` (built by `npm run build` and by `prepare`, which
 // `npm ci` runs) when it is at least as new as every file and folder under src/server and
 // src/shared; otherwise runs the TypeScript sources through tsx's loader. The bundle saves tsx's

@@ -49,7 +49,7 @@ async function serve(flags: ConfigFlags): Promise<void> {
     flushMs: config.usageFlushMs,
     dataDir: config.dataDir,
     // SQLite commits on a worker thread: better-sqlite3 would block every request while they run.
-    sqliteWorker: process.env.KT_NO_WORKER !== '1',
+    sqliteWorker: true,
   });
   const app = await buildApp({ ...runtime, recorder });
   await app.listen({ host: config.host, port: config.port });

@@ -90,10 +90,11 @@ function createSqliteWriter(file: string): SqliteWriter {
         eval: isEval,
         workerData: { file },
         // The thread holds one batch's bytes (≤ 5000 rows, ~2 MB) at a time and makes no object per
-        // row (SQLite parses the lines). The limits date from when it parsed rows itself: without
-        // them its heap grew to ~100 MB of RSS under load. Out of memory, the thread dies, its
-        // batch fails and is retried from the journal on a new thread.
-        resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 32 },
+        // row but a Buffer view of its line (SQLite parses the lines): a small young generation is
+        // enough. Without limits, when it parsed the rows itself, its heap grew to ~100 MB of RSS
+        // under load. Out of memory, the thread dies, its batch fails and is retried from the
+        // journal on a new thread.
+        resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 },
       });
       const fail = (error: Error) => {
         worker = null;
