@@ -115,14 +115,14 @@ export const ROLLUP_COLUMNS = [
 export const SQL_HOUR_OF = 'created_at - (((created_at % 3600000) + 3600000) % 3600000)';
 
 /**
- * The raw columns in insert order as SQL expressions: `valueOf(column)`, or its default when that is
+ * The raw columns in insert order as SQL expressions: `sourceOf(column)`, or its default when that is
  * NULL (a row journaled without an optional field).
  */
-export function rawColumnsWithDefaults(valueOf: (column: string) => string): string {
+export function rawColumnsWithDefaults(sourceOf: (column: string) => string): string {
   return RAW_COLUMNS.map(([column]) => {
     const fallback = COLUMN_DEFAULTS[column];
-    if (fallback === undefined) return valueOf(column);
-    return `coalesce(${valueOf(column)}, ${typeof fallback === 'number' ? fallback : `'${fallback}'`})`;
+    if (fallback === undefined) return sourceOf(column);
+    return `coalesce(${sourceOf(column)}, ${typeof fallback === 'number' ? fallback : `'${fallback}'`})`;
   }).join(', ');
 }
 
