@@ -391,6 +391,8 @@ describe('the SQLite writer thread', () => {
   afterAll(async () => {
     await database?.close();
   });
+  const threadRecorder = (dataDir: string) =>
+    createUsageRecorder({ db: database.db, logger, flushMs: 60_000, dataDir, sqliteWorker: true });
 
   it('commits sealed segments it reads itself; no rows are held in memory for it', async () => {
     expect(database.db.describe).not.toContain(':memory:');
@@ -402,13 +404,7 @@ describe('the SQLite writer thread', () => {
       path.join(journalDir, 'segment-000000000001.jsonl'),
       `${JSON.stringify({ ...event(), id: 'left-1' })}\n{"id":"torn-`,
     );
-    const recorder = await createUsageRecorder({
-      db: database.db,
-      logger,
-      flushMs: 60_000,
-      dataDir,
-      sqliteWorker: true,
-    });
+    const recorder = await threadRecorder(dataDir);
     await Promise.all(
       Array.from({ length: 2500 }, (_, i) =>
         recorder.record(event({ id: `thread-${i}`, created_at: BASE + i })),
@@ -434,17 +430,11 @@ describe('the SQLite writer thread', () => {
     await recorder.close();
   }, 60_000);
 
-  it('a malformed line in a whole segment costs only that line (SQLite refuses the bytes; rows are parsed)', async () => {
+  it('a malformed line in a whole segment costs only that line (SQLite refuses it alone)', async () => {
     await database.db.kysely.deleteFrom('usage_records').execute();
     await database.db.kysely.deleteFrom('usage_rollups_hourly').execute();
     const dataDir = makeTempDir();
-    const recorder = await createUsageRecorder({
-      db: database.db,
-      logger,
-      flushMs: 60_000,
-      dataDir,
-      sqliteWorker: true,
-    });
+    const recorder = await threadRecorder(dataDir);
     for (let i = 0; i < 3; i += 1) await recorder.record(event({ id: `whole-${i}`, user_name: 'Zoë 東京' }));
     const file = path.join(dataDir, 'usage-journal', journalFiles(dataDir)[0]!);
     fs.appendFileSync(file, '{"id":"short-wri\n');
