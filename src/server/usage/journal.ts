@@ -151,13 +151,9 @@ export class UsageJournal {
 
 /** The rows of a journal segment file. A torn last line (the process died mid-write) is skipped. */
 export function readSegmentFile(file: string): UsageRow[] {
-  return parseSegment(fs.readFileSync(file));
-}
-
-/** The rows of a segment's bytes; a line that is not a whole row is skipped. */
-export function parseSegment(bytes: Buffer): UsageRow[] {
+  const text = fs.readFileSync(file, 'utf8');
   const rows: UsageRow[] = [];
-  for (const line of bytes.toString('utf8').split('\n')) {
+  for (const line of text.split('\n')) {
     if (line.length === 0) continue;
     try {
       rows.push(JSON.parse(line) as UsageRow);

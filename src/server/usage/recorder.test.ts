@@ -135,6 +135,21 @@ describe.each(DIALECTS)('journaled usage recorder on %s', (dialect) => {
     await recorder.close();
   });
 
+  it('a segment of this process whose last line is torn costs only that line', async () => {
+    await clear();
+    const dataDir = makeTempDir();
+    const recorder = await createUsageRecorder({ db: db(), logger, flushMs: 60_000, dataDir });
+    for (let i = 0; i < 3; i += 1) await recorder.record(event({ id: `kept-${i}` }));
+    // A write cut short right before the segment is sealed (a full disk): no newline ends it.
+    const file = path.join(dataDir, 'usage-journal', journalFiles(dataDir)[0]!);
+    fs.appendFileSync(file, '{"id":"torn-');
+    await recorder.flushNow();
+    expect(await count()).toBe(3);
+    expect(recorder.stats()).toMatchObject({ queueDepth: 0, rowsInMemory: 0 });
+    expect(journalFiles(dataDir)).toHaveLength(0);
+    await recorder.close();
+  });
+
   it('rows recorded in the same turn are written together before any of them resolves', async () => {
     await clear();
     const dataDir = makeTempDir();
