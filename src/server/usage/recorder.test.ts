@@ -119,32 +119,21 @@ describe.each(DIALECTS)('journaled usage recorder on %s', (dialect) => {
     ).toBe(1);
   });
 
-  it('a malformed line in a segment of this process costs only that line', async () => {
+  // A short write on a full disk leaves such lines (PostgreSQL and the writer thread read segments
+  // as they are): one followed by whole rows, or one the segment is sealed on, with no newline.
+  it.each([
+    { case: 'a malformed line', fragment: '{"id":"short-wri\n', rowAfter: true },
+    { case: 'a torn last line', fragment: '{"id":"torn-', rowAfter: false },
+  ])('a segment of this process with $case loses only that line', async ({ fragment, rowAfter }) => {
     await clear();
     const dataDir = makeTempDir();
     const recorder = await createUsageRecorder({ db: db(), logger, flushMs: 60_000, dataDir });
     for (let i = 0; i < 3; i += 1) await recorder.record(event({ id: `whole-${i}` }));
-    // A short write on a full disk would leave such a line (PostgreSQL reads segments as they are).
     const file = path.join(dataDir, 'usage-journal', journalFiles(dataDir)[0]!);
-    fs.appendFileSync(file, '{"id":"short-wri\n');
-    await recorder.record(event({ id: 'whole-3' }));
+    fs.appendFileSync(file, fragment);
+    if (rowAfter) await recorder.record(event({ id: 'whole-3' }));
     await recorder.flushNow();
-    expect(await count()).toBe(4);
-    expect(recorder.stats()).toMatchObject({ queueDepth: 0, rowsInMemory: 0 });
-    expect(journalFiles(dataDir)).toHaveLength(0);
-    await recorder.close();
-  });
-
-  it('a segment of this process whose last line is torn costs only that line', async () => {
-    await clear();
-    const dataDir = makeTempDir();
-    const recorder = await createUsageRecorder({ db: db(), logger, flushMs: 60_000, dataDir });
-    for (let i = 0; i < 3; i += 1) await recorder.record(event({ id: `kept-${i}` }));
-    // A write cut short right before the segment is sealed (a full disk): no newline ends it.
-    const file = path.join(dataDir, 'usage-journal', journalFiles(dataDir)[0]!);
-    fs.appendFileSync(file, '{"id":"torn-');
-    await recorder.flushNow();
-    expect(await count()).toBe(3);
+    expect(await count()).toBe(rowAfter ? 4 : 3);
     expect(recorder.stats()).toMatchObject({ queueDepth: 0, rowsInMemory: 0 });
     expect(journalFiles(dataDir)).toHaveLength(0);
     await recorder.close();
