@@ -170,8 +170,8 @@ const NEWLINE = 0x0a;
  * Segments' bytes as one JSON array, `[row,row,…]`, for a database to parse: the newline that ends
  * each row becomes a comma (a newline inside a JSON string is always escaped, so every 0x0A byte ends
  * a row). Bytes from the file to the database, never JavaScript strings or objects. Null when a
- * segment does not end with a whole line (torn by a crash or a full disk): parse those with
- * parseSegment, which skips what cannot be read.
+ * segment does not end with a whole line (torn by a crash or a full disk): read those with
+ * readSegmentFile, which skips what cannot be parsed.
  */
 export function segmentsAsJsonArray(segments: readonly Buffer[]): Buffer | null {
   let length = 0;
