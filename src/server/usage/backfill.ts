@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { LEGACY_USER_ID } from '../auth/context.ts';
 import type { Db } from '../db/connection.ts';
-import { ROLLUP_COLUMNS } from './sqlite-ingest.ts';
+import { ROLLUP_COLUMNS, SQL_HOUR_OF } from './sqlite-ingest.ts';
 
 /**
  * Reference 8.6: rows that arrive without a source (imports, pre-feature data) become `legacy` when
@@ -25,7 +25,8 @@ export interface BackfillOutcome {
   hours: number;
 }
 
-const hourOf = sql<number>`created_at - (created_at % ${sql.lit(HOUR_MS)})`;
+// The hour a row's rollup is in, exactly as ingest computes it.
+const hourOf = sql<number>`${sql.raw(SQL_HOUR_OF)}`;
 const dayOf = sql<number>`hour - (hour % ${sql.lit(DAY_MS)})`;
 
 function chunks<T>(values: readonly T[]): T[][] {
