@@ -14,15 +14,17 @@ import { createLogger } from '../../src/server/logger.ts';
 import { createUsageRecorder, type UsageEvent } from '../../src/server/usage/recorder.ts';
 
 /**
- * `npm run bench proxy -- --duration=5 --concurrency=1,16,64 --rows=100000 --parts=proxy,recorder`
+ * `npm run bench proxy -- --duration=5 --concurrency=1,16,64 --stream=false,true --rounds=3 --rows=100000`
  *
  * In one run, against the same fast fake upstream (its own process): the upstream directly, a
  * minimal Fastify + undici pass-through proxy, and keytally with everything on (API-key auth, usage
- * capture, the journaled recorder on SQLite, then on PostgreSQL in a fresh schema of
- * KEYTALLY_BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test). Each proxy is its
- * own process, so keytally's peak RSS (VmHWM) is its own. Non-streamed and streamed chat
- * completions at each concurrency. Then the recorder alone: rows/s into SQLite and PostgreSQL.
- * Prints a table and writes bench/results/proxy-<timestamp>.json.
+ * capture, the journaled recorder on SQLite and on PostgreSQL in a fresh schema of
+ * KEYTALLY_BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test), each its own
+ * process, so keytally's peak RSS (VmHWM) is its own. Every cell (concurrency × streamed or not) runs
+ * `--rounds` rounds; in each, the minimal proxy is measured right before each keytally target, the
+ * targets' order alternating between rounds, and the report gives the median of the rounds' ratios.
+ * Then the recorder alone: rows/s into SQLite and PostgreSQL. Prints a table and writes
+ * bench/results/proxy-<timestamp>.json.
  */
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
