@@ -7,6 +7,7 @@ import type { Db } from './db/connection.ts';
 import { sendError } from './errors.ts';
 import { registerGateway } from './gateway/routes.ts';
 import { registerHealthRoutes } from './health.ts';
+import { registerLimits } from './limits/register.ts';
 import { LazyChildLogger } from './logger.ts';
 import { registerMetrics } from './metrics/routes.ts';
 import type { UsageRecorder } from './usage/recorder.ts';
@@ -80,6 +81,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await registerHealthRoutes(app, deps);
   await registerAuth(app, deps);
+  await registerLimits(app, deps);
   await registerGateway(app, deps);
   await registerUsageRoutes(app, deps);
   await registerMetrics(app, deps);

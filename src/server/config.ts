@@ -135,6 +135,24 @@ export const SETTINGS = {
     default: 'info',
     help: 'fatal, error, warn, info, debug, trace or silent',
   },
+  webhookUrl: {
+    env: 'KEYTALLY_WEBHOOK_URL',
+    flag: '--webhook-url <url>',
+    default: 'unset',
+    help: 'receives limit events (soft thresholds, limits reached) as signed JSON',
+  },
+  webhookSecret: {
+    env: 'KEYTALLY_WEBHOOK_SECRET',
+    flag: '--webhook-secret <secret>',
+    default: 'unset (required with a webhook URL)',
+    help: 'HMAC-SHA256 key of the x-keytally-signature header (at least 16 characters)',
+  },
+  defaultCompletionTokens: {
+    env: 'KEYTALLY_DEFAULT_COMPLETION_TOKENS',
+    flag: '--default-completion-tokens <n>',
+    default: '1024',
+    help: 'completion tokens a limited request reserves when it sends no max_tokens',
+  },
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -169,6 +187,9 @@ const ConfigSchema = z.object({
     .optional(),
   usageFlushMs: integer(10, 3_600_000).default(1000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  webhookUrl: httpUrl.optional(),
+  webhookSecret: z.string().min(16, 'must be at least 16 characters').optional(),
+  defaultCompletionTokens: integer(0, 10_000_000).default(1024),
 });
 
 export type Config = z.infer<typeof ConfigSchema> & {
@@ -207,6 +228,10 @@ export function loadConfig(
     const setting = SETTINGS[name];
     const given = flags[name] !== undefined ? setting.flag.split(' ')[0] : setting?.env;
     throw new ConfigError(given ?? name, `${issue?.message ?? 'invalid'} (got ${JSON.stringify(raw[name])})`);
+  }
+  if (parsed.data.webhookUrl && !parsed.data.webhookSecret) {
+    // The receiver verifies the signature with it; the HMAC secret that hashes keys is never shared.
+    throw new ConfigError(SETTINGS.webhookSecret.env, 'is required when KEYTALLY_WEBHOOK_URL is set');
   }
   const dataDir = path.resolve(parsed.data.dataDir);
   const databaseUrl = parsed.data.databaseUrl ?? path.join(dataDir, 'keytally.db');

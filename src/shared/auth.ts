@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { KeyLimits } from './limits.ts';
 
 /**
  * Request and response bodies of /api/auth/* (reference sections 9.2, 9.3; decisions.md section 3).
@@ -56,6 +57,8 @@ export const CreateApiKeyRequest = z.object({
   expiresIn: z.string().optional(),
   /** RFC 3339; wins over expiresIn; a past date is accepted (reference section 9.2). */
   expiresAt: z.string().optional(),
+  /** Per-key limits (keytally); without them the key gets the admin's defaults. */
+  limits: KeyLimits.optional(),
 });
 export type CreateApiKeyRequest = z.infer<typeof CreateApiKeyRequest>;
 

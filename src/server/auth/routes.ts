@@ -11,6 +11,7 @@ import {
 } from '../../shared/auth.ts';
 import type { AppDeps } from '../app.ts';
 import { BadRequestError, ForbiddenError, NotFoundError, UnauthorizedError } from '../errors.ts';
+import { limitsOf, resolveNewKeyLimits, saveNewKeyLimits } from '../limits/register.ts';
 import {
   changePassword,
   loginUser,
@@ -179,7 +180,10 @@ function registerAccountRoutes(app: FastifyInstance, rt: AuthRuntime): void {
     return { message: 'logged out' };
   });
 
-  app.get('/api/auth/me', async (request) => toMe(requireUser(request)));
+  app.get('/api/auth/me', async (request) => {
+    const auth = requireUser(request);
+    return { ...toMe(auth), quotas: limitsOf(rt.config)?.quotaStatuses(auth.user.id) ?? [] };
+  });
 
   app.put('/api/auth/profile', opts, async (request) => {
     const auth = requireAccount(request);
@@ -215,7 +219,10 @@ function registerApiKeyRoutes(app: FastifyInstance, rt: AuthRuntime): void {
       throw new ForbiddenError('the legacy API key user cannot own API keys; sign in as a user');
     }
     const input = parseInput(CreateApiKeyRequest, request.body);
+    // Checked before the key exists: limits above the admin's maximums refuse the whole request.
+    const limits = await resolveNewKeyLimits(rt.config, auth, input.limits);
     const created = await createApiKeyFor(rt, { id: auth.user.id, role: auth.role }, input);
+    if (limits) await saveNewKeyLimits(rt.config, rt.db, created.id, limits);
     return reply.code(201).send(created);
   });
 

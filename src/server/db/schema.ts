@@ -128,6 +128,48 @@ export interface UsageRollupDayVersionsTable {
   version: number;
 }
 
+export interface QuotaRulesTable {
+  id: string;
+  user_id: string;
+  /** '' = every model. */
+  model: string;
+  max_requests: number | null;
+  max_total_tokens: number | null;
+  window_seconds: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ApiKeyLimitsTable {
+  api_key_id: string;
+  rpm: number | null;
+  tpm: number | null;
+  max_parallel: number | null;
+  token_budget: number | null;
+  budget_window: string;
+  soft_threshold: number | null;
+  updated_at: number;
+}
+
+export interface LimitPoliciesTable {
+  name: string;
+  value: string;
+  updated_at: number;
+}
+
+export interface LimitLeasesTable {
+  meter: string;
+  window_start: number;
+  granted: number;
+  last_take: number;
+}
+
+export interface ApiKeyRejectionsTable {
+  api_key_id: string;
+  hour: number;
+  count: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -138,6 +180,11 @@ export interface Database {
   usage_rollups_daily_sources: UsageRollupsDailySourcesTable;
   usage_rollups_daily_models: UsageRollupsDailyModelsTable;
   usage_rollup_day_versions: UsageRollupDayVersionsTable;
+  quota_rules: QuotaRulesTable;
+  api_key_limits: ApiKeyLimitsTable;
+  limit_policies: LimitPoliciesTable;
+  limit_leases: LimitLeasesTable;
+  api_key_rejections: ApiKeyRejectionsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
@@ -149,6 +196,8 @@ export type InviteRow = Selectable<InvitesTable>;
 export type UsageRecordRow = Selectable<UsageRecordsTable>;
 export type NewUsageRecordRow = Insertable<UsageRecordsTable>;
 export type UsageRollupRow = Selectable<UsageRollupsHourlyTable>;
+export type QuotaRuleRow = Selectable<QuotaRulesTable>;
+export type ApiKeyLimitsRow = Selectable<ApiKeyLimitsTable>;
 
 // Kysely's Generated is re-exported for migrations that add defaulted columns later.
 export type { Generated };

@@ -4,6 +4,8 @@ import { errors as undiciErrors } from 'undici';
 import type { AuthContext } from '../auth/context.ts';
 import { pathOf } from '../auth/paths.ts';
 import { BadRequestError, NotFoundError, UpstreamError } from '../errors.ts';
+import type { Ticket } from '../limits/limiter.ts';
+import type { Limits } from '../limits/limits.service.ts';
 import type { GatewayMetrics } from '../metrics/registry.ts';
 import type { UsageEvent, UsageRecorder } from '../usage/recorder.ts';
 import { usageRowId } from '../usage/row-id.ts';
@@ -38,6 +40,7 @@ export type UnrecordedReason =
   | 'upstream_status'
   | 'client_closed'
   | 'no_user'
+  | 'limited'
   | 'recorder_error';
 
 // RFC 9110 section 7.6.1 hop-by-hop headers, plus what keytally recomputes itself.
@@ -83,6 +86,8 @@ export interface ProxyDeps {
   recorder: UsageRecorder;
   metrics: GatewayMetrics;
   now: () => number;
+  /** Per-key limits and quota rules (admission before forwarding, settlement on the usage row). */
+  limits?: Limits;
 }
 
 type Json = Record<string, unknown>;
@@ -222,6 +227,29 @@ interface Exchange {
   stream: boolean;
   startedAt: number;
   timeoutMs: number;
+  /** What the request reserved against its limits; null when none applies. */
+  ticket: Ticket | null;
+}
+
+/** Checks and reserves every limit that applies; throws the 429 when one does not fit. */
+async function admit(
+  deps: ProxyDeps,
+  auth: AuthContext,
+  model: string,
+  json: Json,
+  reply: FastifyReply,
+): Promise<Ticket | null> {
+  if (!deps.limits) return null;
+  let ticket: Ticket | null;
+  try {
+    const admitted = deps.limits.admit(auth, model, json, reply);
+    ticket = admitted instanceof Promise ? await admitted : admitted;
+  } catch (error) {
+    throw new RequestFailure('limited', error);
+  }
+  // Whatever ends the response (an answer, an error, the client leaving) frees the reservation.
+  if (ticket) reply.raw.once('close', ticket.release);
+  return ticket;
 }
 
 async function forward(
@@ -248,6 +276,7 @@ async function forward(
   const requestedModel = json.model;
   const upstream = deps.upstreams.route(requestedModel);
   if (!upstream) throw new RequestFailure('unknown_model', modelNotFound(requestedModel, deps.upstreams));
+  const ticket = await admit(deps, auth, requestedModel, json, reply);
 
   const stream = json.stream === true;
   let outgoing = json;
@@ -272,6 +301,7 @@ async function forward(
     stream,
     startedAt,
     timeoutMs,
+    ticket,
   };
   const outgoingRequest = {
     path: endpoint,
@@ -440,7 +470,10 @@ async function buildRow(
   });
 }
 
-async function record(deps: ProxyDeps, row: UsageEvent): Promise<void> {
+async function record(deps: ProxyDeps, row: UsageEvent, ticket: Ticket | null): Promise<void> {
+  // Settled before the row is journaled: a limits reload that flushes the journal then finds the
+  // row in the database and this request's usage in no counter twice.
+  ticket?.settle({ model: row.model, total_tokens: row.total_tokens ?? 0 });
   await deps.recorder.record(row);
   deps.metrics.countTokens(row.source, row.model, row.prompt_tokens ?? 0, row.completion_tokens ?? 0);
   if (row.api_key_id) deps.metrics.noteKeyTraffic(row.api_key_id, row.total_tokens ?? 0);
@@ -460,7 +493,11 @@ function createRelay(
     abort,
     onEnd: async (usage) => {
       try {
-        await record(deps, await buildRow(exchange, usage.model, usage.counts, usage.completionText, false));
+        await record(
+          deps,
+          await buildRow(exchange, usage.model, usage.counts, usage.completionText, false),
+          exchange.ticket,
+        );
       } catch (error) {
         deps.metrics.unrecorded.inc({ reason: 'recorder_error' });
         request.log.error({ err: error }, 'could not record the usage of a stream');
@@ -470,7 +507,7 @@ function createRelay(
     onAbandon: (usage) => {
       // The client went away or the upstream broke mid-stream: record what was streamed so far.
       buildRow(exchange, usage.model, usage.counts, usage.completionText, true)
-        .then((row) => record(deps, row))
+        .then((row) => record(deps, row, exchange.ticket))
         .catch((failure) => {
           deps.metrics.unrecorded.inc({ reason: 'recorder_error' });
           request.log.error({ err: failure }, 'could not record usage of an interrupted stream');
@@ -491,6 +528,7 @@ function sendRelay(
     .code(response.statusCode)
     .headers(responseHeaders(response.headers))
     .header('x-keytally-overhead-ms', overhead.toFixed(2));
+  exchange.ticket?.applyHeaders(reply);
   return reply.send(relay);
 }
 
@@ -509,7 +547,11 @@ async function sendWhole(
       parsed = undefined;
     }
     const usage = readJsonResponse(parsed);
-    await record(deps, await buildRow(exchange, usage.model, usage.usage, usage.completionText, false));
+    await record(
+      deps,
+      await buildRow(exchange, usage.model, usage.usage, usage.completionText, false),
+      exchange.ticket,
+    );
   } else {
     deps.metrics.unrecorded.inc({ reason: 'upstream_status' });
   }
@@ -518,6 +560,7 @@ async function sendWhole(
     .code(response.statusCode)
     .headers(responseHeaders(response.headers))
     .header('x-keytally-overhead-ms', overhead.toFixed(2));
+  exchange.ticket?.applyHeaders(reply);
   return reply.send(response.body);
 }
 

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../app.ts';
 import { UpstreamError } from '../errors.ts';
+import { limitsOf } from '../limits/register.ts';
 import { metricsFor } from '../metrics/registry.ts';
 import { createDemoUpstream } from './demo.ts';
 import { listModels } from './models.ts';
@@ -31,6 +32,7 @@ export async function registerGateway(app: FastifyInstance, deps: AppDeps): Prom
     recorder: deps.recorder,
     metrics,
     now: deps.now ?? Date.now,
+    limits: limitsOf(deps.config),
   };
   app.addHook('onClose', async () => {
     await Promise.all(upstreams.upstreams.map((upstream) => upstream.close()));

@@ -1,0 +1,381 @@
+import type { FastifyReply } from 'fastify';
+import type { KeyLimits } from '../../shared/limits.ts';
+import type { AuthContext } from '../auth/context.ts';
+import { AppError } from '../errors.ts';
+import type { LimitEventKind, LimitEventSink } from './events.ts';
+import type { LeasedAllowance } from './leases.ts';
+import { PeriodCounter, RollingCounter, type UsageCounter } from './meters.ts';
+import { formatQuotaWindow, goDuration } from './windows.ts';
+
+/**
+ * Admission and settlement (issue #13, decisions.md section 9). Every limit that applies to a
+ * request (its key's rpm/tpm/max_parallel/token budget, its user's quota rules for the model) is a
+ * `Meter`. Admission checks and reserves on all of them in one synchronous step, so concurrent
+ * requests cannot both take the last unit; settlement replaces the reservation by the real usage.
+ * Nothing here touches the database, except a shared budget's lease refill (leases.ts), which
+ * happens a few times per period rather than per request.
+ */
+export type LimitName = 'rpm' | 'tpm' | 'max_parallel' | 'token_budget' | 'quota_requests' | 'quota_tokens';
+
+export interface MeterOwner {
+  userId: string;
+  keyId: string | null;
+  keyName: string;
+  quotaId: string | null;
+  /** Quota rules: '' = every model. */
+  model: string;
+}
+
+export class Meter {
+  reserved = 0;
+  lease: LeasedAllowance | null = null;
+  private softMark = -1;
+  private hardMark = -1;
+
+  constructor(
+    readonly limit: LimitName,
+    readonly max: number,
+    /** null for max_parallel, which counts only what is in flight. */
+    readonly counter: UsageCounter | null,
+    readonly window: string,
+    readonly owner: MeterOwner,
+    readonly softPercent: number | null,
+  ) {}
+
+  get unit(): 'requests' | 'tokens' {
+    return this.limit === 'tpm' || this.limit === 'token_budget' || this.limit === 'quota_tokens'
+      ? 'tokens'
+      : 'requests';
+  }
+
+  used(now: number): number {
+    return this.counter ? this.counter.total(now) : 0;
+  }
+
+  fits(now: number, need: number): boolean {
+    if (this.lease) return this.lease.fits(now, this.reserved, need);
+    return this.used(now) + this.reserved + need <= this.max;
+  }
+
+  /** Epoch ms when `need` would fit again (reservations in flight assumed to settle as reserved). */
+  retryAt(now: number, need: number): number {
+    if (!this.counter) return now + 1000;
+    if (need > this.max) return this.counter.clearsAt(now);
+    return this.counter.freesAt(now, this.used(now) + this.reserved + need - this.max);
+  }
+
+  /** Which window a crossing belongs to (each is reported once per window). */
+  private mark(now: number): number {
+    if (this.counter instanceof PeriodCounter) return this.counter.period(now).start;
+    const windowMs = this.counter instanceof RollingCounter ? this.counter.windowMs : 60_000;
+    return Math.floor(now / windowMs);
+  }
+
+  /** The crossings to report now, each once per window. */
+  crossings(now: number, rejected: boolean): LimitEventKind[] {
+    if (!this.counter && !rejected) return [];
+    const used = this.used(now);
+    const mark = this.mark(now);
+    const out: LimitEventKind[] = [];
+    if (this.softPercent !== null && used * 100 >= this.softPercent * this.max && this.softMark !== mark) {
+      this.softMark = mark;
+      out.push('soft_threshold');
+    }
+    if ((rejected || used >= this.max) && this.hardMark !== mark) {
+      this.hardMark = mark;
+      out.push('hard_limit');
+    }
+    return out;
+  }
+}
+
+export function keyMeters(owner: MeterOwner, limits: KeyLimits): Meter[] {
+  const meters: Meter[] = [];
+  if (limits.rpm !== null)
+    meters.push(new Meter('rpm', limits.rpm, new RollingCounter(60_000, 1000), '1m', owner, null));
+  if (limits.tpm !== null)
+    meters.push(new Meter('tpm', limits.tpm, new RollingCounter(60_000, 1000), '1m', owner, null));
+  if (limits.max_parallel !== null)
+    meters.push(new Meter('max_parallel', limits.max_parallel, null, '', owner, null));
+  if (limits.token_budget !== null) {
+    meters.push(
+      new Meter(
+        'token_budget',
+        limits.token_budget,
+        new PeriodCounter(limits.budget_window),
+        limits.budget_window,
+        owner,
+        limits.soft_threshold,
+      ),
+    );
+  }
+  return meters;
+}
+
+export interface QuotaRuleLimits {
+  id: string;
+  userId: string;
+  model: string;
+  maxRequests: number | null;
+  maxTotalTokens: number | null;
+  windowSeconds: number;
+}
+
+export interface QuotaMeters {
+  rule: QuotaRuleLimits;
+  requests: Meter;
+  tokens: Meter;
+}
+
+/** Both counters exist even without a max, so GET /api/auth/quota can report current usage. */
+export function quotaMeters(rule: QuotaRuleLimits): QuotaMeters {
+  const owner: MeterOwner = {
+    userId: rule.userId,
+    keyId: null,
+    keyName: '',
+    quotaId: rule.id,
+    model: rule.model,
+  };
+  const window = formatQuotaWindow(rule.windowSeconds);
+  const windowMs = rule.windowSeconds * 1000;
+  return {
+    rule,
+    requests: new Meter(
+      'quota_requests',
+      rule.maxRequests ?? Number.POSITIVE_INFINITY,
+      RollingCounter.forWindow(windowMs),
+      window,
+      owner,
+      null,
+    ),
+    tokens: new Meter(
+      'quota_tokens',
+      rule.maxTotalTokens ?? Number.POSITIVE_INFINITY,
+      RollingCounter.forWindow(windowMs),
+      window,
+      owner,
+      null,
+    ),
+  };
+}
+
+export interface KeyState {
+  limits: KeyLimits;
+  meters: Meter[];
+}
+
+/** A 429 in the OpenAI shape: `insufficient_quota` for budgets and quotas, else `rate_limit_exceeded`. */
+export class LimitExceededError extends AppError {
+  constructor(meter: Meter, message: string, retryAfterSeconds: number) {
+    const type =
+      meter.limit === 'rpm' || meter.limit === 'tpm' || meter.limit === 'max_parallel'
+        ? 'rate_limit_exceeded'
+        : 'insufficient_quota';
+    super(429, message, { type, code: type, headers: { 'retry-after': String(retryAfterSeconds) } });
+  }
+}
+
+/** What one admitted request holds until it settles or is released. */
+export class Ticket {
+  private released = false;
+  private settled = false;
+  readonly headers: [string, string][] = [];
+
+  constructor(
+    private readonly limiter: Limiter,
+    readonly at: number,
+    readonly userId: string,
+    readonly keyId: string | null,
+    readonly meters: Meter[],
+    readonly needs: number[],
+  ) {}
+
+  /** Frees what was reserved (the request ended, with or without a usage row). Idempotent. */
+  readonly release = (): void => {
+    if (this.released) return;
+    this.released = true;
+    for (let i = 0; i < this.meters.length; i++) {
+      const meter = this.meters[i] as Meter;
+      if (meter.limit !== 'rpm') meter.reserved -= this.needs[i] ?? 0;
+    }
+  };
+
+  /** Counts the request's real usage (its usage row), then frees the reservation. Once. */
+  settle(row: { model: string; total_tokens: number }): void {
+    this.release();
+    if (this.settled) return;
+    this.settled = true;
+    const now = this.limiter.now();
+    // The meters in force now: a limits change meanwhile replaced the ones that were reserved on.
+    const key = this.keyId ? this.limiter.keys.get(this.keyId) : undefined;
+    for (const meter of key?.meters ?? []) {
+      if (meter.limit === 'tpm' || meter.limit === 'token_budget')
+        this.limiter.count(meter, this.at, row.total_tokens, now);
+    }
+    // Quota rules by the model actually served (the usage row's), as GET /api/auth/quota counts.
+    for (const quota of this.limiter.quotasOf(this.userId)) {
+      if (quota.rule.model !== '' && quota.rule.model !== row.model) continue;
+      this.limiter.count(quota.requests, this.at, 1, now);
+      this.limiter.count(quota.tokens, this.at, row.total_tokens, now);
+    }
+  }
+
+  /** Sets this request's x-ratelimit-* headers (again, after an upstream's own were copied). */
+  applyHeaders(reply: FastifyReply): void {
+    for (const [name, value] of this.headers) reply.header(name, value);
+  }
+}
+
+export interface LimiterOptions {
+  now: () => number;
+  events: LimitEventSink;
+  /** Counts a rejection of an API key (shown on the dashboard). */
+  noteRejected: (keyId: string) => void;
+}
+
+export class Limiter {
+  readonly keys = new Map<string, KeyState>();
+  readonly quotas = new Map<string, QuotaMeters[]>();
+  readonly now: () => number;
+
+  constructor(private readonly options: LimiterOptions) {
+    this.now = options.now;
+  }
+
+  quotasOf(userId: string): QuotaMeters[] {
+    return this.quotas.get(userId) ?? [];
+  }
+
+  /** The meters a request is checked against; null (the common case) when none applies. */
+  metersFor(auth: AuthContext, model: string): Meter[] | null {
+    const key = auth.apiKey ? this.keys.get(auth.apiKey.id) : undefined;
+    // Quota rules never restrict admins (the reference's RequireQuota), legacy keys included.
+    const rules = auth.role === 'admin' ? undefined : this.quotas.get(auth.user.id);
+    if (!key && !rules) return null;
+    const meters: Meter[] = key ? [...key.meters] : [];
+    for (const quota of rules ?? []) {
+      if (quota.rule.model !== '' && quota.rule.model !== model) continue;
+      if (quota.rule.maxRequests !== null) meters.push(quota.requests);
+      if (quota.rule.maxTotalTokens !== null) meters.push(quota.tokens);
+    }
+    return meters.length > 0 ? meters : null;
+  }
+
+  /**
+   * Reserves 1 request and `tokens` on every meter, or throws LimitExceededError. Synchronous; a
+   * shared budget whose local slice is short returns a promise that refills it and tries again.
+   * Either way the check and the reservation happen in one synchronous step.
+   */
+  reserve(
+    meters: Meter[],
+    who: { userId: string; keyId: string | null },
+    tokens: number,
+    reply: FastifyReply,
+  ): Ticket | Promise<Ticket> {
+    const now = this.now();
+    const needs = meters.map((meter) => (meter.unit === 'tokens' ? tokens : 1));
+    let refills: Promise<void>[] | null = null;
+    for (let i = 0; i < meters.length; i++) {
+      const meter = meters[i] as Meter;
+      const need = needs[i] ?? 0;
+      if (meter.fits(now, need)) continue;
+      // A shared budget whose local slice is short takes another from the database, then tries
+      // again; it refuses once the database has nothing left.
+      if (meter.lease && need <= meter.max && meter.lease.mayRefill(now)) {
+        refills ??= [];
+        refills.push(meter.lease.refill(now, meter.reserved, need));
+        continue;
+      }
+      this.setHeaders(meters, now, (name, value) => reply.header(name, value));
+      throw this.reject(meter, need, now);
+    }
+    if (refills) return Promise.all(refills).then(() => this.reserve(meters, who, tokens, reply));
+    const ticket = new Ticket(this, now, who.userId, who.keyId, meters, needs);
+    for (let i = 0; i < meters.length; i++) {
+      const meter = meters[i] as Meter;
+      // A request counts against rpm when it is admitted, whatever becomes of it.
+      if (meter.limit === 'rpm') meter.counter?.add(now, 1);
+      else meter.reserved += needs[i] ?? 0;
+    }
+    this.setHeaders(meters, now, (name, value) => ticket.headers.push([name, value]));
+    ticket.applyHeaders(reply);
+    return ticket;
+  }
+
+  /** Adds settled usage to a meter and reports the crossings it causes. */
+  count(meter: Meter, at: number, amount: number, now: number): void {
+    meter.counter?.add(at, amount);
+    meter.lease?.spend(at, amount);
+    for (const kind of meter.crossings(now, false)) this.emit(kind, meter, now);
+  }
+
+  private reject(meter: Meter, need: number, now: number): LimitExceededError {
+    const retryAt = meter.retryAt(now, need);
+    const retryAfter = Number.isFinite(retryAt) ? Math.max(1, Math.ceil((retryAt - now) / 1000)) : 60;
+    if (meter.owner.keyId) this.options.noteRejected(meter.owner.keyId);
+    this.emit('rejected', meter, now);
+    for (const kind of meter.crossings(now, true)) this.emit(kind, meter, now);
+    return new LimitExceededError(meter, this.describe(meter, need, now, retryAfter), retryAfter);
+  }
+
+  private describe(meter: Meter, need: number, now: number, retryAfter: number): string {
+    const used = Math.round(meter.lease ? meter.lease.spent : meter.used(now));
+    const key = `API key "${meter.owner.keyName}"`;
+    const later = `Try again in ${retryAfter}s.`;
+    switch (meter.limit) {
+      case 'rpm':
+        return `Rate limit reached for ${key} on requests per minute (rpm): limit ${meter.max}, used ${used}. ${later}`;
+      case 'tpm':
+        return `Rate limit reached for ${key} on tokens per minute (tpm): limit ${meter.max}, used ${used}, requested ${need}. ${later}`;
+      case 'max_parallel':
+        return `Rate limit reached for ${key} on parallel requests (max_parallel): limit ${meter.max}, in flight ${meter.reserved}. ${later}`;
+      case 'token_budget':
+        return `Token budget of ${key} exceeded (token_budget): ${used} of ${meter.max} tokens used in this ${meter.window} window, this request needs ${need} (prompt estimate + max_tokens). ${later}`;
+      case 'quota_requests':
+      case 'quota_tokens': {
+        const scope = meter.owner.model === '' ? 'all models' : `model ${meter.owner.model}`;
+        const what = meter.limit === 'quota_requests' ? 'Request' : 'Token';
+        const unit = meter.limit === 'quota_requests' ? 'requests' : 'tokens';
+        return `${what} quota exceeded for ${scope}: ${used}/${meter.max} ${unit} in ${meter.window} window. ${later}`;
+      }
+    }
+  }
+
+  private emit(kind: LimitEventKind, meter: Meter, now: number): void {
+    this.options.events.emit({
+      kind,
+      limit: meter.limit,
+      used: Math.round(meter.used(now)),
+      max: meter.max,
+      window: meter.window,
+      user_id: meter.owner.userId,
+      api_key_id: meter.owner.keyId,
+      quota_id: meter.owner.quotaId,
+      at: new Date(now).toISOString(),
+    });
+  }
+
+  /**
+   * OpenAI's x-ratelimit-{limit,remaining,reset}-{requests,tokens}: of each unit, the meter with the
+   * least room left; reset = when what it counts now has left its window.
+   */
+  private setHeaders(meters: Meter[], now: number, set: (name: string, value: string) => void): void {
+    for (const unit of ['requests', 'tokens'] as const) {
+      let tightest: Meter | null = null;
+      let room = Number.POSITIVE_INFINITY;
+      for (const meter of meters) {
+        if (meter.unit !== unit || !Number.isFinite(meter.max)) continue;
+        const left = meter.max - meter.used(now) - meter.reserved;
+        if (left < room) {
+          room = left;
+          tightest = meter;
+        }
+      }
+      if (!tightest) continue;
+      const resetAt = tightest.counter ? tightest.counter.clearsAt(now) : now;
+      set(`x-ratelimit-limit-${unit}`, String(tightest.max));
+      set(`x-ratelimit-remaining-${unit}`, String(Math.max(0, Math.floor(room))));
+      set(`x-ratelimit-reset-${unit}`, goDuration(Math.max(0, resetAt - now)));
+    }
+  }
+}

@@ -1,0 +1,120 @@
+import type { BudgetWindow } from '../../shared/limits.ts';
+import { budgetPeriod } from './windows.ts';
+
+/**
+ * Counters behind each limit, all synchronous and allocation-free on the hot path.
+ * - `RollingCounter`: a sliding window cut into buckets (rpm/tpm: 60 one-second buckets; quota
+ *   rules: up to 120 buckets of window/120). What a bucket holds leaves the window all at once, so
+ *   the window is between (n-1) and n buckets long: for rpm, the last 59-60 seconds.
+ * - `PeriodCounter`: a fixed UTC period (key budgets), reset when the period ends.
+ */
+export interface UsageCounter {
+  add(at: number, amount: number): void;
+  total(now: number): number;
+  /** When at least `amount` of what is counted now will have left the window (Infinity: never). */
+  freesAt(now: number, amount: number): number;
+  /** When everything counted now will have left the window (`now` when nothing is counted). */
+  clearsAt(now: number): number;
+}
+
+export class RollingCounter implements UsageCounter {
+  private readonly n: number;
+  private readonly ids: Float64Array;
+  private readonly amounts: Float64Array;
+
+  constructor(
+    readonly windowMs: number,
+    readonly bucketMs: number,
+  ) {
+    this.n = Math.max(1, Math.ceil(windowMs / bucketMs));
+    this.ids = new Float64Array(this.n).fill(-1);
+    this.amounts = new Float64Array(this.n);
+  }
+
+  static forWindow(windowMs: number): RollingCounter {
+    return new RollingCounter(windowMs, Math.max(1000, Math.ceil(windowMs / 120 / 1000) * 1000));
+  }
+
+  add(at: number, amount: number): void {
+    const id = Math.floor(at / this.bucketMs);
+    const slot = id % this.n;
+    const held = this.ids[slot] ?? -1;
+    if (held > id) return; // older than the window
+    if (held !== id) {
+      this.ids[slot] = id;
+      this.amounts[slot] = 0;
+    }
+    this.amounts[slot] = (this.amounts[slot] ?? 0) + amount;
+  }
+
+  total(now: number): number {
+    const newest = Math.floor(now / this.bucketMs);
+    const oldest = newest - this.n;
+    let sum = 0;
+    for (let i = 0; i < this.n; i++) {
+      const id = this.ids[i] ?? -1;
+      if (id > oldest && id <= newest) sum += this.amounts[i] ?? 0;
+    }
+    return sum;
+  }
+
+  freesAt(now: number, amount: number): number {
+    if (amount <= 0) return now;
+    const newest = Math.floor(now / this.bucketMs);
+    let freed = 0;
+    for (let id = newest - this.n + 1; id <= newest; id++) {
+      const slot = ((id % this.n) + this.n) % this.n;
+      if (this.ids[slot] === id) freed += this.amounts[slot] ?? 0;
+      if (freed >= amount) return (id + this.n) * this.bucketMs;
+    }
+    return Number.POSITIVE_INFINITY;
+  }
+
+  clearsAt(now: number): number {
+    const newest = Math.floor(now / this.bucketMs);
+    for (let id = newest; id > newest - this.n; id--) {
+      const slot = ((id % this.n) + this.n) % this.n;
+      if (this.ids[slot] === id && (this.amounts[slot] ?? 0) > 0) return (id + this.n) * this.bucketMs;
+    }
+    return now;
+  }
+}
+
+export class PeriodCounter implements UsageCounter {
+  private start = 0;
+  private end = 0;
+  private used = 0;
+
+  constructor(readonly window: BudgetWindow) {}
+
+  /** The period holding `now` (rolled over when the previous one ended). */
+  period(now: number): { start: number; end: number } {
+    if (now >= this.end || now < this.start) {
+      const next = budgetPeriod(this.window, now);
+      if (next.start !== this.start) this.used = 0;
+      this.start = next.start;
+      this.end = next.end;
+    }
+    return { start: this.start, end: this.end };
+  }
+
+  add(at: number, amount: number): void {
+    // A request admitted in the previous period and settled in this one belongs to the previous one.
+    if (at < this.start) return;
+    const { start, end } = this.period(at);
+    if (at >= start && at < end) this.used += amount;
+  }
+
+  total(now: number): number {
+    this.period(now);
+    return this.used;
+  }
+
+  freesAt(now: number, amount: number): number {
+    return amount <= 0 ? now : this.period(now).end;
+  }
+
+  clearsAt(now: number): number {
+    return this.total(now) > 0 ? this.period(now).end : now;
+  }
+}
