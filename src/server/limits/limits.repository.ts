@@ -194,7 +194,9 @@ export async function userBucketsSince(
   db: Db,
   input: { userId: string; model: string; since: number; bucketMs: number },
 ): Promise<{ at: number; requests: number; tokens: number }[]> {
-  const bucket = sql<number>`cast(created_at / ${input.bucketMs} as bigint)`;
+  // A literal (an integer computed here, never input): PostgreSQL only groups by a select expression
+  // whose parameters are the same, and two placeholders are not.
+  const bucket = sql<number>`cast(created_at / ${sql.lit(Math.trunc(input.bucketMs))} as bigint)`;
   let query = db.kysely
     .selectFrom('usage_records')
     .select([
