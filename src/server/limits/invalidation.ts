@@ -101,16 +101,19 @@ export async function createLimitChanges(options: {
 
   return {
     async publish(change) {
-      await applySafely(change);
-      try {
-        if (!channel) {
-          const result = await pool.query<{ schema: string }>('select current_schema() as schema');
-          channel = channelFor(result.rows[0]?.schema ?? 'public');
+      // Announced first: other instances start reloading while this one does.
+      const announce = (async () => {
+        try {
+          if (!channel) {
+            const result = await pool.query<{ schema: string }>('select current_schema() as schema');
+            channel = channelFor(result.rows[0]?.schema ?? 'public');
+          }
+          await pool.query('select pg_notify($1, $2)', [channel, JSON.stringify({ ...change, from: self })]);
+        } catch (error) {
+          logger.warn({ err: error }, 'could not announce a limits change to other instances');
         }
-        await pool.query('select pg_notify($1, $2)', [channel, JSON.stringify({ ...change, from: self })]);
-      } catch (error) {
-        logger.warn({ err: error }, 'could not announce a limits change to other instances');
-      }
+      })();
+      await Promise.all([announce, applySafely(change)]);
     },
     async close() {
       closed = true;
