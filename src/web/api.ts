@@ -16,6 +16,13 @@ import type {
   StatusResponse,
   UserSummary,
 } from '../shared/auth.ts';
+import type {
+  KeyLimitsInput,
+  KeyLimitsListResponse,
+  KeyLimitsStatus,
+  QuotaListResponse,
+  QuotaRuleRequest,
+} from '../shared/limits.ts';
 import type { SourcesResponse, UsageResponse } from '../shared/usage.ts';
 
 export type {
@@ -138,8 +145,12 @@ export const api = {
       acknowledge_weak_password,
     }),
   listKeys: () => get<{ keys: ApiKey[] }>('/api/auth/api-keys'),
-  createKey: (name: string, expiresIn?: string) =>
-    request<CreatedApiKey>('POST', '/api/auth/api-keys', expiresIn ? { name, expiresIn } : { name }),
+  createKey: (name: string, expiresIn?: string, limits?: KeyLimitsInput) =>
+    request<CreatedApiKey>('POST', '/api/auth/api-keys', {
+      name,
+      ...(expiresIn ? { expiresIn } : {}),
+      ...(limits ? { limits } : {}),
+    }),
   revokeKey: (id: string) => request<unknown>('DELETE', `/api/auth/api-keys/${encodeURIComponent(id)}`),
   adminUsers: () => get<{ users: AdminUser[] }>('/api/auth/admin/users'),
   setRole: (id: string, role: Role) =>
@@ -168,4 +179,23 @@ export const api = {
   adminSources: (range: UsageRange, userId?: string) =>
     get<SourcesResponse>(`/api/auth/admin/usage/sources?${rangeQuery(range, { user_id: userId })}`),
   models: () => get<ModelList>('/v1/models'),
+  keyLimits: () => get<KeyLimitsListResponse>('/api/auth/api-keys/limits'),
+  adminKeyLimits: (userId: string) =>
+    get<KeyLimitsListResponse>(`/api/auth/admin/api-keys/limits?user_id=${encodeURIComponent(userId)}`),
+  setKeyLimits: (id: string, limits: KeyLimitsInput, admin: boolean) =>
+    request<KeyLimitsStatus>(
+      'PUT',
+      `/api/auth/${admin ? 'admin/' : ''}api-keys/${encodeURIComponent(id)}/limits`,
+      limits,
+    ),
+  myQuotas: () => get<QuotaListResponse>('/api/auth/quota'),
+  userQuotas: (userId: string) =>
+    get<QuotaListResponse>(`/api/auth/admin/users/${encodeURIComponent(userId)}/quotas`),
+  saveQuota: (userId: string, rule: QuotaRuleRequest) =>
+    request<unknown>('PUT', `/api/auth/admin/users/${encodeURIComponent(userId)}/quotas`, rule),
+  deleteQuota: (userId: string, id: string) =>
+    request<unknown>(
+      'DELETE',
+      `/api/auth/admin/users/${encodeURIComponent(userId)}/quotas/${encodeURIComponent(id)}`,
+    ),
 };

@@ -13,6 +13,9 @@ export const queryKeys = {
   sources: (range: UsageRange, admin: boolean, userId?: string) =>
     ['usage', 'sources', admin ? 'admin' : 'self', range, userId ?? ''] as const,
   models: ['models'] as const,
+  keyLimitsAll: ['limits', 'keys'] as const,
+  keyLimits: (userId: string | null) => ['limits', 'keys', userId ?? 'self'] as const,
+  quotas: (userId: string | null) => ['limits', 'quotas', userId ?? 'self'] as const,
 };
 
 /**

@@ -1,4 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import type { KeyLimitsInput } from '../../shared/limits.ts';
 import { api } from '../api.ts';
 import { queryKeys } from './keys.ts';
 
@@ -9,8 +10,19 @@ export function useApiKeys() {
 export function useCreateApiKey() {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: ({ name, expiresIn }: { name: string; expiresIn?: string }) => api.createKey(name, expiresIn),
-    onSuccess: () => client.invalidateQueries({ queryKey: queryKeys.apiKeys }),
+    mutationFn: ({
+      name,
+      expiresIn,
+      limits,
+    }: {
+      name: string;
+      expiresIn?: string;
+      limits?: KeyLimitsInput;
+    }) => api.createKey(name, expiresIn, limits),
+    onSuccess: async () => {
+      await client.invalidateQueries({ queryKey: queryKeys.apiKeys });
+      await client.invalidateQueries({ queryKey: queryKeys.keyLimitsAll });
+    },
   });
 }
 

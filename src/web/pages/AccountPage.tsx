@@ -6,6 +6,13 @@ import { type ApiKey, api, type CreatedApiKey, type SessionUser } from '../api.t
 import { ConfirmDialog } from '../components/ConfirmDialog.tsx';
 import { CopyButton } from '../components/CopyButton.tsx';
 import { DataTable } from '../components/DataTable.tsx';
+import {
+  EMPTY_DRAFT,
+  isEmptyDraft,
+  KeyLimitsFields,
+  limitsOf,
+} from '../components/limits/KeyLimitsFields.tsx';
+import { KeyLimitsSection } from '../components/limits/KeyLimitsSection.tsx';
 import { Empty, ErrorState, InlineError, Loading } from '../components/States.tsx';
 import { useToast } from '../components/Toast.tsx';
 import { onTabListKeyDown } from '../components/tablist.ts';
@@ -91,6 +98,7 @@ function ApiKeysTab() {
   const notify = useToast();
   const [name, setName] = useState('');
   const [expiresIn, setExpiresIn] = useState('');
+  const [limitsDraft, setLimitsDraft] = useState(EMPTY_DRAFT);
   const [created, setCreated] = useState<CreatedApiKey | null>(null);
   const [pending, setPending] = useState<ApiKey | null>(null);
 
@@ -99,11 +107,16 @@ function ApiKeysTab() {
     const trimmed = name.trim();
     if (!trimmed) return;
     create.mutate(
-      { name: trimmed, ...(expiresIn ? { expiresIn } : {}) },
+      {
+        name: trimmed,
+        ...(expiresIn ? { expiresIn } : {}),
+        ...(isEmptyDraft(limitsDraft) ? {} : { limits: limitsOf(limitsDraft) }),
+      },
       {
         onSuccess: (key) => {
           setCreated(key);
           setName('');
+          setLimitsDraft(EMPTY_DRAFT);
           notify('API key created');
         },
       },
@@ -180,7 +193,7 @@ function ApiKeysTab() {
             <p>Give it a name you will recognise in the usage breakdown, e.g. the app or machine using it.</p>
           </div>
         </div>
-        <form className="row" onSubmit={submit} style={{ alignItems: 'flex-end', gap: 12 }}>
+        <form className="row" onSubmit={submit} style={{ alignItems: 'flex-end', gap: 12, flexWrap: 'wrap' }}>
           <div className="field" style={{ flex: '1 1 220px' }}>
             <label htmlFor="key-name">Name</label>
             <input
@@ -211,6 +224,10 @@ function ApiKeysTab() {
             <Plus size={16} aria-hidden="true" />
             Create
           </button>
+          <details className="key-limits" style={{ flex: '1 1 100%' }}>
+            <summary>Limits (optional): rate limits and a token budget</summary>
+            <KeyLimitsFields idPrefix="new-key" draft={limitsDraft} onChange={setLimitsDraft} />
+          </details>
         </form>
         {create.isError ? (
           <div style={{ marginTop: 12 }}>
@@ -265,6 +282,13 @@ function ApiKeysTab() {
           />
         ) : null}
       </section>
+
+      {keys.data?.some((key) => !key.revokedAt) ? (
+        <KeyLimitsSection
+          userId={null}
+          names={new Map(keys.data.filter((key) => !key.revokedAt).map((key) => [key.id, key.name]))}
+        />
+      ) : null}
 
       <ConfirmDialog
         open={pending !== null}

@@ -3,6 +3,7 @@ import { RefreshCw, TrendingUp, UserRound, X } from 'lucide-react';
 import { type FormEvent, useMemo, useState } from 'react';
 import type { SessionUser, UsageBucket, UsageRange, UsageResponse } from '../api.ts';
 import { Link } from '../components/Link.tsx';
+import { QuotaForecast } from '../components/limits/QuotaForecast.tsx';
 import { Empty, ErrorState, Loading } from '../components/States.tsx';
 import { onTabListKeyDown } from '../components/tablist.ts';
 import { formatCount, formatTokens } from '../format.ts';
@@ -293,6 +294,7 @@ function Overview({
           )}
         </div>
       </div>
+      <QuotaForecast buckets={buckets} range={range} bucketCount={points.length} />
       <section className="card" style={{ marginBottom: 24 }} aria-labelledby="tokens-over-time">
         <div className="card-head" style={{ marginBottom: 8 }}>
           <h2 id="tokens-over-time">Tokens over time</h2>

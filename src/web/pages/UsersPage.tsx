@@ -5,6 +5,8 @@ import type { AdminUser, ApiKey, Invite, SessionUser } from '../api.ts';
 import { ConfirmDialog } from '../components/ConfirmDialog.tsx';
 import { CopyButton } from '../components/CopyButton.tsx';
 import { DataTable } from '../components/DataTable.tsx';
+import { KeyLimitsSection } from '../components/limits/KeyLimitsSection.tsx';
+import { QuotaRulesDialog } from '../components/limits/QuotaRulesDialog.tsx';
 import { Empty, ErrorState, InlineError, Loading } from '../components/States.tsx';
 import { useToast } from '../components/Toast.tsx';
 import { onTabListKeyDown } from '../components/tablist.ts';
@@ -67,6 +69,7 @@ function UsersTable({ me }: { me: SessionUser }) {
   const keysFor = query.get('keys');
   const [confirm, setConfirm] = useState<Confirm>(null);
   const [resetFor, setResetFor] = useState<AdminUser | null>(null);
+  const [quotasFor, setQuotasFor] = useState<AdminUser | null>(null);
 
   const { mutate } = act;
   const run = useCallback(
@@ -126,6 +129,14 @@ function UsersTable({ me }: { me: SessionUser }) {
               >
                 <KeyRound size={13} aria-hidden="true" />
                 Keys
+              </button>
+              <button
+                type="button"
+                className="btn btn-sm"
+                onClick={() => setQuotasFor(user)}
+                aria-label={`Quotas of ${who}`}
+              >
+                Quotas
               </button>
               {self ? (
                 <span className="small muted">(you)</span>
@@ -261,6 +272,7 @@ function UsersTable({ me }: { me: SessionUser }) {
           setConfirm(null);
         }}
       />
+      <QuotaRulesDialog user={quotasFor} onClose={() => setQuotasFor(null)} />
       <ResetPasswordDialog
         user={resetFor}
         onClose={() => setResetFor(null)}
@@ -401,6 +413,12 @@ function UserKeys({ user, onClose }: { user: AdminUser; onClose: () => void }) {
           columns={columns}
           caption={`API keys of ${user.name || user.email}`}
           rowProps={(row) => ({ className: row.original.revokedAt ? 'revoked' : undefined })}
+        />
+      ) : null}
+      {keys.data?.some((key) => !key.revokedAt) ? (
+        <KeyLimitsSection
+          userId={user.id}
+          names={new Map(keys.data.filter((key) => !key.revokedAt).map((key) => [key.id, key.name]))}
         />
       ) : null}
       <ConfirmDialog
