@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { KeyLimits } from '../../shared/limits.ts';
-import type { AppDeps } from '../app.ts';
 import type { AuthContext } from '../auth/context.ts';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/connection.ts';
+import type { AppDeps } from '../deps.ts';
 import { metricsFor } from '../metrics/registry.ts';
 import { createLimitChanges, type LimitChanges } from './invalidation.ts';
 import { upsertKeyLimits } from './limits.repository.ts';
