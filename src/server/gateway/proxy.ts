@@ -231,26 +231,38 @@ interface Exchange {
   ticket: Ticket | null;
 }
 
-/** Checks and reserves every limit that applies; throws the 429 when one does not fit. */
-async function admit(
+/**
+ * Checks and reserves every limit that applies; throws the 429 when one does not fit. Synchronous
+ * unless a token limit needs the prompt counted or a shared budget a lease: a key without limits
+ * costs two map look-ups and no promise.
+ */
+function admit(
   deps: ProxyDeps,
   auth: AuthContext,
   model: string,
   json: Json,
   reply: FastifyReply,
-): Promise<Ticket | null> {
+): Ticket | null | Promise<Ticket | null> {
   if (!deps.limits) return null;
-  let ticket: Ticket | null;
+  let admitted: Ticket | null | Promise<Ticket>;
   try {
-    const admitted = deps.limits.admit(auth, model, json, reply);
-    ticket = admitted instanceof Promise ? await admitted : admitted;
+    admitted = deps.limits.admit(auth, model, json, reply);
   } catch (error) {
     throw new RequestFailure('limited', error);
   }
-  // Whatever ends the response (an answer, an error, the client leaving) frees the reservation.
-  if (ticket) reply.raw.once('close', ticket.release);
-  return ticket;
+  if (admitted instanceof Promise) {
+    return admitted.then(releaseOnClose(reply), (error: unknown) => {
+      throw new RequestFailure('limited', error);
+    });
+  }
+  return admitted ? releaseOnClose(reply)(admitted) : null;
 }
+
+// Whatever ends the response (an answer, an error, the client leaving) frees the reservation.
+const releaseOnClose = (reply: FastifyReply) => (ticket: Ticket) => {
+  reply.raw.once('close', ticket.release);
+  return ticket;
+};
 
 async function forward(
   deps: ProxyDeps,
@@ -276,7 +288,8 @@ async function forward(
   const requestedModel = json.model;
   const upstream = deps.upstreams.route(requestedModel);
   if (!upstream) throw new RequestFailure('unknown_model', modelNotFound(requestedModel, deps.upstreams));
-  const ticket = await admit(deps, auth, requestedModel, json, reply);
+  let ticket = admit(deps, auth, requestedModel, json, reply);
+  if (ticket instanceof Promise) ticket = await ticket;
 
   const stream = json.stream === true;
   let outgoing = json;
