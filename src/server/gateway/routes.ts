@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../app.ts';
+import type { PriceBook } from '../cost/price-book.ts';
 import { UpstreamError } from '../errors.ts';
 import { metricsFor } from '../metrics/registry.ts';
 import { createDemoUpstream } from './demo.ts';
@@ -16,7 +17,7 @@ export function servesDemoModel(deps: Pick<AppDeps, 'config'>): boolean {
  * The OpenAI-compatible proxy: every inference route with and without `/v1`, and the merged
  * model list. Upstreams are validated here, at start-up (a bad KEYTALLY_CONFIG stops the process).
  */
-export async function registerGateway(app: FastifyInstance, deps: AppDeps): Promise<void> {
+export async function registerGateway(app: FastifyInstance, deps: AppDeps, prices: PriceBook): Promise<void> {
   const configs = upstreamConfigs(deps.config);
   const demo = configs.length === 0;
   const upstreams = new UpstreamSet(
@@ -31,6 +32,7 @@ export async function registerGateway(app: FastifyInstance, deps: AppDeps): Prom
     recorder: deps.recorder,
     metrics,
     now: deps.now ?? Date.now,
+    prices,
   };
   app.addHook('onClose', async () => {
     await Promise.all(upstreams.upstreams.map((upstream) => upstream.close()));
