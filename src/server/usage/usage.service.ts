@@ -14,9 +14,9 @@ import type {
   UserSourceTotal,
 } from '../../shared/usage.ts';
 import { MAX_KEY_TOTALS, USAGE_PERIODS } from '../../shared/usage.ts';
+import { usdOf } from '../cost/rates.ts';
 import type { Db } from '../db/connection.ts';
 import { assertNever, hourStart } from '../db/dialect.ts';
-import { usdOf } from '../cost/rates.ts';
 import { BadRequestError } from '../errors.ts';
 import {
   findApiKeyStates,

@@ -37,7 +37,10 @@ function payload(keys: number): SourcesResponse {
   return {
     buckets,
     totals: {
-      by_source: { apikey: { tokens: 1, requests: 1, cost: 0, unpriced_requests: 0 }, web: { tokens: 12, requests: 2, cost: 0, unpriced_requests: 0 } },
+      by_source: {
+        apikey: { tokens: 1, requests: 1, cost: 0, unpriced_requests: 0 },
+        web: { tokens: 12, requests: 2, cost: 0, unpriced_requests: 0 },
+      },
       by_key: buckets
         .filter((b) => b.source === 'apikey')
         .map((b) => ({
@@ -54,8 +57,24 @@ function payload(keys: number): SourcesResponse {
           revoked: b.api_key_id === 'k0',
         })),
       by_user_source: [
-        { source: 'web', user_id: 'u2', user_name: 'Ben', tokens: 7, requests: 1, cost: 0, unpriced_requests: 0 },
-        { source: 'web', user_id: 'u1', user_name: 'Ann', tokens: 5, requests: 1, cost: 0, unpriced_requests: 0 },
+        {
+          source: 'web',
+          user_id: 'u2',
+          user_name: 'Ben',
+          tokens: 7,
+          requests: 1,
+          cost: 0,
+          unpriced_requests: 0,
+        },
+        {
+          source: 'web',
+          user_id: 'u1',
+          user_name: 'Ann',
+          tokens: 5,
+          requests: 1,
+          cost: 0,
+          unpriced_requests: 0,
+        },
       ],
       grand_total: { tokens: 1, requests: 1, cost: 0, unpriced_requests: 0 },
     },
