@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { PriceInput } from '../../shared/cost.ts';
-import type { AppDeps } from '../app.ts';
 import { requireAdmin } from '../auth/guards.ts';
 import { AUTH_BODY_LIMIT_BYTES } from '../auth/protection.ts';
 import { parseInput } from '../auth/validation.ts';
+import type { AppDeps } from '../deps.ts';
 import { configPrices } from '../gateway/upstreams.ts';
 import { PriceBook } from './price-book.ts';
 import { createPriceEvents } from './price-events.ts';
