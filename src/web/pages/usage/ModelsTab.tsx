@@ -20,6 +20,9 @@ interface ModelRow {
 
 const column = createColumnHelper<ModelRow>();
 
+/** A row's figure in the page's measure. */
+const figureOf = (row: ModelRow, measure: Measure) => (measure === 'cost' ? row.cost : row.total);
+
 export function aggregateBy<K extends string>(buckets: UsageBucket[], keyOf: (b: UsageBucket) => K) {
   const rows = new Map<
     K,
@@ -50,7 +53,6 @@ export function ModelsTab({
   measure?: Measure;
   admin?: boolean;
 }) {
-  const value = (row: ModelRow) => (measure === 'cost' ? row.cost : row.total);
   const rows = useMemo<ModelRow[]>(
     () =>
       [...aggregateBy(buckets, (b) => b.model || '(unknown)').entries()]
@@ -58,7 +60,7 @@ export function ModelsTab({
         .sort((a, b) => (measure === 'cost' ? b.cost - a.cost : 0) || b.total - a.total),
     [buckets, measure],
   );
-  const max = Math.max(measure === 'cost' ? 1e-9 : 1, ...rows.map(value));
+  const max = Math.max(measure === 'cost' ? 1e-9 : 1, ...rows.map((row) => figureOf(row, measure)));
   const grand =
     measure === 'cost' ? sumUsd(rows.map((r) => r.cost)) : rows.reduce((sum, r) => sum + r.total, 0);
   const columns = useMemo(
@@ -105,9 +107,12 @@ export function ModelsTab({
         cell: (info) => (
           <div className="row" style={{ flexWrap: 'nowrap' }}>
             <div className="bar-track" style={{ flex: 1 }}>
-              <div className="bar-fill" style={{ width: `${(value(info.row.original) / max) * 100}%` }} />
+              <div
+                className="bar-fill"
+                style={{ width: `${(figureOf(info.row.original, measure) / max) * 100}%` }}
+              />
             </div>
-            <span className="small muted">{percent(value(info.row.original), grand)}%</span>
+            <span className="small muted">{percent(figureOf(info.row.original, measure), grand)}%</span>
           </div>
         ),
       }),

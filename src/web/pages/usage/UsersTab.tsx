@@ -23,6 +23,9 @@ interface UserRow {
 
 const column = createColumnHelper<UserRow>();
 
+/** A row's figure in the page's measure. */
+const figureOf = (row: UserRow, measure: Measure) => (measure === 'cost' ? row.cost : row.total);
+
 /** Usage per user (admin). Choosing a user filters the whole page, including the Sources tab. */
 export function UsersTab({
   query,
@@ -37,7 +40,6 @@ export function UsersTab({
   onSelect: (id: string | null) => void;
   measure?: Measure;
 }) {
-  const value = (row: UserRow) => (measure === 'cost' ? row.cost : row.total);
   const rows = useMemo<UserRow[]>(() => {
     const buckets = query.data?.usage ?? [];
     const labels = axisLabels(
@@ -82,7 +84,7 @@ export function UsersTab({
       })
       .sort((a, b) => (measure === 'cost' ? b.cost - a.cost : 0) || b.total - a.total);
   }, [query.data, range, measure]);
-  const max = Math.max(measure === 'cost' ? 1e-9 : 1, ...rows.map(value));
+  const max = Math.max(measure === 'cost' ? 1e-9 : 1, ...rows.map((row) => figureOf(row, measure)));
   const columns = useMemo(
     () => [
       column.accessor('name', {
@@ -147,7 +149,10 @@ export function UsersTab({
         header: () => <span className="sr-only">Share</span>,
         cell: (info) => (
           <div className="bar-track">
-            <div className="bar-fill" style={{ width: `${(value(info.row.original) / max) * 100}%` }} />
+            <div
+              className="bar-fill"
+              style={{ width: `${(figureOf(info.row.original, measure) / max) * 100}%` }}
+            />
           </div>
         ),
       }),
