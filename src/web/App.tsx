@@ -5,6 +5,7 @@ import { useAuthStatus } from './hooks/useAuthStatus.ts';
 import { AccountPage } from './pages/AccountPage.tsx';
 import { ChatPage } from './pages/ChatPage.tsx';
 import { LoginPage } from './pages/LoginPage.tsx';
+import { PricesPage } from './pages/PricesPage.tsx';
 import { UsagePage } from './pages/UsagePage.tsx';
 import { UsersPage } from './pages/UsersPage.tsx';
 import { navigate, useLocation } from './router.ts';
@@ -15,6 +16,7 @@ const TITLES: Record<string, string> = {
   '/app/chat': 'Chat',
   '/app/account': 'API keys & account',
   '/app/users': 'Users',
+  '/app/prices': 'Prices',
   '/login': 'Sign in',
 };
 
@@ -41,7 +43,8 @@ export function App() {
       return;
     }
     const known = Object.keys(TITLES).some((page) => page !== '/login' && path.startsWith(page));
-    const allowed = !path.startsWith('/app/users') || user?.role === 'admin';
+    const adminOnly = path.startsWith('/app/users') || path.startsWith('/app/prices');
+    const allowed = !adminOnly || user?.role === 'admin';
     if (!known || !allowed) navigate('/app/usage', { replace: true });
   }, [status.data, signedIn, path, user?.role]);
 
@@ -57,6 +60,7 @@ export function App() {
   if (path.startsWith('/app/chat')) page = <ChatPage />;
   else if (path.startsWith('/app/account')) page = <AccountPage user={user} />;
   else if (path.startsWith('/app/users') && user.role === 'admin') page = <UsersPage me={user} />;
+  else if (path.startsWith('/app/prices') && user.role === 'admin') page = <PricesPage />;
   else page = <UsagePage user={user} />;
   return <Layout user={user}>{page}</Layout>;
 }

@@ -86,6 +86,8 @@ function invalidPrompt(prompt: unknown): string | undefined {
 export function createDemoUpstream(): Upstream {
   return {
     name: DEMO_UPSTREAM_NAME,
+    // The demo model has no catalogue price; `keytally seed-demo` sets an admin price for it.
+    provider: null,
     describe: 'the built-in demo model',
     models: [DEMO_MODEL],
     async send(request) {

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { PriceBook } from '../cost/price-book.ts';
 import type { AppDeps } from '../deps.ts';
 import { UpstreamError } from '../errors.ts';
 import { limitsOf } from '../limits/register.ts';
@@ -17,7 +18,7 @@ export function servesDemoModel(deps: Pick<AppDeps, 'config'>): boolean {
  * The OpenAI-compatible proxy: every inference route with and without `/v1`, and the merged
  * model list. Upstreams are validated here, at start-up (a bad KEYTALLY_CONFIG stops the process).
  */
-export async function registerGateway(app: FastifyInstance, deps: AppDeps): Promise<void> {
+export async function registerGateway(app: FastifyInstance, deps: AppDeps, prices: PriceBook): Promise<void> {
   const configs = upstreamConfigs(deps.config);
   const demo = configs.length === 0;
   const upstreams = new UpstreamSet(
@@ -33,6 +34,7 @@ export async function registerGateway(app: FastifyInstance, deps: AppDeps): Prom
     metrics,
     now: deps.now ?? Date.now,
     limits: limitsOf(deps.config),
+    prices,
   };
   app.addHook('onClose', async () => {
     await Promise.all(upstreams.upstreams.map((upstream) => upstream.close()));

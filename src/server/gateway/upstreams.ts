@@ -3,7 +3,9 @@ import { createRequire } from 'node:module';
 import type { Readable } from 'node:stream';
 import { type Dispatcher, Pool, errors as undiciErrors } from 'undici';
 import { z } from 'zod';
+import { PriceInput } from '../../shared/cost.ts';
 import { type Config, ConfigError } from '../config.ts';
+import { inferProvider, isCatalogProvider } from '../cost/catalog.ts';
 
 /** One upstream of a KEYTALLY_CONFIG file. */
 export const UpstreamConfig = z.object({
@@ -22,11 +24,23 @@ export const UpstreamConfig = z.object({
   /** Models this upstream serves; omitted: it serves every model no other upstream lists. */
   models: z.array(z.string().trim().min(1, 'must not be empty')).optional(),
   timeout_ms: z.number().int().min(1).max(86_400_000).optional(),
+  /**
+   * Whose prices the catalogue applies to this upstream's models (a genai-prices provider id such as
+   * `openai` or `anthropic`; `none`: admin prices only). Omitted: inferred from the URL's host, else
+   * matched by model name (gpt-*, claude-*, …).
+   */
+  provider: z
+    .string()
+    .trim()
+    .regex(/^[a-z0-9._-]{1,64}$/, 'must be a provider id such as openai, anthropic or none')
+    .optional(),
 });
 export type UpstreamConfig = z.infer<typeof UpstreamConfig>;
 
 export const UpstreamsFile = z.object({
   upstreams: z.array(UpstreamConfig).min(1, 'must list at least one upstream'),
+  /** Admin prices of the configuration (decisions.md section 8). */
+  prices: z.array(PriceInput).optional(),
 });
 export type UpstreamsFile = z.infer<typeof UpstreamsFile>;
 
@@ -82,6 +96,11 @@ export interface ModelEntry {
 
 export interface Upstream {
   name: string;
+  /**
+   * The catalogue provider of its models: a genai-prices id, null for none (admin prices only),
+   * undefined to match by model name.
+   */
+  provider?: string | null;
   /** Where requests go, for error messages (never contains the key). */
   describe: string;
   models: readonly string[] | undefined;
@@ -125,6 +144,12 @@ export function loadUpstreamsFile(file: string): UpstreamsFile {
       throw new ConfigError('KEYTALLY_CONFIG', `${file}: upstream name "${upstream.name}" is used twice`);
     }
     names.add(upstream.name);
+    if (upstream.provider && upstream.provider !== 'none' && !isCatalogProvider(upstream.provider)) {
+      throw new ConfigError(
+        'KEYTALLY_CONFIG',
+        `${file}: upstream "${upstream.name}": provider "${upstream.provider}" is not in the price catalogue (use e.g. openai, anthropic, google, or none)`,
+      );
+    }
   }
   return parsed.data;
 }
@@ -136,6 +161,17 @@ export function upstreamConfigs(config: Config): UpstreamConfig[] {
     return [{ name: 'default', url: config.upstreamUrl, api_key: config.upstreamApiKey }];
   }
   return [];
+}
+
+/** The admin prices of the KEYTALLY_CONFIG file (none without one). */
+export function configPrices(config: Config): PriceInput[] {
+  return config.configFile ? (loadUpstreamsFile(config.configFile).prices ?? []) : [];
+}
+
+/** `provider` as configured (`none`: null), else the genai-prices provider whose API URL this is. */
+export function catalogProviderOf(upstream: UpstreamConfig): string | null | undefined {
+  if (upstream.provider === 'none') return null;
+  return upstream.provider ?? inferProvider(upstream.url);
 }
 
 // Keep-alive connections per upstream origin. 128 covers concurrency 64 with streams in flight;
@@ -165,6 +201,7 @@ export function createHttpUpstream(upstream: UpstreamConfig, defaultTimeoutMs: n
   };
   return {
     name: upstream.name,
+    provider: catalogProviderOf(upstream),
     describe: `${base.origin}${basePath}`,
     models: upstream.models,
     async send(request) {
