@@ -45,6 +45,12 @@ export const BudgetWindow = z.enum(BUDGET_WINDOWS, {
 export type BudgetWindow = z.infer<typeof BudgetWindow>;
 
 const positive = z.number().int('must be a whole number').positive('must be at least 1');
+/** USD with at most 9 decimals (stored as integer nano-USD, like usage costs). */
+const dollars = z
+  .number()
+  .positive('must be more than 0')
+  .max(1_000_000_000, 'must be at most 1000000000')
+  .refine((value) => Math.abs(value * 1e9 - Math.round(value * 1e9)) < 1e-3, 'must have at most 9 decimals');
 
 /** A key's limits; null (or absent) = no such limit. */
 export const KeyLimits = z
@@ -53,6 +59,8 @@ export const KeyLimits = z
     tpm: positive.nullable().default(null),
     max_parallel: positive.nullable().default(null),
     token_budget: positive.nullable().default(null),
+    /** USD per budget window; requests are priced as usage is (decisions.md section 8). */
+    usd_budget: dollars.nullable().default(null),
     budget_window: BudgetWindow.default('month'),
     /** Percent of a budget at which the key is flagged (and the webhook told), e.g. 80. */
     soft_threshold: z.number().int().min(1).max(99, 'must be between 1 and 99').nullable().default(null),
@@ -66,13 +74,27 @@ export const NO_LIMITS: KeyLimits = {
   tpm: null,
   max_parallel: null,
   token_budget: null,
+  usd_budget: null,
   budget_window: 'month',
   soft_threshold: null,
 };
 
+/** A user's budgets over all their traffic (every key and the web UI); admins set them. */
+export const UserLimits = z
+  .object({
+    token_budget: positive.nullable().default(null),
+    usd_budget: dollars.nullable().default(null),
+    budget_window: BudgetWindow.default('month'),
+    soft_threshold: z.number().int().min(1).max(99, 'must be between 1 and 99').nullable().default(null),
+  })
+  .strict();
+export type UserLimits = z.infer<typeof UserLimits>;
+export type UserLimitsInput = z.input<typeof UserLimits>;
+
 /** One limit of a key as the dashboard shows it. */
 export const LimitUsage = z.object({
-  limit: z.enum(['rpm', 'tpm', 'max_parallel', 'token_budget']),
+  limit: z.enum(['rpm', 'tpm', 'max_parallel', 'token_budget', 'usd_budget']),
+  /** Requests, tokens, or USD for usd_budget. */
   used: z.number(),
   max: z.number(),
   /** When enough frees / the window resets; null for max_parallel. */
@@ -92,6 +114,15 @@ export const KeyLimitsStatus = z.object({
   rejected: z.number(),
 });
 export type KeyLimitsStatus = z.infer<typeof KeyLimitsStatus>;
+
+export const UserLimitsStatus = z.object({
+  user_id: z.string(),
+  limits: UserLimits,
+  usage: z.array(LimitUsage),
+  soft_exceeded: z.boolean(),
+  exhausted: z.boolean(),
+});
+export type UserLimitsStatus = z.infer<typeof UserLimitsStatus>;
 
 export const KeyLimitsListResponse = z.object({ keys: z.array(KeyLimitsStatus) });
 export type KeyLimitsListResponse = z.infer<typeof KeyLimitsListResponse>;

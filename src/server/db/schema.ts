@@ -178,6 +178,16 @@ export interface ApiKeyLimitsTable {
   tpm: number | null;
   max_parallel: number | null;
   token_budget: number | null;
+  usd_budget_nanos: number | null;
+  budget_window: string;
+  soft_threshold: number | null;
+  updated_at: number;
+}
+
+export interface UserLimitsTable {
+  user_id: string;
+  token_budget: number | null;
+  usd_budget_nanos: number | null;
   budget_window: string;
   soft_threshold: number | null;
   updated_at: number;
@@ -214,6 +224,7 @@ export interface Database {
   usage_rollup_day_versions: UsageRollupDayVersionsTable;
   quota_rules: QuotaRulesTable;
   api_key_limits: ApiKeyLimitsTable;
+  user_limits: UserLimitsTable;
   limit_policies: LimitPoliciesTable;
   limit_leases: LimitLeasesTable;
   api_key_rejections: ApiKeyRejectionsTable;
@@ -231,6 +242,7 @@ export type NewUsageRecordRow = Insertable<UsageRecordsTable>;
 export type UsageRollupRow = Selectable<UsageRollupsHourlyTable>;
 export type QuotaRuleRow = Selectable<QuotaRulesTable>;
 export type ApiKeyLimitsRow = Selectable<ApiKeyLimitsTable>;
+export type UserLimitsRow = Selectable<UserLimitsTable>;
 export type PriceRow = Selectable<PricesTable>;
 
 // Kysely's Generated is re-exported for migrations that add defaulted columns later.

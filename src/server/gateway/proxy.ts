@@ -246,11 +246,12 @@ function admit(
   model: string,
   json: Json,
   reply: FastifyReply,
+  provider: Upstream['provider'],
 ): Ticket | null | Promise<Ticket | null> {
   if (!deps.limits) return null;
   let admitted: Ticket | null | Promise<Ticket>;
   try {
-    admitted = deps.limits.admit(auth, model, json, reply);
+    admitted = deps.limits.admit(auth, model, json, reply, provider);
   } catch (error) {
     throw new RequestFailure('limited', error);
   }
@@ -292,7 +293,7 @@ async function forward(
   const requestedModel = json.model;
   const upstream = deps.upstreams.route(requestedModel);
   if (!upstream) throw new RequestFailure('unknown_model', modelNotFound(requestedModel, deps.upstreams));
-  let ticket = admit(deps, auth, requestedModel, json, reply);
+  let ticket = admit(deps, auth, requestedModel, json, reply, upstream.provider);
   if (ticket instanceof Promise) ticket = await ticket;
 
   const stream = json.stream === true;
@@ -492,7 +493,11 @@ async function buildRow(
 async function record(deps: ProxyDeps, row: UsageEvent, ticket: Ticket | null): Promise<void> {
   // Settled before the row is journaled: a limits reload that flushes the journal then finds the
   // row in the database and this request's usage in no counter twice.
-  ticket?.settle({ model: row.model, total_tokens: row.total_tokens ?? 0 });
+  ticket?.settle({
+    model: row.model,
+    total_tokens: row.total_tokens ?? 0,
+    cost_nanos: row.cost_nanos ?? null,
+  });
   await deps.recorder.record(row);
   deps.metrics.countTokens(row.source, row.model, row.prompt_tokens ?? 0, row.completion_tokens ?? 0);
   if (row.cost_nanos) deps.metrics.countCost(row.source, row.model, row.cost_nanos);

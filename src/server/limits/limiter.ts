@@ -3,161 +3,24 @@ import type { KeyLimits } from '../../shared/limits.ts';
 import type { AuthContext } from '../auth/context.ts';
 import { AppError } from '../errors.ts';
 import type { LimitEventKind, LimitEventSink } from './events.ts';
-import type { LeasedAllowance } from './leases.ts';
-import { PeriodCounter, RollingCounter, type UsageCounter } from './meters.ts';
-import { formatQuotaWindow, goDuration } from './windows.ts';
+import {
+  type Meter,
+  NANOS_PER_USD,
+  type QuotaMeters,
+  RATE_LIMITS,
+  type RequestAmounts,
+  type SettledRow,
+} from './meter.ts';
+import { goDuration } from './windows.ts';
 
 /**
  * Admission and settlement (issue #13, decisions.md section 9). Every limit that applies to a
- * request (its key's rpm/tpm/max_parallel/token budget, its user's quota rules for the model) is a
- * `Meter`. Admission checks and reserves on all of them in one synchronous step, so concurrent
- * requests cannot both take the last unit; settlement replaces the reservation by the real usage.
- * Nothing here touches the database, except a shared budget's lease refill (leases.ts), which
- * happens a few times per period rather than per request.
+ * request (its key's rpm/tpm/max_parallel/budgets, its user's budgets, its user's quota rules for
+ * the model) is a `Meter`. Admission checks and reserves on all of them in one synchronous step, so
+ * concurrent requests cannot both take the last unit; settlement replaces the reservation by the
+ * real usage. Nothing here touches the database, except a shared budget's lease refill (leases.ts),
+ * which happens a few times per period rather than per request.
  */
-export type LimitName = 'rpm' | 'tpm' | 'max_parallel' | 'token_budget' | 'quota_requests' | 'quota_tokens';
-
-export interface MeterOwner {
-  userId: string;
-  keyId: string | null;
-  keyName: string;
-  quotaId: string | null;
-  /** Quota rules: '' = every model. */
-  model: string;
-}
-
-export class Meter {
-  reserved = 0;
-  lease: LeasedAllowance | null = null;
-  private softMark = -1;
-  private hardMark = -1;
-
-  constructor(
-    readonly limit: LimitName,
-    readonly max: number,
-    /** null for max_parallel, which counts only what is in flight. */
-    readonly counter: UsageCounter | null,
-    readonly window: string,
-    readonly owner: MeterOwner,
-    readonly softPercent: number | null,
-  ) {}
-
-  get unit(): 'requests' | 'tokens' {
-    return this.limit === 'tpm' || this.limit === 'token_budget' || this.limit === 'quota_tokens'
-      ? 'tokens'
-      : 'requests';
-  }
-
-  used(now: number): number {
-    return this.counter ? this.counter.total(now) : 0;
-  }
-
-  fits(now: number, need: number): boolean {
-    if (this.lease) return this.lease.fits(now, this.reserved, need);
-    return this.used(now) + this.reserved + need <= this.max;
-  }
-
-  /** Epoch ms when `need` would fit again (reservations in flight assumed to settle as reserved). */
-  retryAt(now: number, need: number): number {
-    if (!this.counter) return now + 1000;
-    if (need > this.max) return this.counter.clearsAt(now);
-    return this.counter.freesAt(now, this.used(now) + this.reserved + need - this.max);
-  }
-
-  /** Which window a crossing belongs to (each is reported once per window). */
-  private mark(now: number): number {
-    if (this.counter instanceof PeriodCounter) return this.counter.period(now).start;
-    const windowMs = this.counter instanceof RollingCounter ? this.counter.windowMs : 60_000;
-    return Math.floor(now / windowMs);
-  }
-
-  /** The crossings to report now, each once per window. */
-  crossings(now: number, rejected: boolean): LimitEventKind[] {
-    if (!this.counter && !rejected) return [];
-    const used = this.used(now);
-    const mark = this.mark(now);
-    const out: LimitEventKind[] = [];
-    if (this.softPercent !== null && used * 100 >= this.softPercent * this.max && this.softMark !== mark) {
-      this.softMark = mark;
-      out.push('soft_threshold');
-    }
-    if ((rejected || used >= this.max) && this.hardMark !== mark) {
-      this.hardMark = mark;
-      out.push('hard_limit');
-    }
-    return out;
-  }
-}
-
-export function keyMeters(owner: MeterOwner, limits: KeyLimits): Meter[] {
-  const meters: Meter[] = [];
-  if (limits.rpm !== null)
-    meters.push(new Meter('rpm', limits.rpm, new RollingCounter(60_000, 1000), '1m', owner, null));
-  if (limits.tpm !== null)
-    meters.push(new Meter('tpm', limits.tpm, new RollingCounter(60_000, 1000), '1m', owner, null));
-  if (limits.max_parallel !== null)
-    meters.push(new Meter('max_parallel', limits.max_parallel, null, '', owner, null));
-  if (limits.token_budget !== null) {
-    meters.push(
-      new Meter(
-        'token_budget',
-        limits.token_budget,
-        new PeriodCounter(limits.budget_window),
-        limits.budget_window,
-        owner,
-        limits.soft_threshold,
-      ),
-    );
-  }
-  return meters;
-}
-
-export interface QuotaRuleLimits {
-  id: string;
-  userId: string;
-  model: string;
-  maxRequests: number | null;
-  maxTotalTokens: number | null;
-  windowSeconds: number;
-}
-
-export interface QuotaMeters {
-  rule: QuotaRuleLimits;
-  requests: Meter;
-  tokens: Meter;
-}
-
-/** Both counters exist even without a max, so GET /api/auth/quota can report current usage. */
-export function quotaMeters(rule: QuotaRuleLimits): QuotaMeters {
-  const owner: MeterOwner = {
-    userId: rule.userId,
-    keyId: null,
-    keyName: '',
-    quotaId: rule.id,
-    model: rule.model,
-  };
-  const window = formatQuotaWindow(rule.windowSeconds);
-  const windowMs = rule.windowSeconds * 1000;
-  return {
-    rule,
-    requests: new Meter(
-      'quota_requests',
-      rule.maxRequests ?? Number.POSITIVE_INFINITY,
-      RollingCounter.forWindow(windowMs),
-      window,
-      owner,
-      null,
-    ),
-    tokens: new Meter(
-      'quota_tokens',
-      rule.maxTotalTokens ?? Number.POSITIVE_INFINITY,
-      RollingCounter.forWindow(windowMs),
-      window,
-      owner,
-      null,
-    ),
-  };
-}
 
 export interface KeyState {
   limits: KeyLimits;
@@ -167,10 +30,7 @@ export interface KeyState {
 /** A 429 in the OpenAI shape: `insufficient_quota` for budgets and quotas, else `rate_limit_exceeded`. */
 export class LimitExceededError extends AppError {
   constructor(meter: Meter, message: string, retryAfterSeconds: number) {
-    const type =
-      meter.limit === 'rpm' || meter.limit === 'tpm' || meter.limit === 'max_parallel'
-        ? 'rate_limit_exceeded'
-        : 'insufficient_quota';
+    const type = RATE_LIMITS.has(meter.limit) ? 'rate_limit_exceeded' : 'insufficient_quota';
     super(429, message, { type, code: type, headers: { 'retry-after': String(retryAfterSeconds) } });
   }
 }
@@ -201,7 +61,7 @@ export class Ticket {
   };
 
   /** Counts the request's real usage (its usage row), then frees the reservation. Once. */
-  settle(row: { model: string; total_tokens: number }): void {
+  settle(row: SettledRow): void {
     this.release();
     if (this.settled) return;
     this.settled = true;
@@ -209,8 +69,12 @@ export class Ticket {
     // The meters in force now: a limits change meanwhile replaced the ones that were reserved on.
     const key = this.keyId ? this.limiter.keys.get(this.keyId) : undefined;
     for (const meter of key?.meters ?? []) {
-      if (meter.limit === 'tpm' || meter.limit === 'token_budget')
-        this.limiter.count(meter, this.at, row.total_tokens, now);
+      if (meter.limit !== 'rpm' && meter.limit !== 'max_parallel') {
+        this.limiter.count(meter, this.at, meter.amountOf(row), now);
+      }
+    }
+    for (const meter of this.limiter.users.get(this.userId) ?? []) {
+      this.limiter.count(meter, this.at, meter.amountOf(row), now);
     }
     // Quota rules by the model actually served (the usage row's), as GET /api/auth/quota counts.
     for (const quota of this.limiter.quotasOf(this.userId)) {
@@ -236,6 +100,8 @@ export interface LimiterOptions {
 export class Limiter {
   readonly keys = new Map<string, KeyState>();
   readonly quotas = new Map<string, QuotaMeters[]>();
+  /** Per-user budgets. */
+  readonly users = new Map<string, Meter[]>();
   readonly now: () => number;
 
   constructor(private readonly options: LimiterOptions) {
@@ -251,8 +117,10 @@ export class Limiter {
     const key = auth.apiKey ? this.keys.get(auth.apiKey.id) : undefined;
     // Quota rules never restrict admins (the reference's RequireQuota), legacy keys included.
     const rules = auth.role === 'admin' ? undefined : this.quotas.get(auth.user.id);
-    if (!key && !rules) return null;
+    const user = this.users.get(auth.user.id);
+    if (!key && !rules && !user) return null;
     const meters: Meter[] = key ? [...key.meters] : [];
+    if (user) meters.push(...user);
     for (const quota of rules ?? []) {
       if (quota.rule.model !== '' && quota.rule.model !== model) continue;
       if (quota.rule.maxRequests !== null) meters.push(quota.requests);
@@ -262,22 +130,26 @@ export class Limiter {
   }
 
   /**
-   * Reserves 1 request and `tokens` on every meter, or throws LimitExceededError. Synchronous; a
+   * Reserves 1 request, the tokens and the cost on every meter, or throws LimitExceededError. Synchronous; a
    * shared budget whose local slice is short returns a promise that refills it and tries again.
    * Either way the check and the reservation happen in one synchronous step.
    */
   reserve(
     meters: Meter[],
     who: { userId: string; keyId: string | null },
-    tokens: number,
+    amounts: RequestAmounts,
     reply: FastifyReply,
   ): Ticket | Promise<Ticket> {
     const now = this.now();
-    const needs = meters.map((meter) => (meter.unit === 'tokens' ? tokens : 1));
+    const needs = meters.map((meter) => meter.need(amounts));
     let refills: Promise<void>[] | null = null;
     for (let i = 0; i < meters.length; i++) {
       const meter = meters[i] as Meter;
       const need = needs[i] ?? 0;
+      if (meter.unit === 'nanos' && amounts.nanos === null) {
+        this.setHeaders(meters, now, (name, value) => reply.header(name, value));
+        throw this.rejectUnpriced(meter, now);
+      }
       if (meter.fits(now, need)) continue;
       // A shared budget whose local slice is short takes another from the database, then tries
       // again; it refuses once the database has nothing left.
@@ -289,7 +161,7 @@ export class Limiter {
       this.setHeaders(meters, now, (name, value) => reply.header(name, value));
       throw this.reject(meter, need, now);
     }
-    if (refills) return Promise.all(refills).then(() => this.reserve(meters, who, tokens, reply));
+    if (refills) return Promise.all(refills).then(() => this.reserve(meters, who, amounts, reply));
     const ticket = new Ticket(this, now, who.userId, who.keyId, meters, needs);
     for (let i = 0; i < meters.length; i++) {
       const meter = meters[i] as Meter;
@@ -318,9 +190,33 @@ export class Limiter {
     return new LimitExceededError(meter, this.describe(meter, need, now, retryAfter), retryAfter);
   }
 
+  /** The model of the request being admitted, for the message of an unpriced one. */
+  private admitting = '';
+
+  /** Notes the model of the request about to be reserved (its name goes into messages). */
+  admittingModel(model: string): void {
+    this.admitting = model;
+  }
+
+  /**
+   * A USD budget cannot be checked for a model without a price: refused rather than let through
+   * uncounted (an administrator adds a price, 0 for a free local model).
+   */
+  private rejectUnpriced(meter: Meter, now: number): LimitExceededError {
+    if (meter.owner.keyId) this.options.noteRejected(meter.owner.keyId);
+    this.emit('rejected', meter, now);
+    const whose = meter.owner.keyId ? `API key "${meter.owner.keyName}"` : 'your account';
+    return new LimitExceededError(
+      meter,
+      `No price is known for the model "${this.admitting}", so the USD budget of ${whose} (${meter.limit}) cannot be checked; an administrator can add a price for it (0 for a free model).`,
+      3600,
+    );
+  }
+
   private describe(meter: Meter, need: number, now: number, retryAfter: number): string {
     const used = Math.round(meter.lease ? meter.lease.spent : meter.used(now));
     const key = `API key "${meter.owner.keyName}"`;
+    const usd = (nanos: number) => `$${(nanos / NANOS_PER_USD).toFixed(6)}`;
     const later = `Try again in ${retryAfter}s.`;
     switch (meter.limit) {
       case 'rpm':
@@ -331,6 +227,12 @@ export class Limiter {
         return `Rate limit reached for ${key} on parallel requests (max_parallel): limit ${meter.max}, in flight ${meter.reserved}. ${later}`;
       case 'token_budget':
         return `Token budget of ${key} exceeded (token_budget): ${used} of ${meter.max} tokens used in this ${meter.window} window, this request needs ${need} (prompt estimate + max_tokens). ${later}`;
+      case 'usd_budget':
+        return `USD budget of ${key} exceeded (usd_budget): ${usd(used)} of ${usd(meter.max)} used in this ${meter.window} window, this request may cost ${usd(need)}. ${later}`;
+      case 'user_token_budget':
+        return `Your token budget is exceeded (user_token_budget): ${used} of ${meter.max} tokens used in this ${meter.window} window, this request needs ${need}. ${later}`;
+      case 'user_usd_budget':
+        return `Your USD budget is exceeded (user_usd_budget): ${usd(used)} of ${usd(meter.max)} used in this ${meter.window} window, this request may cost ${usd(need)}. ${later}`;
       case 'quota_requests':
       case 'quota_tokens': {
         const scope = meter.owner.model === '' ? 'all models' : `model ${meter.owner.model}`;

@@ -1,8 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
-import type { KeyLimits } from '../../shared/limits.ts';
+import type { KeyLimits, UserLimits } from '../../shared/limits.ts';
 import type { Db } from '../db/connection.ts';
-import type { ApiKeyLimitsRow, QuotaRuleRow } from '../db/schema.ts';
+import type { ApiKeyLimitsRow, QuotaRuleRow, UserLimitsRow } from '../db/schema.ts';
+
+const NANOS_PER_USD = 1_000_000_000;
+const toNanos = (usd: number | null) => (usd === null ? null : Math.round(usd * NANOS_PER_USD));
+const toUsd = (nanos: number | string | null) => (nanos === null ? null : Number(nanos) / NANOS_PER_USD);
 
 /** SQL of limits: rules, key limits, the admin policy, rejections, and the rebuild at start-up. */
 
@@ -27,13 +31,74 @@ export async function listKeyLimits(db: Db, keyId?: string): Promise<KeyLimitsRe
     tpm: nullableNumber(row.tpm),
     max_parallel: nullableNumber(row.max_parallel),
     token_budget: nullableNumber(row.token_budget),
+    usd_budget_nanos: nullableNumber(row.usd_budget_nanos),
     soft_threshold: nullableNumber(row.soft_threshold),
     updated_at: Number(row.updated_at),
   }));
 }
 
+/** A stored row as the API's limits (USD from nano-USD). */
+export function keyLimitsOf(row: ApiKeyLimitsRow): KeyLimits {
+  return {
+    rpm: row.rpm,
+    tpm: row.tpm,
+    max_parallel: row.max_parallel,
+    token_budget: row.token_budget,
+    usd_budget: toUsd(row.usd_budget_nanos),
+    budget_window: row.budget_window as KeyLimits['budget_window'],
+    soft_threshold: row.soft_threshold,
+  };
+}
+
+export async function listUserLimits(db: Db, userId?: string): Promise<UserLimitsRow[]> {
+  let query = db.kysely.selectFrom('user_limits').selectAll();
+  if (userId) query = query.where('user_id', '=', userId);
+  return (await query.execute()).map((row) => ({
+    ...row,
+    token_budget: nullableNumber(row.token_budget),
+    usd_budget_nanos: nullableNumber(row.usd_budget_nanos),
+    soft_threshold: nullableNumber(row.soft_threshold),
+    updated_at: Number(row.updated_at),
+  }));
+}
+
+export function userLimitsOf(row: UserLimitsRow): UserLimits {
+  return {
+    token_budget: row.token_budget,
+    usd_budget: toUsd(row.usd_budget_nanos),
+    budget_window: row.budget_window as UserLimits['budget_window'],
+    soft_threshold: row.soft_threshold,
+  };
+}
+
+/** Stores a user's budgets; none at all removes the row. */
+export async function upsertUserLimits(
+  db: Db,
+  userId: string,
+  limits: UserLimits,
+  now: number,
+): Promise<void> {
+  if (limits.token_budget === null && limits.usd_budget === null) {
+    await db.kysely.deleteFrom('user_limits').where('user_id', '=', userId).execute();
+    return;
+  }
+  const values = {
+    token_budget: limits.token_budget,
+    usd_budget_nanos: toNanos(limits.usd_budget),
+    budget_window: limits.budget_window,
+    soft_threshold: limits.soft_threshold,
+    updated_at: now,
+  };
+  await db.kysely
+    .insertInto('user_limits')
+    .values({ user_id: userId, ...values })
+    .onConflict((oc) => oc.column('user_id').doUpdateSet(values))
+    .execute();
+}
+
 export async function upsertKeyLimits(db: Db, keyId: string, limits: KeyLimits, now: number): Promise<void> {
-  const values = { ...limits, updated_at: now };
+  const { usd_budget, ...rest } = limits;
+  const values = { ...rest, usd_budget_nanos: toNanos(usd_budget), updated_at: now };
   await db.kysely
     .insertInto('api_key_limits')
     .values({ api_key_id: keyId, ...values })
@@ -163,15 +228,23 @@ export async function countRejections(
 
 // ---- rebuild ----------------------------------------------------------------------------------
 
-/** A key's tokens since `hour` (a whole UTC hour), from the hourly rollups. */
-export async function sumKeyTokensSince(db: Db, keyId: string, hour: number): Promise<number> {
-  const row = await db.kysely
+/** Tokens and nano-USD since `hour` (a whole UTC hour) of a key or a user, from the hourly rollups. */
+export async function sumSince(
+  db: Db,
+  who: { keyId: string } | { userId: string },
+  hour: number,
+): Promise<{ tokens: number; nanos: number }> {
+  let query = db.kysely
     .selectFrom('usage_rollups_hourly')
-    .select(sql<number | string | null>`sum(total_tokens)`.as('tokens'))
-    .where('api_key_id', '=', keyId)
-    .where('hour', '>=', hour)
-    .executeTakeFirst();
-  return Number(row?.tokens ?? 0);
+    .select([
+      sql<number | string | null>`sum(total_tokens)`.as('tokens'),
+      sql<number | string | null>`sum(cost_nanos)`.as('nanos'),
+    ])
+    .where('hour', '>=', hour);
+  query =
+    'keyId' in who ? query.where('api_key_id', '=', who.keyId) : query.where('user_id', '=', who.userId);
+  const row = await query.executeTakeFirst();
+  return { tokens: Number(row?.tokens ?? 0), nanos: Number(row?.nanos ?? 0) };
 }
 
 /** A key's raw rows since `since` (rpm/tpm: the last minute). */

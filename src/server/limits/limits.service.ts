@@ -3,40 +3,35 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import {
   KeyLimitPolicy,
-  type KeyLimits,
   type KeyLimitsStatus,
   type LimitUsage,
   type QuotaStatus,
+  type UserLimitsStatus,
 } from '../../shared/limits.ts';
 import type { AuthContext } from '../auth/context.ts';
 import { iso } from '../auth/dto.ts';
 import type { Config } from '../config.ts';
+import type { CatalogProvider, PriceBook } from '../cost/price-book.ts';
 import type { Db } from '../db/connection.ts';
 import { hourStart } from '../db/hours.ts';
 import { estimatePromptTokens } from '../gateway/tokens.ts';
 import type { UsageRecorder } from '../usage/recorder.ts';
-import { createLimitEventSink, type LimitEventSink } from './events.ts';
-import { createLeaseStore, LeasedAllowance, type LeaseStore } from './leases.ts';
-import {
-  type KeyState,
-  keyMeters,
-  Limiter,
-  type Meter,
-  type QuotaMeters,
-  quotaMeters,
-  type Ticket,
-} from './limiter.ts';
+import { createLimitEventSink } from './events.ts';
+import { createLeaseStore, type LeasedAllowance, type LeaseStore } from './leases.ts';
+import { Limiter, type Ticket } from './limiter.ts';
 import {
   addRejections,
   countRejections,
   getPolicyValue,
-  keyRowsSince,
   listKeyLimits,
   listQuotaRules,
-  sumKeyTokensSince,
-  userBucketsSince,
+  listUserLimits,
+  sumSince,
+  userLimitsOf,
 } from './limits.repository.ts';
-import { PeriodCounter, RollingCounter } from './meters.ts';
+import { buildKey, buildQuota, buildUser, type LoaderDeps } from './loader.ts';
+import { type Meter, NANOS_PER_USD, type RequestAmounts } from './meter.ts';
+import { PeriodCounter } from './meters.ts';
 import { formatQuotaWindow } from './windows.ts';
 
 /** The limits of one app: the limiter plus what loads, rebuilds and reports it. */
@@ -44,20 +39,23 @@ export interface Limits {
   limiter: Limiter;
   /**
    * Admission of one inference request: null when no limit applies (no work at all), a ticket, or a
-   * LimitExceededError thrown. A promise only when a token limit needs the prompt counted or a
-   * shared budget needs a lease.
+   * LimitExceededError thrown. A promise only when a token or cost limit needs the prompt counted,
+   * or a shared budget needs a lease.
    */
   admit(
     auth: AuthContext,
     model: string,
     body: Record<string, unknown>,
     reply: FastifyReply,
+    provider?: CatalogProvider,
   ): Ticket | null | Promise<Ticket>;
   /** Re-reads one key's limits (after a change here or on another instance). */
   reloadKey(keyId: string): Promise<void>;
+  /** Re-reads one user's quota rules and budgets. */
   reloadUser(userId: string): Promise<void>;
   reloadAll(): Promise<void>;
   keyStatuses(keys: readonly { id: string; name: string; userId: string }[]): Promise<KeyLimitsStatus[]>;
+  userStatus(userId: string): Promise<UserLimitsStatus>;
   quotaStatuses(userId: string): QuotaStatus[];
   policy(): Promise<KeyLimitPolicy>;
   close(): Promise<void>;
@@ -69,6 +67,7 @@ export interface LimitsOptions {
   logger: Logger;
   recorder: UsageRecorder;
   registry: Registry;
+  prices?: PriceBook;
   now: () => number;
 }
 
@@ -80,12 +79,7 @@ const LEASE_IDLE_MS = 1000;
 const completionFields = ['max_tokens', 'max_completion_tokens', 'max_output_tokens'] as const;
 
 /** What a request may produce: its `max_tokens` (any of the spellings), else the configured default. */
-export function completionAllowance(
-  body: Record<string, unknown>,
-  fallback: number,
-  endpoint?: string,
-): number {
-  if (endpoint === '/embeddings') return 0;
+export function completionAllowance(body: Record<string, unknown>, fallback: number): number {
   for (const field of completionFields) {
     const value = body[field];
     if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return Math.ceil(value);
@@ -94,8 +88,8 @@ export function completionAllowance(
 }
 
 export async function createLimits(options: LimitsOptions): Promise<Limits> {
-  const { db, config, logger, now } = options;
-  const events: LimitEventSink = createLimitEventSink({
+  const { db, config, logger, now, prices } = options;
+  const events = createLimitEventSink({
     registry: options.registry,
     logger,
     webhook: config.webhookUrl ? { url: config.webhookUrl, secret: config.webhookSecret ?? '' } : undefined,
@@ -108,86 +102,37 @@ export async function createLimits(options: LimitsOptions): Promise<Limits> {
   });
   // Several instances share budgets only on PostgreSQL; SQLite is one instance.
   const leases: LeaseStore | null = db.dialect === 'postgres' ? createLeaseStore(db) : null;
-  const leaseError = (error: unknown) =>
+  const onLeaseError = (error: unknown) =>
     logger.warn({ err: error }, 'could not update a shared budget lease');
+  const loader: LoaderDeps = { db, now, leases, onLeaseError };
   let rejectionHour = hourStart(now());
 
-  const buildKey = async (record: Awaited<ReturnType<typeof listKeyLimits>>[number]): Promise<KeyState> => {
-    const limits: KeyLimits = {
-      rpm: record.rpm,
-      tpm: record.tpm,
-      max_parallel: record.max_parallel,
-      token_budget: record.token_budget,
-      budget_window: record.budget_window as KeyLimits['budget_window'],
-      soft_threshold: record.soft_threshold,
-    };
-    const owner = {
-      userId: record.user_id,
-      keyId: record.api_key_id,
-      keyName: record.name,
-      quotaId: null,
-      model: '',
-    };
-    const meters = keyMeters(owner, limits);
-    const at = now();
-    for (const meter of meters) {
-      if (meter.counter instanceof RollingCounter) {
-        for (const row of await keyRowsSince(db, record.api_key_id, at - 60_000)) {
-          meter.counter.add(row.at, meter.limit === 'rpm' ? 1 : row.tokens);
-        }
-      } else if (meter.counter instanceof PeriodCounter) {
-        const { start } = meter.counter.period(at);
-        const used = await sumKeyTokensSince(db, record.api_key_id, start);
-        meter.counter.add(at, used);
-        if (leases) {
-          const id = `key:${record.api_key_id}:tokens`;
-          await leases.init(id, start, used);
-          const counter = meter.counter;
-          meter.lease = new LeasedAllowance(id, counter, () => meter.max, leases, leaseError);
-        }
-      }
+  const loadUser = async (userId?: string) => {
+    const quotas = new Map<string, Awaited<ReturnType<typeof buildQuota>>[]>();
+    for (const rule of await listQuotaRules(db, userId)) {
+      const list = quotas.get(rule.user_id) ?? [];
+      list.push(await buildQuota(loader, rule));
+      quotas.set(rule.user_id, list);
     }
-    return { limits, meters };
-  };
-
-  const buildQuota = async (
-    rule: Awaited<ReturnType<typeof listQuotaRules>>[number],
-  ): Promise<QuotaMeters> => {
-    const quota = quotaMeters({
-      id: rule.id,
-      userId: rule.user_id,
-      model: rule.model,
-      maxRequests: rule.max_requests,
-      maxTotalTokens: rule.max_total_tokens,
-      windowSeconds: rule.window_seconds,
-    });
-    const counter = quota.requests.counter as RollingCounter;
-    const at = now();
-    const buckets = await userBucketsSince(db, {
-      userId: rule.user_id,
-      model: rule.model,
-      since: at - counter.windowMs,
-      bucketMs: counter.bucketMs,
-    });
-    for (const bucket of buckets) {
-      quota.requests.counter?.add(bucket.at, bucket.requests);
-      quota.tokens.counter?.add(bucket.at, bucket.tokens);
-    }
-    return quota;
+    const budgets = new Map<string, Meter[]>();
+    for (const row of await listUserLimits(db, userId))
+      budgets.set(row.user_id, await buildUser(loader, row));
+    return { quotas, budgets };
   };
 
   const loadAll = async () => {
     // Rows still in the journal (a kill -9, a SIGTERM that could not flush) go to the database
     // first, so the counters below include them.
     await options.recorder.flushNow();
-    for (const record of await listKeyLimits(db)) limiter.keys.set(record.api_key_id, await buildKey(record));
-    const byUser = new Map<string, QuotaMeters[]>();
-    for (const rule of await listQuotaRules(db)) {
-      const list = byUser.get(rule.user_id) ?? [];
-      list.push(await buildQuota(rule));
-      byUser.set(rule.user_id, list);
-    }
-    for (const [userId, list] of byUser) limiter.quotas.set(userId, list);
+    const keys = new Map<string, Awaited<ReturnType<typeof buildKey>>>();
+    for (const record of await listKeyLimits(db)) keys.set(record.api_key_id, await buildKey(loader, record));
+    const { quotas, budgets } = await loadUser();
+    limiter.keys.clear();
+    limiter.quotas.clear();
+    limiter.users.clear();
+    for (const [id, state] of keys) limiter.keys.set(id, state);
+    for (const [id, list] of quotas) limiter.quotas.set(id, list);
+    for (const [id, list] of budgets) limiter.users.set(id, list);
   };
   await loadAll();
 
@@ -200,8 +145,9 @@ export async function createLimits(options: LimitsOptions): Promise<Limits> {
     try {
       await addRejections(db, entries);
     } catch (error) {
-      for (const entry of entries)
+      for (const entry of entries) {
         pendingRejections.set(entry.keyId, (pendingRejections.get(entry.keyId) ?? 0) + entry.count);
+      }
       logger.warn({ err: error }, 'could not write rejected-request counts; retried');
     }
   };
@@ -210,53 +156,103 @@ export async function createLimits(options: LimitsOptions): Promise<Limits> {
     const out: Meter[] = [];
     for (const state of limiter.keys.values())
       for (const meter of state.meters) if (meter.lease) out.push(meter);
+    for (const meters of limiter.users.values()) for (const meter of meters) if (meter.lease) out.push(meter);
     return out;
   };
-
-  const giveBackIdle = async (all: boolean) => {
+  const giveBack = async (meters: Meter[], idleOnly: boolean) => {
     const at = now();
-    for (const meter of leasedMeters()) {
-      const lease = meter.lease as LeasedAllowance;
-      if (all || at - lease.lastActive >= LEASE_IDLE_MS)
-        await lease.giveBack(meter.reserved).catch(leaseError);
+    for (const meter of meters) {
+      const lease = meter.lease as LeasedAllowance | null;
+      if (!lease || (idleOnly && at - lease.lastActive < LEASE_IDLE_MS)) continue;
+      await lease.giveBack(meter.reserved).catch(onLeaseError);
     }
   };
 
   const timers = [
     setInterval(() => void flushRejections(), REJECTIONS_FLUSH_MS),
-    ...(leases ? [setInterval(() => void giveBackIdle(false), LEASE_IDLE_MS)] : []),
+    ...(leases ? [setInterval(() => void giveBack(leasedMeters(), true), LEASE_IDLE_MS)] : []),
   ];
   for (const timer of timers) timer.unref();
 
+  /** The period's usage of a budget: this instance's count, or the database's when that is more. */
+  const budgetUsed = async (meter: Meter, who: { keyId: string } | { userId: string }, at: number) => {
+    let used = meter.used(at);
+    if (leases && meter.counter instanceof PeriodCounter) {
+      // Other instances' usage reaches this one through the database.
+      const sums = await sumSince(db, who, meter.counter.period(at).start);
+      used = Math.max(used, meter.unit === 'nanos' ? sums.nanos : sums.tokens);
+    }
+    return used;
+  };
+
+  const usageOf = async (meters: Meter[], who: { keyId: string } | { userId: string }) => {
+    const at = now();
+    const usage: LimitUsage[] = [];
+    let soft = false;
+    let exhausted = false;
+    for (const meter of meters) {
+      const used = meter.limit === 'max_parallel' ? meter.reserved : await budgetUsed(meter, who, at);
+      const resetsAt = meter.counter ? meter.counter.clearsAt(at) : null;
+      const dollars = meter.unit === 'nanos';
+      usage.push({
+        limit: meter.limit.replace(/^user_/, '') as LimitUsage['limit'],
+        used: dollars ? used / NANOS_PER_USD : used,
+        max: dollars ? meter.max / NANOS_PER_USD : meter.max,
+        resets_at: resetsAt === null ? null : iso(resetsAt),
+      });
+      if (meter.counter instanceof PeriodCounter) {
+        if (meter.softPercent !== null && used * 100 >= meter.softPercent * meter.max) soft = true;
+        if (used >= meter.max) exhausted = true;
+      }
+    }
+    return { usage, soft_exceeded: soft, exhausted };
+  };
+
   return {
     limiter,
-    admit(auth, model, body, reply) {
+    admit(auth, model, body, reply, provider) {
       const meters = limiter.metersFor(auth, model);
       if (!meters) return null;
       const who = { userId: auth.user.id, keyId: auth.apiKey?.id ?? null };
-      if (!meters.some((meter) => meter.unit === 'tokens')) return limiter.reserve(meters, who, 0, reply);
+      let tokens = false;
+      let dollars = false;
+      for (const meter of meters) {
+        if (meter.unit === 'tokens') tokens = true;
+        else if (meter.unit === 'nanos') dollars = true;
+      }
+      if (!tokens && !dollars) return limiter.reserve(meters, who, { tokens: 0, nanos: 0 }, reply);
       const completion = completionAllowance(body, config.defaultCompletionTokens);
-      return estimatePromptTokens(body).then((prompt) =>
-        limiter.reserve(meters, who, prompt + completion, reply),
-      );
+      return estimatePromptTokens(body).then((prompt) => {
+        const amounts: RequestAmounts = { tokens: prompt + completion, nanos: 0 };
+        if (dollars) {
+          const counts = { prompt, completion, cached: 0, cacheWrite: 0, reasoning: 0 };
+          amounts.nanos = prices ? prices.costOf(model, provider, now(), counts).costNanos : null;
+          limiter.admittingModel(model);
+        }
+        return limiter.reserve(meters, who, amounts, reply);
+      });
     },
     async reloadKey(keyId) {
       // The old meters' unspent slices go back first: the new ones take their own.
-      for (const meter of limiter.keys.get(keyId)?.meters ?? []) await meter.lease?.giveBack(meter.reserved);
+      await giveBack(limiter.keys.get(keyId)?.meters ?? [], false);
       await options.recorder.flushNow();
       const [record] = await listKeyLimits(db, keyId);
-      if (record) limiter.keys.set(keyId, await buildKey(record));
+      if (record) limiter.keys.set(keyId, await buildKey(loader, record));
       else limiter.keys.delete(keyId);
     },
     async reloadUser(userId) {
+      await giveBack(limiter.users.get(userId) ?? [], false);
       await options.recorder.flushNow();
-      const rules = await Promise.all((await listQuotaRules(db, userId)).map(buildQuota));
-      if (rules.length > 0) limiter.quotas.set(userId, rules);
+      const { quotas, budgets } = await loadUser(userId);
+      const rules = quotas.get(userId);
+      if (rules) limiter.quotas.set(userId, rules);
       else limiter.quotas.delete(userId);
+      const meters = budgets.get(userId);
+      if (meters) limiter.users.set(userId, meters);
+      else limiter.users.delete(userId);
     },
     async reloadAll() {
-      limiter.keys.clear();
-      limiter.quotas.clear();
+      await giveBack(leasedMeters(), false);
       await loadAll();
     },
     async keyStatuses(keys) {
@@ -270,37 +266,21 @@ export async function createLimits(options: LimitsOptions): Promise<Limits> {
       for (const key of keys) {
         const state = limiter.keys.get(key.id);
         if (!state) continue;
-        const usage: LimitUsage[] = [];
-        let soft = false;
-        let exhausted = false;
-        for (const meter of state.meters) {
-          let used = meter.limit === 'max_parallel' ? meter.reserved : meter.used(at);
-          if (meter.counter instanceof PeriodCounter && leases) {
-            // Other instances' usage reaches this one through the database.
-            used = Math.max(used, await sumKeyTokensSince(db, key.id, meter.counter.period(at).start));
-          }
-          const resetsAt = meter.counter ? meter.counter.clearsAt(at) : null;
-          usage.push({
-            limit: meter.limit as LimitUsage['limit'],
-            used,
-            max: meter.max,
-            resets_at: resetsAt === null ? null : iso(resetsAt),
-          });
-          if (meter.limit === 'token_budget') {
-            if (meter.softPercent !== null && used * 100 >= meter.softPercent * meter.max) soft = true;
-            if (used >= meter.max) exhausted = true;
-          }
-        }
         out.push({
           id: key.id,
           limits: state.limits,
-          usage,
-          soft_exceeded: soft,
-          exhausted,
+          ...(await usageOf(state.meters, { keyId: key.id })),
           rejected: (rejected.get(key.id) ?? 0) + (pendingRejections.get(key.id) ?? 0),
         });
       }
       return out;
+    },
+    async userStatus(userId) {
+      const [row] = await listUserLimits(db, userId);
+      const limits = row
+        ? userLimitsOf(row)
+        : { token_budget: null, usd_budget: null, budget_window: 'month' as const, soft_threshold: null };
+      return { user_id: userId, limits, ...(await usageOf(limiter.users.get(userId) ?? [], { userId })) };
     },
     quotaStatuses(userId) {
       const at = now();
@@ -334,7 +314,7 @@ export async function createLimits(options: LimitsOptions): Promise<Limits> {
     async close() {
       for (const timer of timers) clearInterval(timer);
       await flushRejections();
-      if (leases) await giveBackIdle(true);
+      await giveBack(leasedMeters(), false);
       await events.close();
     },
   };

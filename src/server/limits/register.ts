@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { KeyLimits } from '../../shared/limits.ts';
 import type { AuthContext } from '../auth/context.ts';
-import type { PriceBook } from '../cost/price-book.ts';
 import type { Config } from '../config.ts';
+import type { PriceBook } from '../cost/price-book.ts';
 import type { Db } from '../db/connection.ts';
 import type { AppDeps } from '../deps.ts';
 import { metricsFor } from '../metrics/registry.ts';
@@ -42,7 +42,11 @@ export async function saveNewKeyLimits(
 }
 
 /** Loads every limit (after the journal is in the database), listens for changes, adds the routes. */
-export async function registerLimits(app: FastifyInstance, deps: AppDeps, prices: PriceBook): Promise<Limits> {
+export async function registerLimits(
+  app: FastifyInstance,
+  deps: AppDeps,
+  prices: PriceBook,
+): Promise<Limits> {
   const now = deps.now ?? Date.now;
   const limits = await createLimits({
     db: deps.db,

@@ -6,6 +6,7 @@ import {
   KeyLimits as KeyLimitsSchema,
   type KeyLimitsStatus,
   QuotaRuleRequest,
+  UserLimits,
 } from '../../shared/limits.ts';
 import { listApiKeys } from '../auth/api-keys.repository.ts';
 import { type AuthContext, LEGACY_USER_ID } from '../auth/context.ts';
@@ -16,7 +17,13 @@ import { parseInput } from '../auth/validation.ts';
 import type { Db } from '../db/connection.ts';
 import { AppError, BadRequestError, NotFoundError } from '../errors.ts';
 import type { LimitChanges } from './invalidation.ts';
-import { deleteQuotaRule, setPolicyValue, upsertKeyLimits, upsertQuotaRule } from './limits.repository.ts';
+import {
+  deleteQuotaRule,
+  setPolicyValue,
+  upsertKeyLimits,
+  upsertQuotaRule,
+  upsertUserLimits,
+} from './limits.repository.ts';
 import type { Limits } from './limits.service.ts';
 import { formatQuotaWindow, parseQuotaWindow } from './windows.ts';
 
@@ -110,6 +117,27 @@ export function registerLimitRoutes(app: FastifyInstance, deps: LimitRoutesDeps)
     },
   );
 
+  // ---- per-user budgets ---------------------------------------------------------------------
+
+  app.get('/api/auth/limits', async (request) => {
+    const auth = requireUser(request);
+    return limits.userStatus(auth.user.id);
+  });
+
+  app.get<WithId>('/api/auth/admin/users/:id/limits', async (request) => {
+    requireAdmin(request);
+    await requireUserRow(db, request.params.id);
+    return limits.userStatus(request.params.id);
+  });
+
+  app.put<WithId>('/api/auth/admin/users/:id/limits', opts, async (request) => {
+    requireAdmin(request);
+    const user = await requireUserRow(db, request.params.id);
+    await upsertUserLimits(db, user.id, parseInput(UserLimits, request.body), deps.now());
+    await changes.publish({ kind: 'user', id: user.id });
+    return { message: 'limits saved', ...(await limits.userStatus(user.id)) };
+  });
+
   // ---- per-key limits -----------------------------------------------------------------------
 
   app.get('/api/auth/api-keys/limits', async (request) => {
@@ -181,7 +209,7 @@ export async function limitsForNewKey(
   return auth.role === 'admin' ? requested : withinMaximums(requested, policy.maximums, 'limits.');
 }
 
-const CAPPED = ['rpm', 'tpm', 'max_parallel', 'token_budget'] as const;
+const CAPPED = ['rpm', 'tpm', 'max_parallel', 'token_budget', 'usd_budget'] as const;
 
 /** A user cannot give a key more than the admin's maximums (nor leave it unlimited under one). */
 export function withinMaximums(wanted: KeyLimits, maximums: KeyLimits, prefix = ''): KeyLimits {

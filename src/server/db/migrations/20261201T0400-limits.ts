@@ -36,6 +36,19 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('tpm', 'bigint')
     .addColumn('max_parallel', 'bigint')
     .addColumn('token_budget', 'bigint')
+    .addColumn('usd_budget_nanos', 'bigint')
+    .addColumn('budget_window', 'varchar(10)', (col) => col.notNull().defaultTo('month'))
+    .addColumn('soft_threshold', 'integer')
+    .addColumn('updated_at', 'bigint', (col) => col.notNull())
+    .execute();
+
+  // Per-user budgets (all of a user's traffic: every key, the web UI).
+  await db.schema
+    .createTable('user_limits')
+    .ifNotExists()
+    .addColumn('user_id', 'varchar(36)', (col) => col.primaryKey().references('users.id').onDelete('cascade'))
+    .addColumn('token_budget', 'bigint')
+    .addColumn('usd_budget_nanos', 'bigint')
     .addColumn('budget_window', 'varchar(10)', (col) => col.notNull().defaultTo('month'))
     .addColumn('soft_threshold', 'integer')
     .addColumn('updated_at', 'bigint', (col) => col.notNull())

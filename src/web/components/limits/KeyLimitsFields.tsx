@@ -6,6 +6,7 @@ export interface KeyLimitsDraft {
   tpm: string;
   max_parallel: string;
   token_budget: string;
+  usd_budget: string;
   budget_window: KeyLimits['budget_window'];
   soft_threshold: string;
 }
@@ -15,6 +16,7 @@ export const EMPTY_DRAFT: KeyLimitsDraft = {
   tpm: '',
   max_parallel: '',
   token_budget: '',
+  usd_budget: '',
   budget_window: 'month',
   soft_threshold: '',
 };
@@ -28,6 +30,7 @@ export function draftOf(limits: KeyLimits): KeyLimitsDraft {
     tpm: text(limits.tpm),
     max_parallel: text(limits.max_parallel),
     token_budget: text(limits.token_budget),
+    usd_budget: text(limits.usd_budget),
     budget_window: limits.budget_window,
     soft_threshold: text(limits.soft_threshold),
   };
@@ -40,13 +43,14 @@ export function limitsOf(draft: KeyLimitsDraft): KeyLimits {
     tpm: numberOrNull(draft.tpm),
     max_parallel: numberOrNull(draft.max_parallel),
     token_budget: numberOrNull(draft.token_budget),
+    usd_budget: numberOrNull(draft.usd_budget),
     budget_window: draft.budget_window,
     soft_threshold: numberOrNull(draft.soft_threshold),
   };
 }
 
 export function isEmptyDraft(draft: KeyLimitsDraft): boolean {
-  return !draft.rpm && !draft.tpm && !draft.max_parallel && !draft.token_budget;
+  return !draft.rpm && !draft.tpm && !draft.max_parallel && !draft.token_budget && !draft.usd_budget;
 }
 
 const WINDOW_LABELS: Record<KeyLimits['budget_window'], string> = {
@@ -62,6 +66,7 @@ const NUMBER_FIELDS = [
   ['tpm', 'Tokens per minute'],
   ['max_parallel', 'Parallel requests'],
   ['token_budget', 'Token budget'],
+  ['usd_budget', 'Budget (USD)'],
 ] as const;
 
 /** Inputs for a key's limits (create-key form and the edit dialog). */
@@ -83,8 +88,8 @@ export function KeyLimitsFields({
             id={`${idPrefix}-${field}`}
             className="input"
             type="number"
-            min={1}
-            step={1}
+            min={field === 'usd_budget' ? 0.01 : 1}
+            step={field === 'usd_budget' ? 0.01 : 1}
             placeholder="Unlimited"
             value={draft[field]}
             onChange={(e) => onChange({ ...draft, [field]: e.target.value })}

@@ -1,7 +1,7 @@
 import { Gauge } from 'lucide-react';
 import { useEffect, useRef, useState } from 'react';
 import type { KeyLimitsStatus, LimitUsage } from '../../../shared/limits.ts';
-import { formatCount, formatDateTime, formatTokens, percent } from '../../format.ts';
+import { formatCount, formatDateTime, formatTokens, formatUsd, percent } from '../../format.ts';
 import { useKeyLimits, useSetKeyLimits } from '../../hooks/useLimits.ts';
 import { ErrorState, InlineError } from '../States.tsx';
 import { useToast } from '../Toast.tsx';
@@ -12,6 +12,7 @@ const LABELS: Record<LimitUsage['limit'], string> = {
   tpm: 'Tokens / minute',
   max_parallel: 'In flight',
   token_budget: 'Token budget',
+  usd_budget: 'Budget (USD)',
 };
 
 /** The badge of a key: over its soft threshold, or its budget spent. */
@@ -28,7 +29,12 @@ export function LimitBadge({ status }: { status: KeyLimitsStatus }) {
 
 function UsageLine({ usage }: { usage: LimitUsage }) {
   const share = percent(usage.used, usage.max);
-  const format = usage.limit === 'tpm' || usage.limit === 'token_budget' ? formatTokens : formatCount;
+  const format =
+    usage.limit === 'usd_budget'
+      ? formatUsd
+      : usage.limit === 'tpm' || usage.limit === 'token_budget'
+        ? formatTokens
+        : formatCount;
   return (
     <div className="limit-line" data-testid={`limit-${usage.limit}`}>
       <div className="row" style={{ justifyContent: 'space-between' }}>
