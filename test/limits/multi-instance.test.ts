@@ -172,7 +172,9 @@ describe.skipIf(!hasPostgresServer)('limit changes across instances (needs a Pos
     const created = await fetch(`${a.baseUrl}/api/auth/api-keys`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', cookie },
-      body: JSON.stringify({ name: 'changing' }),
+      // A token limit from the start: both instances have loaded the tokenizer (a one-time ~1-2 s of
+      // CPU on this machine) before the change whose propagation is measured.
+      body: JSON.stringify({ name: 'changing', limits: { token_budget: 1_000_000 } }),
     });
     const { id, key } = (await created.json()) as { id: string; key: string };
     const ask = () =>
@@ -185,6 +187,7 @@ describe.skipIf(!hasPostgresServer)('limit changes across instances (needs a Pos
           max_tokens: 1,
         }),
       });
+    expect((await ask()).status).toBe(200);
     expect((await ask()).status).toBe(200);
     const set = await fetch(`${a.baseUrl}/api/auth/api-keys/${id}/limits`, {
       method: 'PUT',

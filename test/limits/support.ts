@@ -1,6 +1,7 @@
 import { encode } from 'gpt-tokenizer';
 import OpenAI, { APIError } from 'openai';
 import type { DialectName } from '../../src/server/db/dialect.ts';
+import { countTextTokens } from '../../src/server/gateway/tokens.ts';
 import type { KeyLimitsInput } from '../../src/shared/limits.ts';
 import { type Account, registerAccount } from '../auth/support.ts';
 import { startTestApp, type TestApp, type TestAppOptions } from '../helpers/app.ts';
@@ -28,6 +29,9 @@ export async function startLimitsFixture(
   dialect: DialectName,
   options: Partial<TestAppOptions> = {},
 ): Promise<LimitsFixture> {
+  // Limits count prompts exactly once the encoder is loaded (before, by an upper bound): these
+  // tests count on exact reservations.
+  await countTextTokens('warm up');
   const upstream = await startFakeUpstream({ slowMs: 400 });
   const t = await startTestApp({
     dialect,

@@ -7,6 +7,8 @@ const NO_SPECIAL = { disallowedSpecial: new Set<string>() };
 
 type Encode = (text: string, options: { disallowedSpecial: Set<string> }) => number[];
 let encoder: Promise<Encode> | undefined;
+/** The encoder once loaded: synchronous counts from then on (limits' admission uses them). */
+let loadedEncoder: Encode | undefined;
 
 /**
  * The o200k BPE ranks, read from gpt-tokenizer's `data/o200k_base.tiktoken` (a `base64 rank` line a
@@ -49,9 +51,10 @@ export function o200kRanks(): (string | number[])[] {
  * upstreams always report usage never pays for it.
  */
 function loadEncoder(): Promise<Encode> {
-  encoder ??= import('gpt-tokenizer/GptEncoding').then(
-    ({ GptEncoding }) => GptEncoding.getEncodingApi('o200k_base', o200kRanks).encode as Encode,
-  );
+  encoder ??= import('gpt-tokenizer/GptEncoding').then(({ GptEncoding }) => {
+    loadedEncoder = GptEncoding.getEncodingApi('o200k_base', o200kRanks).encode as Encode;
+    return loadedEncoder;
+  });
   return encoder;
 }
 
@@ -97,4 +100,22 @@ export async function estimatePromptTokens(body: Record<string, unknown>): Promi
   let total = 0;
   for (const text of promptTexts(body)) total += await countTextTokens(text);
   return total;
+}
+
+/**
+ * The prompt's tokens now, without waiting: exact once the encoder is loaded; until then (its first
+ * load takes ~0.5-2 s) its UTF-8 byte count, an upper bound (every o200k token is at least one byte),
+ * and the load is started. Limits reserve with it, so a reservation is never below the real count.
+ */
+export function promptTokensNow(body: Record<string, unknown>): { tokens: number; exact: boolean } {
+  const texts = promptTexts(body);
+  if (loadedEncoder) {
+    let total = 0;
+    for (const text of texts) if (text.length > 0) total += loadedEncoder(text, NO_SPECIAL).length;
+    return { tokens: total, exact: true };
+  }
+  loadEncoder().catch(() => {});
+  let bytes = 0;
+  for (const text of texts) bytes += Buffer.byteLength(text, 'utf8');
+  return { tokens: bytes, exact: false };
 }

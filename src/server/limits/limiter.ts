@@ -158,6 +158,9 @@ export class Limiter {
         refills.push(meter.lease.refill(now, meter.reserved, need));
         continue;
       }
+      // A slice too small for this request is of no use here: it goes back at once, so the last of
+      // a budget split across instances is not stranded in pieces none of them can spend.
+      meter.lease?.giveBack(meter.reserved).catch(() => {});
       this.setHeaders(meters, now, (name, value) => reply.header(name, value));
       throw this.reject(meter, need, now);
     }
