@@ -17,11 +17,14 @@ import type {
   UserSummary,
 } from '../shared/auth.ts';
 import type {
+  KeyLimitPolicy,
   KeyLimitsInput,
   KeyLimitsListResponse,
   KeyLimitsStatus,
   QuotaListResponse,
   QuotaRuleRequest,
+  UserLimitsInput,
+  UserLimitsStatus,
 } from '../shared/limits.ts';
 import type { SourcesResponse, UsageResponse } from '../shared/usage.ts';
 
@@ -189,6 +192,14 @@ export const api = {
       limits,
     ),
   myQuotas: () => get<QuotaListResponse>('/api/auth/quota'),
+  myLimits: () => get<UserLimitsStatus>('/api/auth/limits'),
+  userLimits: (userId: string) =>
+    get<UserLimitsStatus>(`/api/auth/admin/users/${encodeURIComponent(userId)}/limits`),
+  setUserLimits: (userId: string, limits: UserLimitsInput) =>
+    request<UserLimitsStatus>('PUT', `/api/auth/admin/users/${encodeURIComponent(userId)}/limits`, limits),
+  limitPolicy: () => get<KeyLimitPolicy>('/api/auth/admin/limits/policy'),
+  setLimitPolicy: (policy: KeyLimitPolicy) =>
+    request<KeyLimitPolicy>('PUT', '/api/auth/admin/limits/policy', policy),
   userQuotas: (userId: string) =>
     get<QuotaListResponse>(`/api/auth/admin/users/${encodeURIComponent(userId)}/quotas`),
   saveQuota: (userId: string, rule: QuotaRuleRequest) =>

@@ -203,8 +203,18 @@ export async function limitsForNewKey(
   const policy = await limits.policy();
   if (requested === undefined) {
     const defaults = policy.defaults;
-    const any = defaults.rpm ?? defaults.tpm ?? defaults.max_parallel ?? defaults.token_budget;
-    return any === null ? null : auth.role === 'admin' ? defaults : withinMaximums(defaults, policy.maximums);
+    const any =
+      defaults.rpm ?? defaults.tpm ?? defaults.max_parallel ?? defaults.token_budget ?? defaults.usd_budget;
+    if (auth.role === 'admin') return any === null ? null : defaults;
+    const capped = capToMaximums(defaults, policy.maximums);
+    return (capped.rpm ??
+      capped.tpm ??
+      capped.max_parallel ??
+      capped.token_budget ??
+      capped.usd_budget ??
+      null)
+      ? capped
+      : null;
   }
   return auth.role === 'admin' ? requested : withinMaximums(requested, policy.maximums, 'limits.');
 }
@@ -224,6 +234,17 @@ export function withinMaximums(wanted: KeyLimits, maximums: KeyLimits, prefix = 
     }
   }
   return wanted;
+}
+
+/** The defaults a user's new key gets, lowered to the maximums (unlimited under a maximum is the maximum). */
+export function capToMaximums(defaults: KeyLimits, maximums: KeyLimits): KeyLimits {
+  const capped = { ...defaults };
+  for (const field of CAPPED) {
+    const max = maximums[field];
+    const value = capped[field];
+    if (max !== null && (value === null || value > max)) capped[field] = max;
+  }
+  return capped;
 }
 
 function requireAccount(request: FastifyRequest): AuthContext {

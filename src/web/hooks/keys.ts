@@ -16,6 +16,8 @@ export const queryKeys = {
   keyLimitsAll: ['limits', 'keys'] as const,
   keyLimits: (userId: string | null) => ['limits', 'keys', userId ?? 'self'] as const,
   quotas: (userId: string | null) => ['limits', 'quotas', userId ?? 'self'] as const,
+  userLimits: (userId: string | null) => ['limits', 'user', userId ?? 'self'] as const,
+  limitPolicy: ['limits', 'policy'] as const,
 };
 
 /**

@@ -1,5 +1,10 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import type { KeyLimitsInput, QuotaRuleRequest } from '../../shared/limits.ts';
+import type {
+  KeyLimitPolicy,
+  KeyLimitsInput,
+  QuotaRuleRequest,
+  UserLimitsInput,
+} from '../../shared/limits.ts';
 import { api } from '../api.ts';
 import { queryKeys, USAGE_REFRESH_MS } from './keys.ts';
 
@@ -45,5 +50,35 @@ export function useSaveQuotas(userId: string) {
       for (const rule of save) await api.saveQuota(userId, rule);
     },
     onSettled: () => client.invalidateQueries({ queryKey: queryKeys.quotas(userId) }),
+  });
+}
+
+/** A user's own budgets (`userId` null) or, for admins, another user's. */
+export function useUserLimits(userId: string | null, enabled = true) {
+  return useQuery({
+    queryKey: queryKeys.userLimits(userId),
+    queryFn: () => (userId ? api.userLimits(userId) : api.myLimits()),
+    enabled,
+    refetchInterval: USAGE_REFRESH_MS,
+  });
+}
+
+export function useSetUserLimits(userId: string) {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: (limits: UserLimitsInput) => api.setUserLimits(userId, limits),
+    onSuccess: () => client.invalidateQueries({ queryKey: queryKeys.userLimits(userId) }),
+  });
+}
+
+export function useLimitPolicy() {
+  return useQuery({ queryKey: queryKeys.limitPolicy, queryFn: api.limitPolicy });
+}
+
+export function useSetLimitPolicy() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: (policy: KeyLimitPolicy) => api.setLimitPolicy(policy),
+    onSuccess: () => client.invalidateQueries({ queryKey: queryKeys.limitPolicy }),
   });
 }

@@ -6,6 +6,7 @@ import { ConfirmDialog } from '../components/ConfirmDialog.tsx';
 import { CopyButton } from '../components/CopyButton.tsx';
 import { DataTable } from '../components/DataTable.tsx';
 import { KeyLimitsSection } from '../components/limits/KeyLimitsSection.tsx';
+import { KeyPolicyCard } from '../components/limits/KeyPolicyCard.tsx';
 import { QuotaRulesDialog } from '../components/limits/QuotaRulesDialog.tsx';
 import { Empty, ErrorState, InlineError, Loading } from '../components/States.tsx';
 import { useToast } from '../components/Toast.tsx';
@@ -46,6 +47,7 @@ export function UsersPage({ me }: { me: SessionUser }) {
         </button>
       </div>
       {tab === 'users' ? <UsersTable me={me} /> : <InvitesTab />}
+      {tab === 'users' ? <KeyPolicyCard /> : null}
     </>
   );
 }

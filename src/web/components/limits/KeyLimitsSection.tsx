@@ -2,7 +2,7 @@ import { Gauge } from 'lucide-react';
 import { useEffect, useRef, useState } from 'react';
 import type { KeyLimitsStatus, LimitUsage } from '../../../shared/limits.ts';
 import { formatCount, formatDateTime, formatTokens, formatUsd, percent } from '../../format.ts';
-import { useKeyLimits, useSetKeyLimits } from '../../hooks/useLimits.ts';
+import { useKeyLimits, useSetKeyLimits, useUserLimits } from '../../hooks/useLimits.ts';
 import { ErrorState, InlineError } from '../States.tsx';
 import { useToast } from '../Toast.tsx';
 import { draftOf, EMPTY_DRAFT, type KeyLimitsDraft, KeyLimitsFields, limitsOf } from './KeyLimitsFields.tsx';
@@ -80,6 +80,7 @@ export function KeyLimitsSection({ userId, names }: { userId: string | null; nam
         <p className="muted">No key has limits. Set them when creating a key, or with “Set limits” below.</p>
       ) : null}
       <div className="limit-panels">
+        {userId === null ? <AccountBudget /> : null}
         {keys.map((status) => (
           <article
             key={status.id}
@@ -223,5 +224,26 @@ function EditLimitsDialog({
         </div>
       </form>
     </dialog>
+  );
+}
+
+/** The caller's own budgets over all their traffic, when an administrator set any. */
+function AccountBudget() {
+  const status = useUserLimits(null);
+  if (!status.data || status.data.usage.length === 0) return null;
+  return (
+    <article className="limit-panel" data-testid="account-budget-panel" aria-label="Your account budget">
+      <div className="row" style={{ justifyContent: 'space-between' }}>
+        <strong>Your account (all keys and the web UI)</strong>
+        {status.data.exhausted ? (
+          <span className="badge badge-danger">budget spent</span>
+        ) : status.data.soft_exceeded ? (
+          <span className="badge badge-warning">over {status.data.limits.soft_threshold}%</span>
+        ) : null}
+      </div>
+      {status.data.usage.map((usage) => (
+        <UsageLine key={usage.limit} usage={usage} />
+      ))}
+    </article>
   );
 }

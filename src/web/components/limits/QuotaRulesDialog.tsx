@@ -7,6 +7,7 @@ import { useQuotas, useSaveQuotas } from '../../hooks/useLimits.ts';
 import { useModels } from '../../hooks/useModels.ts';
 import { InlineError, Loading } from '../States.tsx';
 import { useToast } from '../Toast.tsx';
+import { UserBudgetFields } from './UserBudgetFields.tsx';
 
 const WINDOW_LABELS: Record<(typeof QUOTA_WINDOWS)[number], string> = {
   '1m': 'per 1 minute',
@@ -130,6 +131,8 @@ export function QuotaRulesDialog({ user, onClose }: { user: AdminUser | null; on
       onCancel={onClose}
     >
       <h2 id="quota-title">Quotas of {user?.name || user?.email}</h2>
+      {user ? <UserBudgetFields user={user} /> : null}
+      <h3>Quota rules</h3>
       {rules === null ? <Loading /> : null}
       {rules && rules.length === 0 ? <p className="muted">No quota rules — unlimited access</p> : null}
       <div className="stack" style={{ gap: 12 }}>
