@@ -61,6 +61,22 @@ describe('loadConfig', () => {
     expect((caught as ConfigError).message).toContain(variable);
   });
 
+  it('needs a webhook secret with a webhook URL, and reads the default completion reservation', () => {
+    expect(() => loadConfig({}, { KEYTALLY_WEBHOOK_URL: 'http://127.0.0.1:9/hook' })).toThrow(
+      /^KEYTALLY_WEBHOOK_SECRET: is required when KEYTALLY_WEBHOOK_URL is set$/,
+    );
+    expect(() =>
+      loadConfig({}, { KEYTALLY_WEBHOOK_URL: 'ftp://x', KEYTALLY_WEBHOOK_SECRET: 'a'.repeat(16) }),
+    ).toThrow(/KEYTALLY_WEBHOOK_URL/);
+    const config = loadConfig(
+      {},
+      { KEYTALLY_WEBHOOK_URL: 'http://127.0.0.1:9/hook', KEYTALLY_WEBHOOK_SECRET: 'a'.repeat(16) },
+    );
+    expect(config.webhookUrl).toBe('http://127.0.0.1:9/hook');
+    expect(config.defaultCompletionTokens).toBe(1024);
+    expect(loadConfig({}, { KEYTALLY_DEFAULT_COMPLETION_TOKENS: '256' }).defaultCompletionTokens).toBe(256);
+  });
+
   it('names the flag when the bad value came from a flag', () => {
     expect(() => loadConfig({ port: 'x' }, {})).toThrow(/--port/);
   });

@@ -147,6 +147,10 @@ describe.each(DIALECTS)('LocalAI quota rules on %s', (dialect) => {
     expect(me.quotas).toEqual(quotas);
     const adminView = (await admin('GET', `/api/auth/admin/users/${user.id}/quotas`)).json();
     expect(adminView.quotas).toEqual(quotas);
+    // The admin user list carries `quotas` only for users that have rules.
+    const listed = (await admin('GET', '/api/auth/admin/users')).json().users;
+    expect(listed.find((u: { id: string }) => u.id === user.id).quotas).toEqual(quotas);
+    expect(listed.find((u: { id: string }) => u.id === f.admin.id)).not.toHaveProperty('quotas');
   });
 
   it('never restricts admins, whose own rules are only reported', async () => {

@@ -6,6 +6,7 @@ import {
   SetRoleRequest,
   SetStatusRequest,
 } from '../../shared/auth.ts';
+import { limitsOf } from '../limits/register.ts';
 import {
   deleteUser,
   listAllUsers,
@@ -29,7 +30,14 @@ export function registerAdminRoutes(app: FastifyInstance, rt: AuthRuntime): void
 
   app.get('/api/auth/admin/users', async (request) => {
     requireAdmin(request);
-    return { users: (await listAllUsers(rt)).map(toAdminUserDto) };
+    const limits = limitsOf(rt.config);
+    return {
+      users: (await listAllUsers(rt)).map((row) => {
+        // The reference adds a user's quota statuses only when there are some.
+        const quotas = limits?.quotaStatuses(row.id) ?? [];
+        return quotas.length > 0 ? { ...toAdminUserDto(row), quotas } : toAdminUserDto(row);
+      }),
+    };
   });
 
   app.put<WithId>('/api/auth/admin/users/:id/role', opts, async (request) => {
