@@ -206,4 +206,60 @@ describe.skipIf(!hasPostgresServer)('limit changes across instances (needs a Pos
     }
     expect(refusedAfter).toBeLessThanOrEqual(1000);
   });
+
+  it('a quota rule counts the requests of both instances', async () => {
+    const register = async (email: string) => {
+      const response = await fetch(`${a.baseUrl}/api/auth/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email, password: STRONG_PASSWORD }),
+      });
+      const cookie = `session=${/session=([0-9a-f]{64})/.exec(response.headers.getSetCookie().join(';'))?.[1]}`;
+      return { cookie, id: ((await response.json()) as { user: { id: string } }).user.id };
+    };
+    const admin = await fetch(`${a.baseUrl}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'admin@example.test', password: STRONG_PASSWORD }),
+    });
+    const adminCookie = `session=${/session=([0-9a-f]{64})/.exec(admin.headers.getSetCookie().join(';'))?.[1]}`;
+    const user = await register('quota@example.test');
+    const rule = await fetch(`${a.baseUrl}/api/auth/admin/users/${user.id}/quotas`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', cookie: adminCookie },
+      body: JSON.stringify({ model: '', max_requests: 3, window: '1h' }),
+    });
+    expect(rule.status).toBe(200);
+    const created = await fetch(`${a.baseUrl}/api/auth/api-keys`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', cookie: user.cookie },
+      body: JSON.stringify({ name: 'quota' }),
+    });
+    const { key } = (await created.json()) as { key: string };
+    const ask = (base: string) =>
+      fetch(`${base}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify({ model: 'fake-model', messages: [{ role: 'user', content: 'hi' }] }),
+      }).then((response) => response.status);
+    expect([await ask(a.baseUrl), await ask(a.baseUrl), await ask(b.baseUrl)]).toEqual([200, 200, 200]);
+    // Each instance learns the other's requests from the database (flush 1 s + refresh 2 s).
+    const deadline = Date.now() + 6000;
+    let counts: number[] = [];
+    while (Date.now() < deadline) {
+      counts = await Promise.all(
+        [a, b].map(async (proc) => {
+          const answer = await fetch(`${proc.baseUrl}/api/auth/quota`, { headers: { cookie: user.cookie } });
+          return (
+            ((await answer.json()) as { quotas: { current_requests: number }[] }).quotas[0]
+              ?.current_requests ?? -1
+          );
+        }),
+      );
+      if (counts.every((count) => count === 3)) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(counts).toEqual([3, 3]);
+    expect([await ask(a.baseUrl), await ask(b.baseUrl)]).toEqual([429, 429]);
+  });
 });

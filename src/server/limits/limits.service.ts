@@ -27,11 +27,12 @@ import {
   listQuotaRules,
   listUserLimits,
   sumSince,
+  userBucketsSince,
   userLimitsOf,
 } from './limits.repository.ts';
 import { buildKey, buildQuota, buildUser, type LoaderDeps } from './loader.ts';
 import { type Meter, NANOS_PER_USD, type RequestAmounts } from './meter.ts';
-import { PeriodCounter } from './meters.ts';
+import { PeriodCounter, type RollingCounter } from './meters.ts';
 import { formatQuotaWindow } from './windows.ts';
 
 /** The limits of one app: the limiter plus what loads, rebuilds and reports it. */
@@ -75,6 +76,8 @@ export interface LimitsOptions {
 const REJECTIONS_FLUSH_MS = 5000;
 // An instance idle for 1 s gives its unused slices back, so another instance can spend them.
 const LEASE_IDLE_MS = 1000;
+// Quota rules on several instances: each takes in the others' recorded usage this often.
+const QUOTA_REFRESH_MS = 2000;
 
 const completionFields = ['max_tokens', 'max_completion_tokens', 'max_output_tokens'] as const;
 
@@ -188,9 +191,44 @@ export async function createLimits(options: LimitsOptions): Promise<Limits> {
     }
   };
 
+  /**
+   * Several instances (PostgreSQL): quota windows take in what the others recorded, from the
+   * database every QUOTA_REFRESH_MS (a bucket keeps the larger of its own and the database's count).
+   */
+  const refreshQuotas = async () => {
+    for (const [userId, list] of limiter.quotas) {
+      for (const quota of list) {
+        const counter = quota.requests.counter as RollingCounter;
+        const buckets = await userBucketsSince(db, {
+          userId,
+          model: quota.rule.model,
+          since: now() - counter.windowMs,
+          bucketMs: counter.bucketMs,
+        });
+        for (const bucket of buckets) {
+          (quota.requests.counter as RollingCounter).raise(bucket.at, bucket.requests);
+          (quota.tokens.counter as RollingCounter).raise(bucket.at, bucket.tokens);
+        }
+      }
+    }
+  };
+  let refreshing = false;
   const timers = [
     setInterval(() => void flushRejections(), REJECTIONS_FLUSH_MS),
-    ...(leases ? [setInterval(() => void giveBack(leasedMeters(), true), LEASE_IDLE_MS)] : []),
+    ...(leases
+      ? [
+          setInterval(() => void giveBack(leasedMeters(), true), LEASE_IDLE_MS),
+          setInterval(() => {
+            if (refreshing) return;
+            refreshing = true;
+            refreshQuotas()
+              .catch((error: unknown) => logger.warn({ err: error }, 'could not refresh quota counts'))
+              .finally(() => {
+                refreshing = false;
+              });
+          }, QUOTA_REFRESH_MS),
+        ]
+      : []),
   ];
   for (const timer of timers) timer.unref();
 

@@ -47,6 +47,22 @@ export class RollingCounter implements UsageCounter {
     this.amounts[slot] = (this.amounts[slot] ?? 0) + amount;
   }
 
+  /**
+   * Raises a bucket to `amount` if it holds less: merges what the database counted (every
+   * instance's flushed rows) into this instance's own count without counting a row twice.
+   */
+  raise(at: number, amount: number): void {
+    const id = Math.floor(at / this.bucketMs);
+    const slot = id % this.n;
+    const held = this.ids[slot] ?? -1;
+    if (held > id) return;
+    if (held !== id) {
+      this.ids[slot] = id;
+      this.amounts[slot] = 0;
+    }
+    if ((this.amounts[slot] ?? 0) < amount) this.amounts[slot] = amount;
+  }
+
   total(now: number): number {
     const newest = Math.floor(now / this.bucketMs);
     const oldest = newest - this.n;
