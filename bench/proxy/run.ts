@@ -14,7 +14,7 @@ import { createLogger } from '../../src/server/logger.ts';
 import { createUsageRecorder, type UsageEvent } from '../../src/server/usage/recorder.ts';
 
 /**
- * `npm run bench proxy -- --duration=5 --concurrency=1,16,64 --stream=false,true --rounds=3 --rows=100000`
+ * `npm run bench proxy -- --duration=5 --concurrency=1,16,64 --stream=false,true --rounds=3 --rows=100000 [--limits=on]`
  *
  * In one run, against the same fast fake upstream (its own process): the upstream directly, a
  * minimal Fastify + undici pass-through proxy, and keytally with everything on (API-key auth, usage
@@ -49,6 +49,11 @@ interface Flags {
    * median of the rounds' ratios and their range.
    */
   rounds: number;
+  /**
+   * `--limits=on`: each dialect also runs as `keytally-<dialect>-limits`, whose bench key has an rpm
+   * and a token budget too high to trigger: the cost of admission, reservation and settlement.
+   */
+  limits: boolean;
 }
 
 function parseFlags(args: string[]): Flags {
@@ -64,6 +69,7 @@ function parseFlags(args: string[]): Flags {
     cpuProf: get('cpu-prof'),
     streams: (get('stream') ?? 'false,true').split(',').map((value) => value === 'true'),
     rounds: Math.max(1, Number(get('rounds') ?? 3)),
+    limits: get('limits') === 'on',
   };
 }
 
@@ -255,7 +261,7 @@ interface KeytallyTarget {
   cleanup: () => Promise<void>;
 }
 
-async function seedKey(db: Db): Promise<string> {
+async function seedKey(db: Db, limited: boolean): Promise<string> {
   await migrateToLatest(db);
   const userId = randomUUID();
   const now = Date.now();
@@ -276,10 +282,11 @@ async function seedKey(db: Db): Promise<string> {
     })
     .execute();
   const key = `kt-${randomBytes(32).toString('hex')}`;
+  const keyId = randomUUID();
   await db.kysely
     .insertInto('api_keys')
     .values({
-      id: randomUUID(),
+      id: keyId,
       user_id: userId,
       name: 'bench-key',
       key_hash: hashSecret(HMAC, key),
@@ -291,6 +298,24 @@ async function seedKey(db: Db): Promise<string> {
       revoked_at: null,
     })
     .execute();
+  if (limited) {
+    // Limits that apply to every request but never trigger: rpm and a token budget (the two the
+    // issue names), checked, reserved and settled on every request.
+    await db.kysely
+      .insertInto('api_key_limits')
+      .values({
+        api_key_id: keyId,
+        rpm: 1_000_000_000,
+        tpm: null,
+        max_parallel: null,
+        token_budget: 1_000_000_000_000,
+        usd_budget_nanos: null,
+        budget_window: 'month',
+        soft_threshold: null,
+        updated_at: now,
+      })
+      .execute();
+  }
   return key;
 }
 
@@ -329,12 +354,13 @@ async function startKeytally(
   dialect: 'sqlite' | 'postgres',
   upstream: string,
   cpuProf: string | undefined,
+  limited = false,
 ): Promise<KeytallyTarget> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keytally-bench-'));
   const postgres = dialect === 'postgres' ? await freshPostgres() : undefined;
   const databaseUrl = postgres?.url ?? path.join(dataDir, 'keytally.db');
   const db = await openDatabase(databaseUrl);
-  const key = await seedKey(db);
+  const key = await seedKey(db, limited);
   await db.close();
   const port = await freePort();
   // keytally runs its esbuild bundle only when it is newer than every source (others may be editing
@@ -370,7 +396,7 @@ async function startKeytally(
     );
   }, 'keytally to start');
   return {
-    name: `keytally-${dialect}`,
+    name: `keytally-${dialect}${limited ? '-limits' : ''}`,
     url,
     headers: { authorization: `Bearer ${key}` },
     child,
@@ -538,8 +564,10 @@ async function runProxy(
         console.log(table([m]).split('\n')[1]);
       }
     }
-    for (const dialect of flags.dialects)
+    for (const dialect of flags.dialects) {
       keytallys.push(await startKeytally(dialect, upstream, flags.cpuProf));
+      if (flags.limits) keytallys.push(await startKeytally(dialect, upstream, flags.cpuProf, true));
+    }
     // Warm-up, 3 s each (JIT, caches, connection pools): in 1-s warm-ups the first round measured
     // every proxy, the minimal one included, at a third to a half of its later rate.
     for (const keytally of keytallys) {
@@ -593,6 +621,13 @@ async function runProxy(
   }
 }
 
+/** The keytally targets of a run, in the order they are started. */
+function targetsOf(flags: Flags): string[] {
+  return flags.dialects.flatMap((dialect) =>
+    flags.limits ? [`keytally-${dialect}`, `keytally-${dialect}-limits`] : [`keytally-${dialect}`],
+  );
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
@@ -609,8 +644,7 @@ function report(
 ): void {
   const ratios = flags.concurrency.flatMap((concurrency) =>
     flags.streams.flatMap((stream) =>
-      flags.dialects.map((dialect) => {
-        const target = `keytally-${dialect}`;
+      targetsOf(flags).map((target) => {
         const pairs: { throughput: number; p99Added: number; cpuRatio: number | null }[] = [];
         for (let round = 1; round <= flags.rounds; round += 1) {
           const same = (m: Measurement) =>
@@ -659,6 +693,22 @@ function report(
     console.log(
       `  ${r.target.padEnd(17)} c=${String(r.concurrency).padEnd(3)} stream=${String(r.stream).padEnd(5)} throughput ${percent(r.throughputRatio)} [${r.throughputRatioRange?.map(percent).join('..')}]  p99 ${signed(r.p99AddedMs)} ms [${r.p99AddedMsRange?.map(signed).join('..')}]  cpu/req ×${r.cpuRatio ?? '?'}`,
     );
+  }
+  if (flags.limits) {
+    console.log("limits on / off (the two targets' throughput ratios to the minimal proxy):");
+    for (const r of ratios) {
+      if (!r.target.endsWith('-limits') || r.throughputRatio === null) continue;
+      const off = ratios.find(
+        (o) =>
+          o.target === r.target.replace(/-limits$/, '') &&
+          o.concurrency === r.concurrency &&
+          o.stream === r.stream,
+      );
+      if (!off?.throughputRatio) continue;
+      console.log(
+        `  ${r.target.padEnd(24)} c=${String(r.concurrency).padEnd(3)} stream=${String(r.stream).padEnd(5)} ${percent(r.throughputRatio / off.throughputRatio)} of keytally without limits`,
+      );
+    }
   }
   for (const [name, bytes] of Object.entries(peaks)) {
     const underLoad = measurements
