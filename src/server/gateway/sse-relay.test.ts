@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { SseRelay, type SseRelayOptions } from './sse-relay.ts';
-import type { StreamUsage } from './usage-shapes.ts';
+import type { StreamUsageTap } from './usage-shapes.ts';
 
 const chunk = (content: string) =>
   `data: ${JSON.stringify({ model: 'm', choices: [{ delta: { content } }] })}\n\n`;
 const usageChunk = `data: ${JSON.stringify({ model: 'm', choices: [], usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } })}\n\n`;
 
 function relayWith(overrides: Partial<SseRelayOptions> = {}) {
-  const calls = { resume: 0, abort: 0, ended: [] as StreamUsage[], abandoned: [] as StreamUsage[] };
+  const calls = { resume: 0, abort: 0, ended: [] as StreamUsageTap[], abandoned: [] as StreamUsageTap[] };
   const relay = new SseRelay({
     stripUsageChunk: false,
     onEnd: async (usage) => {
