@@ -1,7 +1,10 @@
+import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import { encode } from 'gpt-tokenizer';
 import type { UsageRecordRow } from '../../src/server/db/schema.ts';
 import type { TestApp } from '../helpers/app.ts';
+import { makeTempDir } from '../helpers/db.ts';
 
 /** Tokens of `text` as keytally's estimator counts them. */
 export const countTokens = (text: string) => encode(text, { disallowedSpecial: new Set() }).length;
@@ -62,4 +65,11 @@ export function postAndCut(
     });
     request.end(JSON.stringify(body));
   });
+}
+
+/** A KEYTALLY_CONFIG file with these upstreams (YAML written from plain objects). */
+export function writeUpstreamsConfig(upstreams: Record<string, unknown>[]): string {
+  const file = path.join(makeTempDir(), 'keytally.yaml');
+  fs.writeFileSync(file, JSON.stringify({ upstreams }));
+  return file;
 }
