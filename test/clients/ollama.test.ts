@@ -185,6 +185,10 @@ describe.each(DIALECTS)('the ollama client against an Ollama upstream on %s', (d
       headers: { authorization: `Bearer ${key.key}` },
     });
     expect(await version.json()).toEqual({ version: FAKE_OLLAMA_VERSION });
+    for (const url of ['/api/tags', '/api/version']) {
+      const response = await fetch(`${t.baseUrl}${url}`, { headers: { authorization: `Bearer ${key.key}` } });
+      expect(Number(response.headers.get('x-keytally-overhead-ms')), url).toBeGreaterThanOrEqual(0);
+    }
     expect(await newRows()).toHaveLength(0);
   });
 

@@ -33,12 +33,13 @@ describe.each(DIALECTS)('the openai client through keytally on %s', (dialect) =>
     keyed = await startFakeUpstream();
     open = await startFakeUpstream();
     const configFile = writeUpstreamsConfig([
-      // keytally's key, and its own organization: the client's account headers never reach it.
+      // keytally's key, its own organization and project: the client's never reach it.
       {
         name: 'hosted',
         url: keyed.baseUrl,
         api_key: 'up-secret',
         organization: 'org-keytally',
+        project: 'proj-keytally',
         models: ['fake-model', 'fake-429'],
       },
       // keytally's key, no organization: the client's are dropped.
@@ -117,7 +118,7 @@ describe.each(DIALECTS)('the openai client through keytally on %s', (dialect) =>
     await client.chat.completions.create({ model: 'fake-model', messages });
     const hosted = keyed.requests.at(-1);
     expect(hosted?.headers['openai-organization']).toBe('org-keytally');
-    expect(hosted?.headers['openai-project']).toBeUndefined();
+    expect(hosted?.headers['openai-project']).toBe('proj-keytally');
     expect(hosted?.headers.authorization).toBe('Bearer up-secret');
     await client.chat.completions.create({ model: 'fake-other', messages });
     const plain = keyed.requests.at(-1);

@@ -30,8 +30,10 @@ export function registerCountTokens(app: FastifyInstance, deps: ProxyDeps, timeo
           return sendUpstreamAnswer(reply, response);
         }
       }
+      const inputTokens = await estimateInputTokens(json);
       reply.header(TOKEN_COUNT_ORIGIN_HEADER, 'estimated');
-      return { input_tokens: await estimateInputTokens(json) };
+      reply.header('x-keytally-overhead-ms', reply.elapsedTime.toFixed(2));
+      return { input_tokens: inputTokens };
     });
   }
 }

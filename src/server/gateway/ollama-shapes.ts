@@ -83,6 +83,7 @@ export class OllamaStreamUsage implements StreamUsageTap {
 }
 
 export const OLLAMA_SHAPE: WireShape = {
+  api: 'ollama',
   // Ollama streams unless told not to.
   streams: (body) => body.stream !== false,
   streamType: 'application/x-ndjson',

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
 import { NotFoundError, UpstreamError } from '../errors.ts';
 import { OLLAMA_EMBED_SHAPE, OLLAMA_INFERENCE_PATHS, OLLAMA_SHAPE } from './ollama-shapes.ts';
@@ -44,10 +45,12 @@ export function registerOllamaRoutes(app: FastifyInstance, deps: ProxyDeps, time
 
   // The union of the Ollama upstreams' lists (an upstream with `models` contributes only those,
   // plus the ones it names but does not list), by name.
-  app.get('/api/tags', async (request) => {
+  app.get('/api/tags', async (request, reply) => {
     const byName = new Map<string, OllamaTag>();
     const upstreams = ollamaUpstreams(deps);
+    const asked = performance.now();
     const lists = await Promise.allSettled(upstreams.map((upstream) => upstreamTags(upstream)));
+    const waited = performance.now() - asked;
     lists.forEach((result, index) => {
       const upstream = upstreams[index];
       if (!upstream) return;
@@ -73,6 +76,7 @@ export function registerOllamaRoutes(app: FastifyInstance, deps: ProxyDeps, time
         byName.set(name, { name, model: name, modified_at: new Date(0).toISOString(), size: 0, digest: '' });
       }
     });
+    reply.header('x-keytally-overhead-ms', Math.max(0, reply.elapsedTime - waited).toFixed(2));
     return { models: [...byName.values()] };
   });
 

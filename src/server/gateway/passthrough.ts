@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RequestFailure, responseHeaders, upstreamFailure, upstreamRequestHeaders } from './proxy.ts';
 import type { BufferedResponse, Upstream, UpstreamRequest } from './upstreams.ts';
@@ -7,11 +8,17 @@ import type { BufferedResponse, Upstream, UpstreamRequest } from './upstreams.ts
  * /api/version, Anthropic's count_tokens): forwarded with the same header hygiene as the inference
  * routes, the answer read whole.
  */
+export interface UnrecordedResponse extends BufferedResponse {
+  /** Time spent waiting on the upstream, excluded from x-keytally-overhead-ms. */
+  upstreamMs: number;
+}
+
 export async function fetchUnrecorded(
   upstream: Upstream,
   request: Omit<UpstreamRequest, 'signal' | 'headers'> & { headers?: Record<string, string> },
   timeoutMs: number,
-): Promise<BufferedResponse> {
+): Promise<UnrecordedResponse> {
+  const sentAt = performance.now();
   try {
     const response = await upstream.send({
       headers: { accept: 'application/json', 'accept-encoding': 'identity' },
@@ -20,7 +27,12 @@ export async function fetchUnrecorded(
     });
     const chunks: Buffer[] = [];
     for await (const chunk of response.body) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
-    return { statusCode: response.statusCode, headers: response.headers, body: Buffer.concat(chunks) };
+    return {
+      statusCode: response.statusCode,
+      headers: response.headers,
+      body: Buffer.concat(chunks),
+      upstreamMs: performance.now() - sentAt,
+    };
   } catch (error) {
     throw upstreamFailure(error, upstream, `${timeoutMs} ms`);
   }
@@ -33,7 +45,7 @@ export function forwardBody(
   path: string,
   body: unknown,
   timeoutMs: number,
-): Promise<BufferedResponse> {
+): Promise<UnrecordedResponse> {
   return fetchUnrecorded(
     upstream,
     { path, method: 'POST', headers: upstreamRequestHeaders(request), body: JSON.stringify(body) },
@@ -41,9 +53,13 @@ export function forwardBody(
   );
 }
 
-/** Sends an upstream's answer as it came (status, body, end-to-end headers). */
-export function sendUpstreamAnswer(reply: FastifyReply, response: BufferedResponse): FastifyReply {
-  return reply.code(response.statusCode).headers(responseHeaders(response.headers)).send(response.body);
+/** Sends an upstream's answer as it came (status, body, end-to-end headers), with keytally's overhead. */
+export function sendUpstreamAnswer(reply: FastifyReply, response: UnrecordedResponse): FastifyReply {
+  return reply
+    .code(response.statusCode)
+    .headers(responseHeaders(response.headers))
+    .header('x-keytally-overhead-ms', Math.max(0, reply.elapsedTime - response.upstreamMs).toFixed(2))
+    .send(response.body);
 }
 
 /** Runs admission for a route that records no usage: its refusals are plain errors. */

@@ -253,7 +253,7 @@ export interface Admission {
 export function admitModelRequest(
   deps: ProxyDeps,
   request: FastifyRequest,
-  api: 'openai' | 'ollama' = 'openai',
+  api: WireShape['api'] = 'openai',
 ): Admission {
   const body = request.body;
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -292,11 +292,7 @@ async function forward(
   startedAt: number,
   timeoutMs: number,
 ): Promise<FastifyReply | undefined> {
-  const { json, auth, requestedModel, upstream } = admitModelRequest(
-    deps,
-    request,
-    shape === OPENAI_SHAPE ? 'openai' : 'ollama',
-  );
+  const { json, auth, requestedModel, upstream } = admitModelRequest(deps, request, shape.api);
   const stream = shape.streams(json);
   let outgoing = json;
   let stripUsageChunk = false;

@@ -173,6 +173,8 @@ export class StreamUsage implements StreamUsageTap {
 
 /** How one API family's answers carry usage: the proxy's only protocol-specific part. */
 export interface WireShape {
+  /** The API family: an `ollama` shape's requests need an upstream that speaks Ollama's API. */
+  api: 'openai' | 'ollama';
   /** True when the request body asks for a streamed answer. */
   streams(body: Json): boolean;
   /** Content type of a streamed answer (relayed event by event). */
@@ -187,6 +189,7 @@ export interface WireShape {
 
 /** OpenAI chat/completions/embeddings, Responses and Anthropic Messages: JSON or SSE. */
 export const OPENAI_SHAPE: WireShape = {
+  api: 'openai',
   streams: (body) => body.stream === true,
   streamType: 'text/event-stream',
   format: 'sse',
