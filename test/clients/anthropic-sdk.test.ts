@@ -162,16 +162,19 @@ describe.each(DIALECTS)('@anthropic-ai/sdk through keytally on %s', (dialect) =>
   });
 });
 
-describe.each(DIALECTS)('Anthropic-shaped errors without a reachable upstream on %s', (dialect) => {
+describe.each(DIALECTS)('Anthropic-shaped errors of an unreachable or slow upstream on %s', (dialect) => {
   let t: TestApp;
   let demo: TestApp;
+  let slow: FakeUpstream;
 
   beforeAll(async () => {
-    // Nothing listens on port 9 of 127.0.0.1 (discard): connection refused.
-    t = await startTestApp({
-      dialect,
-      settings: { upstreamUrl: 'http://127.0.0.1:9/v1', apiKeys: 'legacy-secret' },
-    });
+    slow = await startFakeUpstream({ slowMs: 2000 });
+    const configFile = writeUpstreamsConfig([
+      // Nothing listens on port 9 of 127.0.0.1 (discard): connection refused.
+      { name: 'gone', url: 'http://127.0.0.1:9/v1', models: ['any'] },
+      { name: 'slow', url: slow.baseUrl, models: ['fake-slow'], timeout_ms: 100 },
+    ]);
+    t = await startTestApp({ dialect, settings: { configFile, apiKeys: 'legacy-secret' } });
     await t.listen();
     demo = await startTestApp({ dialect, settings: { apiKeys: 'legacy-secret' } });
     await demo.listen();
@@ -179,6 +182,7 @@ describe.each(DIALECTS)('Anthropic-shaped errors without a reachable upstream on
   afterAll(async () => {
     await t?.close();
     await demo?.close();
+    await slow?.close();
   });
 
   it('an unreachable upstream is a 502 api_error with the message', async () => {
@@ -186,7 +190,18 @@ describe.each(DIALECTS)('Anthropic-shaped errors without a reachable upstream on
     const error = await client.messages.create({ model: 'any', max_tokens: 8, messages }).catch((e) => e);
     expect(error.status).toBe(502);
     expect(error.type).toBe('api_error');
-    expect(error.apiMessage).toContain('Cannot reach the upstream "default"');
+    expect(error.apiMessage).toContain('Cannot reach the upstream "gone"');
+  });
+
+  it('an upstream that does not answer in time is a 504 timeout_error', async () => {
+    const client = new Anthropic({ apiKey: 'legacy-secret', baseURL: t.baseUrl, maxRetries: 0 });
+    const error = await client.messages
+      .create({ model: 'fake-slow', max_tokens: 8, messages })
+      .catch((e) => e);
+    expect(error.status).toBe(504);
+    expect(error.type).toBe('timeout_error');
+    expect(error.apiMessage).toContain('The upstream "slow"');
+    expect(error.apiMessage).toContain('did not answer in time');
   });
 
   it('countTokens on the demo model: the tokenizer answers, flagged', async () => {
