@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Ollama } from 'ollama';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_OLLAMA_VERSION } from '../../src/server/gateway/demo-ollama.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { DIALECTS, makeTempDir } from '../helpers/db.ts';
 import { createApiKey, createUser } from '../helpers/factories.ts';
@@ -321,6 +322,18 @@ describe.each(DIALECTS)('the ollama client against the demo model on %s', (diale
       ['/api/chat', 1, 'provider'],
       ['/api/embed', 0, 'provider'],
     ]);
+    expect((await ollama.show({ model: 'demo' })).capabilities).toContain('completion');
+    const version = await fetch(`${t.baseUrl}/api/version`, {
+      headers: { authorization: 'Bearer legacy-secret' },
+    });
+    expect(await version.json()).toEqual({ version: DEMO_OLLAMA_VERSION });
+    await expect(
+      ollama.chat({ model: 'demo', messages: [{ content: 'no role' }] as never }),
+    ).rejects.toMatchObject({
+      status_code: 400,
+      error: 'messages[0]: must be an object with a string role',
+    });
+    expect(await newRows()).toHaveLength(0);
     const chatRow = rows.find((row) => row.endpoint === '/api/chat');
     expect(chatRow?.completion_tokens).toBe(countTokens(whole.message.content));
     expect(chatRow?.prompt_tokens).toBe(countTokens('Say hello'));
