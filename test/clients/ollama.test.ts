@@ -230,7 +230,7 @@ describe.each(DIALECTS)('Ollama routes with several upstreams on %s', (dialect) 
   let ollama: Ollama;
 
   beforeAll(async () => {
-    ollamaUpstream = await startFakeUpstream({ models: ['llama-a', 'llama-b', 'hidden'] });
+    ollamaUpstream = await startFakeUpstream({ models: ['llama-a', 'llama-b:latest', 'hidden'] });
     openAiUpstream = await startFakeUpstream();
     const dir = makeTempDir();
     const file = path.join(dir, 'keytally.yaml');
@@ -259,7 +259,12 @@ describe.each(DIALECTS)('Ollama routes with several upstreams on %s', (dialect) 
 
   it("/api/tags lists the Ollama upstreams' models it serves, and the configured ones", async () => {
     const list = await ollama.list();
-    expect(list.models.map((model) => model.name).sort()).toEqual(['llama-a', 'llama-b', 'llama-configured']);
+    // `llama-b` in the config is the upstream's `llama-b:latest` (Ollama's implied tag).
+    expect(list.models.map((model) => model.name).sort()).toEqual([
+      'llama-a',
+      'llama-b:latest',
+      'llama-configured',
+    ]);
   });
 
   it('a model of an OpenAI upstream or an unknown one is a 404 the Ollama client shows', async () => {
@@ -281,13 +286,15 @@ describe.each(DIALECTS)('Ollama routes with several upstreams on %s', (dialect) 
     expect(openAiUpstream.requests).toHaveLength(0);
   });
 
-  it('chat routes to the Ollama upstream and records its name', async () => {
-    const reply = await ollama.chat({ model: 'llama-a', messages, stream: false });
-    expect(reply.message.content).toBe(FAKE_REPLY);
+  it('chat routes to the Ollama upstream, with or without the :latest tag, and records its name', async () => {
+    for (const model of ['llama-a', 'llama-b:latest', 'llama-a:latest']) {
+      const reply = await ollama.chat({ model, messages, stream: false });
+      expect(reply.message.content).toBe(FAKE_REPLY);
+    }
     await t.recorder.flushNow();
     const rows = await t.database.db.kysely.selectFrom('usage_records').selectAll().execute();
-    expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ model: 'llama-a', upstream: 'local-ollama', source: 'legacy' });
+    expect(rows.map((row) => row.model).sort()).toEqual(['llama-a', 'llama-a:latest', 'llama-b:latest']);
+    for (const row of rows) expect(row).toMatchObject({ upstream: 'local-ollama', source: 'legacy' });
   });
 });
 

@@ -26,7 +26,7 @@ export function registerCountTokens(app: FastifyInstance, deps: ProxyDeps, timeo
       if (!deps.upstreams.demo) {
         const response = await forwardBody(upstream, request, '/messages/count_tokens', json, timeoutMs);
         if (response.statusCode !== 404 && response.statusCode !== 405) {
-          reply.header(TOKEN_COUNT_ORIGIN_HEADER, 'provider');
+          if (response.statusCode < 300) reply.header(TOKEN_COUNT_ORIGIN_HEADER, 'provider');
           return sendUpstreamAnswer(reply, response);
         }
       }

@@ -4,7 +4,7 @@ import { NotFoundError, UpstreamError } from '../errors.ts';
 import { OLLAMA_EMBED_SHAPE, OLLAMA_INFERENCE_PATHS, OLLAMA_SHAPE } from './ollama-shapes.ts';
 import { fetchUnrecorded, forwardBody, sendUpstreamAnswer, unwrapFailure } from './passthrough.ts';
 import { admitModelRequest, type ProxyDeps, proxyInference } from './proxy.ts';
-import type { Upstream } from './upstreams.ts';
+import { listsModel, ollamaAlias, type Upstream } from './upstreams.ts';
 
 /**
  * Ollama's native API (https://github.com/ollama/ollama/blob/main/docs/api.md) for the upstreams
@@ -61,18 +61,12 @@ export function registerOllamaRoutes(app: FastifyInstance, deps: ProxyDeps, time
         );
       } else {
         for (const tag of result.value) {
-          if (
-            upstream.models &&
-            !upstream.models.includes(tag.name) &&
-            !upstream.models.includes(tag.model)
-          ) {
-            continue;
-          }
+          if (upstream.models && !listsModel(upstream, tag.name)) continue;
           if (!byName.has(tag.name)) byName.set(tag.name, tag);
         }
       }
       for (const name of upstream.models ?? []) {
-        if ([...byName.values()].some((tag) => tag.name === name || tag.model === name)) continue;
+        if (byName.has(name) || byName.has(ollamaAlias(name))) continue;
         byName.set(name, { name, model: name, modified_at: new Date(0).toISOString(), size: 0, digest: '' });
       }
     });

@@ -12,6 +12,7 @@ import { SseRelay } from './sse-relay.ts';
 import { countTextTokens, estimatePromptTokens } from './tokens.ts';
 import {
   type BufferedResponse,
+  listsModel,
   type OpenExchange,
   openViaSend,
   type ResponseSink,
@@ -72,6 +73,7 @@ export class UpstreamSet {
   route(model: string): Upstream | undefined {
     return (
       this.upstreams.find((upstream) => upstream.models?.includes(model)) ??
+      this.upstreams.find((upstream) => upstream.ollama && listsModel(upstream, model)) ??
       this.upstreams.find((upstream) => upstream.models === undefined)
     );
   }

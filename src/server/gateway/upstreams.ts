@@ -95,6 +95,20 @@ export function isOllamaNativePath(path: string): boolean {
   return path.startsWith('/api/');
 }
 
+/**
+ * The other spelling of an Ollama model name: Ollama treats `llama3.1` and `llama3.1:latest` as one
+ * model, and clients send either (Open WebUI the tag from /api/tags, a config usually the bare name).
+ */
+export function ollamaAlias(model: string): string {
+  return model.endsWith(':latest') ? model.slice(0, -':latest'.length) : `${model}:latest`;
+}
+
+/** True when `upstream` lists `model`, an Ollama upstream also under its other spelling. */
+export function listsModel(upstream: Pick<Upstream, 'models' | 'ollama'>, model: string): boolean {
+  if (!upstream.models) return false;
+  return upstream.models.includes(model) || (upstream.ollama && upstream.models.includes(ollamaAlias(model)));
+}
+
 export interface Upstream {
   name: string;
   /** True when it serves Ollama's native /api/* routes (an `api: ollama` upstream, the demo model). */
