@@ -121,6 +121,30 @@ describe.each(DIALECTS)('@anthropic-ai/sdk through keytally on %s', (dialect) =>
     expect(await newRows()).toHaveLength(0);
   });
 
+  it("keytally's 401 and 403 are Anthropic-shaped too", async () => {
+    const anonymous = await t.app.inject({
+      method: 'POST',
+      url: '/v1/messages',
+      payload: { model: 'fake-model' },
+    });
+    expect(anonymous.statusCode).toBe(401);
+    expect(anonymous.json()).toMatchObject({
+      type: 'error',
+      error: { type: 'authentication_error', message: 'An authentication key is required' },
+    });
+    const crossSite = await t.app.inject({
+      method: 'POST',
+      url: '/v1/messages/count_tokens',
+      headers: { 'sec-fetch-site': 'cross-site' },
+      payload: { model: 'fake-model' },
+    });
+    expect(crossSite.statusCode).toBe(403);
+    expect(crossSite.json()).toMatchObject({
+      type: 'error',
+      error: { type: 'permission_error', message: 'cross-site request refused' },
+    });
+  });
+
   it("keytally's 400 is Anthropic-shaped; an upstream's own error passes through as it came", async () => {
     const response = await fetch(`${t.baseUrl}/v1/messages`, {
       method: 'POST',
