@@ -249,8 +249,11 @@ export interface Admission {
 
 /**
  * The checks every model request passes before anything is forwarded: the /v1 inference routes,
- * Ollama's native ones (`api: 'ollama'`: the upstream must speak it) and count_tokens. A check
- * added here applies to all of them. Throws RequestFailure.
+ * Ollama's native ones (`api: 'ollama'`: the upstream must speak it), count_tokens and /api/show.
+ * A check added here (scopes, model allowlists) applies to all of them. Checks only: whatever
+ * reserves capacity belongs in `forward`, after this, which every recorded route (OpenAI's and
+ * Ollama's) passes and the unrecorded ones do not, so nothing is reserved that no row settles.
+ * Throws RequestFailure.
  */
 export function admitModelRequest(
   deps: ProxyDeps,
