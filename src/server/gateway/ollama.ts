@@ -44,7 +44,9 @@ export function registerOllamaRoutes(app: FastifyInstance, deps: ProxyDeps, time
   }
 
   // The union of the Ollama upstreams' lists (an upstream with `models` contributes only those,
-  // plus the ones it names but does not list), by name.
+  // plus the ones it names but does not list), by name. Per-caller model filtering (the Access
+  // issue) applies here as on /v1/models.
+  // TODO(access): filter by request.auth once model allowlists exist.
   app.get('/api/tags', async (request, reply) => {
     const byName = new Map<string, OllamaTag>();
     const upstreams = ollamaUpstreams(deps);

@@ -88,8 +88,6 @@ export interface ModelEntry {
   owned_by?: string;
 }
 
-export type UpstreamApi = UpstreamConfig['api'];
-
 /** Paths of Ollama's native API (below the Ollama root), as opposed to OpenAI paths. */
 export function isOllamaNativePath(path: string): boolean {
   return path.startsWith('/api/');
