@@ -6,7 +6,8 @@ import { ZodError } from 'zod';
  * response, in one of four envelopes:
  * - OpenAI's `{error:{message,type,code}}` for `/v1/*`, the unprefixed proxy routes, `/metrics` and
  *   `/api/*` outside `/api/auth/`;
- * - Anthropic's `{type:"error",error:{type,message}}` on `/v1/messages` and its count_tokens;
+ * - Anthropic's `{type:"error",error:{type,message},request_id}` (+ `message`) on `/v1/messages` and
+ *   its count_tokens;
  * - Ollama's `{error: message}` on Ollama's native routes (`/api/chat`, `/api/tags`, ...);
  * - LocalAI's flat `{error: message, ...extra}` for `/api/auth/*`.
  * An error may carry an exact `body` where the reference fixes one (e.g. RequireAdmin's shapes).
@@ -195,6 +196,9 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
         type: 'error',
         error: { type: ANTHROPIC_TYPES[status] ?? 'api_error', message: appError.message },
         request_id: request.id,
+        // Beside Anthropic's fields: @anthropic-ai/sdk builds `error.message` from a top-level
+        // `message` and otherwise from the whole body as raw JSON.
+        message: appError.message,
       });
     case 'ollama':
       return reply.send({ error: appError.message });

@@ -109,6 +109,8 @@ describe.each(DIALECTS)('@anthropic-ai/sdk through keytally on %s', (dialect) =>
     expect(error.status).toBe(401);
     expect(error.type).toBe('authentication_error');
     expect(error.apiMessage).toBe('API key revoked');
+    // The text, not the body as raw JSON.
+    expect(error.message).toBe('401 API key revoked');
     expect(error.error).toMatchObject({ type: 'error', error: { type: 'authentication_error' } });
     expect(error.requestID).toBeNull();
   });
@@ -118,6 +120,7 @@ describe.each(DIALECTS)('@anthropic-ai/sdk through keytally on %s', (dialect) =>
     expect(error).toBeInstanceOf(Anthropic.NotFoundError);
     expect(error.type).toBe('not_found_error');
     expect(error.apiMessage).toContain('The model "nope" does not exist here');
+    expect(error.message).toMatch(/^404 The model "nope" does not exist here/);
     expect(await newRows()).toHaveLength(0);
   });
 
@@ -156,6 +159,7 @@ describe.each(DIALECTS)('@anthropic-ai/sdk through keytally on %s', (dialect) =>
       type: 'error',
       error: { type: 'invalid_request_error', message: 'model: is required (a model id string)' },
       request_id: response.headers.get('x-request-id'),
+      message: 'model: is required (a model id string)',
     });
     const limited = await viaApiKey.messages
       .create({ model: 'fake-429', max_tokens: 8, messages })
