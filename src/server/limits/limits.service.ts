@@ -81,10 +81,16 @@ const QUOTA_REFRESH_MS = 2000;
 
 const completionFields = ['max_tokens', 'max_completion_tokens', 'max_output_tokens'] as const;
 
-/** What a request may produce: its `max_tokens` (any of the spellings), else the configured default. */
+/** What a request may produce: its `max_tokens` (any spelling, Ollama's `num_predict`), else the configured default. */
 export function completionAllowance(body: Record<string, unknown>, fallback: number): number {
   for (const field of completionFields) {
     const value = body[field];
+    if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return Math.ceil(value);
+  }
+  // Ollama's native API: options.num_predict (-1 or absent: unbounded, so the default).
+  const options = body.options;
+  if (options && typeof options === 'object') {
+    const value = (options as Record<string, unknown>).num_predict;
     if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return Math.ceil(value);
   }
   return fallback;
