@@ -609,7 +609,7 @@ function sendRelay(
     .code(response.statusCode)
     .headers(responseHeaders(response.headers))
     .header('x-keytally-overhead-ms', overhead.toFixed(2));
-  exchange.ticket?.applyHeaders(reply);
+  exchange.ticket?.applyHeaders(reply, response.headers);
   return reply.send(relay);
 }
 
@@ -641,7 +641,7 @@ async function sendWhole(
     .code(response.statusCode)
     .headers(responseHeaders(response.headers))
     .header('x-keytally-overhead-ms', overhead.toFixed(2));
-  exchange.ticket?.applyHeaders(reply);
+  exchange.ticket?.applyHeaders(reply, response.headers);
   return reply.send(response.body);
 }
 

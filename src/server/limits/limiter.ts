@@ -13,6 +13,19 @@ import {
 } from './meter.ts';
 import { goDuration } from './windows.ts';
 
+const UNITS = ['requests', 'tokens'] as const;
+const HEADER_NAMES = {
+  requests: ['x-ratelimit-limit-requests', 'x-ratelimit-remaining-requests', 'x-ratelimit-reset-requests'],
+  tokens: ['x-ratelimit-limit-tokens', 'x-ratelimit-remaining-tokens', 'x-ratelimit-reset-tokens'],
+} as const;
+
+/** OpenAI's reset format, rounded up to whole seconds past one second: `250ms`, `12s`, `6m0s`. */
+function resetText(ms: number): string {
+  if (ms < 1000) return `${Math.ceil(ms)}ms`;
+  const seconds = Math.ceil(ms / 1000);
+  return seconds < 60 ? `${seconds}s` : goDuration(seconds * 1000);
+}
+
 /**
  * Admission and settlement (issue #13, decisions.md section 9). Every limit that applies to a
  * request (its key's rpm/tpm/max_parallel/budgets, its user's budgets, its user's quota rules for
@@ -39,7 +52,8 @@ export class LimitExceededError extends AppError {
 export class Ticket {
   private released = false;
   private settled = false;
-  readonly headers: [string, string][] = [];
+  /** x-ratelimit-* of this request, computed once at admission. */
+  headers: Record<string, string> | null = null;
 
   constructor(
     private readonly limiter: Limiter,
@@ -84,9 +98,18 @@ export class Ticket {
     }
   }
 
-  /** Sets this request's x-ratelimit-* headers (again, after an upstream's own were copied). */
-  applyHeaders(reply: FastifyReply): void {
-    for (const [name, value] of this.headers) reply.header(name, value);
+  /**
+   * Sets this request's x-ratelimit-* headers again when the upstream's answer brought its own
+   * (an OpenAI upstream's limits are not this key's).
+   */
+  applyHeaders(reply: FastifyReply, upstream: Record<string, unknown>): void {
+    if (
+      this.headers &&
+      upstream['x-ratelimit-limit-requests'] === undefined &&
+      upstream['x-ratelimit-limit-tokens'] === undefined
+    )
+      return;
+    if (this.headers) reply.headers(this.headers);
   }
 }
 
@@ -147,7 +170,7 @@ export class Limiter {
       const meter = meters[i] as Meter;
       const need = needs[i] ?? 0;
       if (meter.unit === 'nanos' && amounts.nanos === null) {
-        this.setHeaders(meters, now, (name, value) => reply.header(name, value));
+        this.setHeaders(meters, now, reply);
         throw this.rejectUnpriced(meter, now);
       }
       if (meter.fits(now, need)) continue;
@@ -161,7 +184,7 @@ export class Limiter {
       // A slice too small for this request is of no use here: it goes back at once, so the last of
       // a budget split across instances is not stranded in pieces none of them can spend.
       meter.lease?.giveBack(meter.reserved).catch(() => {});
-      this.setHeaders(meters, now, (name, value) => reply.header(name, value));
+      this.setHeaders(meters, now, reply);
       throw this.reject(meter, need, now);
     }
     if (refills) return Promise.all(refills).then(() => this.reserve(meters, who, amounts, reply));
@@ -172,8 +195,8 @@ export class Limiter {
       if (meter.limit === 'rpm') meter.counter?.add(now, 1);
       else meter.reserved += needs[i] ?? 0;
     }
-    this.setHeaders(meters, now, (name, value) => ticket.headers.push([name, value]));
-    ticket.applyHeaders(reply);
+    ticket.headers = this.rateLimitHeaders(meters, now);
+    if (ticket.headers) reply.headers(ticket.headers);
     return ticket;
   }
 
@@ -260,12 +283,19 @@ export class Limiter {
     });
   }
 
+  private setHeaders(meters: Meter[], now: number, reply: FastifyReply): void {
+    const headers = this.rateLimitHeaders(meters, now);
+    if (headers) reply.headers(headers);
+  }
+
   /**
    * OpenAI's x-ratelimit-{limit,remaining,reset}-{requests,tokens}: of each unit, the meter with the
-   * least room left; reset = when what it counts now has left its window.
+   * least room left; reset = when what it counts now has left its window. Null when no meter counts
+   * requests or tokens (a USD budget alone).
    */
-  private setHeaders(meters: Meter[], now: number, set: (name: string, value: string) => void): void {
-    for (const unit of ['requests', 'tokens'] as const) {
+  private rateLimitHeaders(meters: Meter[], now: number): Record<string, string> | null {
+    let headers: Record<string, string> | null = null;
+    for (const unit of UNITS) {
       let tightest: Meter | null = null;
       let room = Number.POSITIVE_INFINITY;
       for (const meter of meters) {
@@ -278,9 +308,12 @@ export class Limiter {
       }
       if (!tightest) continue;
       const resetAt = tightest.counter ? tightest.counter.clearsAt(now) : now;
-      set(`x-ratelimit-limit-${unit}`, String(tightest.max));
-      set(`x-ratelimit-remaining-${unit}`, String(Math.max(0, Math.floor(room))));
-      set(`x-ratelimit-reset-${unit}`, goDuration(Math.max(0, resetAt - now)));
+      const [limitName, remainingName, resetName] = HEADER_NAMES[unit];
+      headers ??= {};
+      headers[limitName] = tightest.maxText;
+      headers[remainingName] = String(Math.max(0, Math.floor(room)));
+      headers[resetName] = resetText(Math.max(0, resetAt - now));
     }
+    return headers;
   }
 }

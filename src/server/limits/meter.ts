@@ -47,6 +47,8 @@ export class Meter {
   reserved = 0;
   lease: LeasedAllowance | null = null;
   readonly unit: 'requests' | 'tokens' | 'nanos';
+  /** `max` as header text, made once. */
+  readonly maxText: string;
   private softMark = -1;
   private hardMark = -1;
 
@@ -59,6 +61,7 @@ export class Meter {
     readonly owner: MeterOwner,
     readonly softPercent: number | null,
   ) {
+    this.maxText = String(max);
     this.unit =
       limit === 'tpm' || limit === 'token_budget' || limit === 'user_token_budget' || limit === 'quota_tokens'
         ? 'tokens'

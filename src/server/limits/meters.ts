@@ -21,6 +21,11 @@ export class RollingCounter implements UsageCounter {
   private readonly n: number;
   private readonly ids: Float64Array;
   private readonly amounts: Float64Array;
+  /** The newest bucket the window has advanced to, and the sum of the buckets in it. */
+  private head = Number.NEGATIVE_INFINITY;
+  private sum = 0;
+  /** The newest bucket anything was added to: when it leaves, the window is empty. */
+  private last = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly windowMs: number,
@@ -35,16 +40,45 @@ export class RollingCounter implements UsageCounter {
     return new RollingCounter(windowMs, Math.max(1000, Math.ceil(windowMs / 120 / 1000) * 1000));
   }
 
-  add(at: number, amount: number): void {
-    const id = Math.floor(at / this.bucketMs);
+  /** Moves the window to end at bucket `newest`, dropping what left it: O(1) per bucket passed. */
+  private advance(newest: number): void {
+    if (newest <= this.head) return;
+    if (newest - this.head >= this.n) {
+      this.ids.fill(-1);
+      this.amounts.fill(0);
+      this.sum = 0;
+    } else {
+      for (let id = this.head + 1; id <= newest; id++) {
+        const slot = id % this.n;
+        const held = this.ids[slot] ?? -1;
+        if (held !== -1 && held <= newest - this.n) {
+          this.sum -= this.amounts[slot] ?? 0;
+          this.ids[slot] = -1;
+          this.amounts[slot] = 0;
+        }
+      }
+    }
+    this.head = newest;
+  }
+
+  private slotFor(id: number): number {
+    if (id > this.head) this.advance(id);
+    if (id <= this.head - this.n) return -1; // older than the window
     const slot = id % this.n;
-    const held = this.ids[slot] ?? -1;
-    if (held > id) return; // older than the window
-    if (held !== id) {
+    if (this.ids[slot] !== id) {
+      this.sum -= this.amounts[slot] ?? 0;
       this.ids[slot] = id;
       this.amounts[slot] = 0;
     }
+    if (id > this.last) this.last = id;
+    return slot;
+  }
+
+  add(at: number, amount: number): void {
+    const slot = this.slotFor(Math.floor(at / this.bucketMs));
+    if (slot === -1) return;
     this.amounts[slot] = (this.amounts[slot] ?? 0) + amount;
+    this.sum += amount;
   }
 
   /**
@@ -52,31 +86,24 @@ export class RollingCounter implements UsageCounter {
    * instance's flushed rows) into this instance's own count without counting a row twice.
    */
   raise(at: number, amount: number): void {
-    const id = Math.floor(at / this.bucketMs);
-    const slot = id % this.n;
-    const held = this.ids[slot] ?? -1;
-    if (held > id) return;
-    if (held !== id) {
-      this.ids[slot] = id;
-      this.amounts[slot] = 0;
+    const slot = this.slotFor(Math.floor(at / this.bucketMs));
+    if (slot === -1) return;
+    const held = this.amounts[slot] ?? 0;
+    if (held < amount) {
+      this.amounts[slot] = amount;
+      this.sum += amount - held;
     }
-    if ((this.amounts[slot] ?? 0) < amount) this.amounts[slot] = amount;
   }
 
   total(now: number): number {
-    const newest = Math.floor(now / this.bucketMs);
-    const oldest = newest - this.n;
-    let sum = 0;
-    for (let i = 0; i < this.n; i++) {
-      const id = this.ids[i] ?? -1;
-      if (id > oldest && id <= newest) sum += this.amounts[i] ?? 0;
-    }
-    return sum;
+    this.advance(Math.floor(now / this.bucketMs));
+    return this.sum;
   }
 
   freesAt(now: number, amount: number): number {
     if (amount <= 0) return now;
     const newest = Math.floor(now / this.bucketMs);
+    this.advance(newest);
     let freed = 0;
     for (let id = newest - this.n + 1; id <= newest; id++) {
       const slot = ((id % this.n) + this.n) % this.n;
@@ -88,11 +115,7 @@ export class RollingCounter implements UsageCounter {
 
   clearsAt(now: number): number {
     const newest = Math.floor(now / this.bucketMs);
-    for (let id = newest; id > newest - this.n; id--) {
-      const slot = ((id % this.n) + this.n) % this.n;
-      if (this.ids[slot] === id && (this.amounts[slot] ?? 0) > 0) return (id + this.n) * this.bucketMs;
-    }
-    return now;
+    return this.last > newest - this.n && this.last <= newest ? (this.last + this.n) * this.bucketMs : now;
   }
 }
 
