@@ -111,11 +111,29 @@ export function promptTokensNow(body: Record<string, unknown>): { tokens: number
   const texts = promptTexts(body);
   if (loadedEncoder) {
     let total = 0;
-    for (const text of texts) if (text.length > 0) total += loadedEncoder(text, NO_SPECIAL).length;
+    for (const text of texts) total += cachedCount(loadedEncoder, text);
     return { tokens: total, exact: true };
   }
   loadEncoder().catch(() => {});
   let bytes = 0;
   for (const text of texts) bytes += Buffer.byteLength(text, 'utf8');
   return { tokens: bytes, exact: false };
+}
+
+// Chat clients resend the system prompt and the whole conversation with every turn, so most texts
+// of a request were counted before: a bounded map of recent texts (up to 8 KB each) spares the BPE.
+const COUNT_CACHE_MAX = 2000;
+const CACHED_TEXT_MAX = 8192;
+const counts = new Map<string, number>();
+
+function cachedCount(encode: Encode, text: string): number {
+  if (text.length === 0) return 0;
+  if (text.length > CACHED_TEXT_MAX) return encode(text, NO_SPECIAL).length;
+  let count = counts.get(text);
+  if (count === undefined) {
+    count = encode(text, NO_SPECIAL).length;
+    if (counts.size >= COUNT_CACHE_MAX) counts.clear();
+    counts.set(text, count);
+  }
+  return count;
 }

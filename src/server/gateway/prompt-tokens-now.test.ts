@@ -1,0 +1,30 @@
+import { encode } from 'gpt-tokenizer';
+import { describe, expect, it } from 'vitest';
+import { countTextTokens, promptTokensNow } from './tokens.ts';
+
+describe('promptTokensNow (limits: admission without waiting for the tokenizer)', () => {
+  const body = {
+    model: 'm',
+    system: 'Ünïcödé system prompt',
+    messages: [{ role: 'user', content: [{ type: 'text', text: 'count these words please' }] }],
+  };
+  const exact = ['Ünïcödé system prompt', 'count these words please']
+    .map((text) => encode(text, { disallowedSpecial: new Set() }).length)
+    .reduce((a, b) => a + b, 0);
+
+  it('bounds the count by the UTF-8 bytes until the encoder is loaded, then counts exactly (cached or not)', async () => {
+    const before = promptTokensNow(body);
+    expect(before.exact).toBe(false);
+    expect(before.tokens).toBe(
+      Buffer.byteLength('Ünïcödé system prompt') + Buffer.byteLength('count these words please'),
+    );
+    expect(before.tokens).toBeGreaterThanOrEqual(exact);
+    await countTextTokens('load');
+    expect(promptTokensNow(body)).toEqual({ tokens: exact, exact: true });
+    expect(promptTokensNow(body)).toEqual({ tokens: exact, exact: true });
+    const long = 'word '.repeat(3000);
+    expect(promptTokensNow({ prompt: long }).tokens).toBe(
+      encode(long, { disallowedSpecial: new Set() }).length,
+    );
+  });
+});
