@@ -69,4 +69,39 @@ describe('key limits in the dashboard', { timeout: 90_000 }, () => {
     await screenshot(page, '40-key-limits-panel');
     await context.close();
   });
+
+  it('an admin adds a quota rule in the Users page; it blocks that model for the user and shows its usage', async () => {
+    // Lee (registered first) is the admin; Max is a user with a key.
+    const max = await ApiClient.register(server.baseUrl, 'max@example.com', 'Max');
+    const key = await max.createKey('max-key');
+    const { context, page } = await newPage(browser, server);
+    await context.addCookies([
+      { name: 'session', value: user.cookie.slice('session='.length), url: server.baseUrl },
+    ]);
+    await page.goto('/app/users');
+    await page.getByRole('button', { name: 'Quotas of Max' }).click();
+    const dialog = page.getByRole('dialog', { name: /Quotas of Max/ });
+    await dialog.getByText('No quota rules — unlimited access').waitFor();
+    await dialog.getByRole('button', { name: 'Add rule' }).click();
+    await dialog.getByLabel('Model', { exact: true }).selectOption('demo');
+    await dialog.getByLabel('Window', { exact: true }).selectOption('1d');
+    await dialog.getByLabel('Max requests', { exact: true }).fill('2');
+    await dialog.getByRole('button', { name: 'Save quotas' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) statuses.push((await chat(key.key)).status);
+    expect(statuses).toEqual([200, 200, 429]);
+    const quota = await max.call<{
+      quotas: { model: string; current_requests: number; max_requests: number }[];
+    }>('GET', '/api/auth/quota');
+    expect(quota.quotas).toEqual([
+      expect.objectContaining({ model: 'demo', current_requests: 2, max_requests: 2 }),
+    ]);
+
+    await page.getByRole('button', { name: 'Quotas of Max' }).click();
+    await expect.poll(() => dialog.getByTestId('quota-rule').textContent(), { timeout: 15_000 }).toContain('2 / 2');
+    await screenshot(page, '41-admin-quota-rules');
+    await context.close();
+  });
 });

@@ -57,7 +57,7 @@ export function UserBudgetFields({ user }: { user: AdminUser }) {
           />
         </div>
         <div className="field" style={{ flex: '1 1 120px' }}>
-          <label htmlFor="user-budget-window">Window</label>
+          <label htmlFor="user-budget-window">Budget window</label>
           <select
             id="user-budget-window"
             className="select"
