@@ -83,7 +83,7 @@ describe('cost: prices page and the tokens/cost switch', { timeout: 90_000 }, ()
     await page.goto('/app/usage?measure=cost');
     await page.getByRole('heading', { name: 'Cost over time' }).waitFor();
     await waitFor(
-      () => page.getByTestId('stat-total').locator('.value').innerText(),
+      () => page.getByTestId('stat-total').locator('.value').textContent(),
       (text) => text === formatUsd(usage.totals.cost),
     );
     const row = page.getByRole('row').filter({ hasText: 'demo' });
