@@ -466,6 +466,9 @@ async function measureRecorder(dialect: 'sqlite' | 'postgres', rows: number): Pr
     aborted: 0,
     stream: i % 2,
     upstream: 'default',
+    // As the gateway records them: most rows priced, some without a known price.
+    cost_nanos: i % 5 === 0 ? null : 27_000 + (i % 7),
+    price_source: i % 5 === 0 ? 'none' : 'catalog',
   });
   // Warm-up (not timed): the writer thread is started and the code paths are compiled; "sustains"
   // is about the steady state, not the first second after start-up.
