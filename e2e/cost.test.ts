@@ -71,6 +71,8 @@ describe('cost: prices page and the tokens/cost switch', { timeout: 90_000 }, ()
     await page.getByLabel('Output', { exact: true }).fill('4');
     await page.getByRole('button', { name: 'Add price' }).click();
     await page.getByTestId('price-row').filter({ hasText: 'demo' }).waitFor();
+    // Priced now: no longer offered as a model without a price.
+    await page.getByTestId('unpriced-models').waitFor({ state: 'detached' });
     await screenshot(page, 'cost-01-prices');
 
     expect(
@@ -85,6 +87,10 @@ describe('cost: prices page and the tokens/cost switch', { timeout: 90_000 }, ()
     await waitFor(
       () => page.getByTestId('stat-total').locator('.value').textContent(),
       (text) => text === formatUsd(usage.totals.cost),
+    );
+    // All of it is in one day's bucket: the chart's peak is the total.
+    expect(await page.locator('svg.chart').getAttribute('aria-label')).toContain(
+      `peak ${formatUsd(usage.totals.cost)}`,
     );
     const row = page.getByRole('row').filter({ hasText: 'demo' });
     await row.getByText(formatUsd(usage.totals.cost)).waitFor();

@@ -169,6 +169,12 @@ describe.each(DIALECTS)('cost per usage row on %s (decisions.md section 8)', (di
       await t.app.inject({ method: 'GET', url: '/api/auth/admin/prices', headers: ADMIN })
     ).json() as PricesResponse;
     expect(prices.unpriced_models).toEqual(['mystery-model']);
+    // Once a price covers it, it is no longer offered (its past request stays unpriced until a reprice).
+    await putPrice({ model: 'mystery-*', input: 1, output: 1 });
+    const after = (
+      await t.app.inject({ method: 'GET', url: '/api/auth/admin/prices', headers: ADMIN })
+    ).json() as PricesResponse;
+    expect(after.unpriced_models).toEqual([]);
   });
 
   it('a new price applies only to rows recorded from its effective time on', async () => {
