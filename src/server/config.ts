@@ -56,8 +56,9 @@ const httpUrl = z
 /** An http(s) base URL without query, fragment or trailing slash (a trailing slash is dropped). */
 const baseUrl = httpUrl
   .refine((value) => {
-    const url = new URL(value);
-    return url.search === '' && url.hash === '' && url.username === '' && url.password === '';
+    // Runs after a failed http(s) check too (zod keeps checking): an unparsable URL is that error.
+    const url = URL.canParse(value) ? new URL(value) : undefined;
+    return !url || (url.search === '' && url.hash === '' && url.username === '' && url.password === '');
   }, 'must be a base URL without query, fragment or credentials')
   .transform((value) => value.replace(/\/+$/, ''));
 
