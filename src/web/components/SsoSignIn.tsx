@@ -46,7 +46,7 @@ export function SsoButtons({ status, initialInvite }: { status: AuthStatus; init
   const [invite, setInvite] = useState(initialInvite);
   if (status.sso.length === 0) return null;
   // Invites are honoured in approval mode too (they skip the wait), so the field shows there as well.
-  const offerInvite = status.hasUsers && status.registrationMode !== 'open';
+  const offerInvite = status.registrationMode !== 'open';
   const query = invite.trim() ? `?invite_code=${encodeURIComponent(invite.trim())}` : '';
   return (
     <div className="stack" style={{ gap: 10 }}>
