@@ -123,9 +123,10 @@ export function registerSsoRoutes(app: FastifyInstance, rt: AuthRuntime): SsoRun
 
     app.get(`/api/auth/${id}/login`, async (request, reply) => {
       const query = parseInput(LoginQuery, request.query);
-      // The state cookie must be set on the host the callback returns to.
-      const publicHost = new URL(base()).host;
-      if (request.headers.host && request.headers.host !== publicHost) {
+      // Without KEYTALLY_PUBLIC_URL the callback goes to the listen address: a browser that came by
+      // another name (localhost for 127.0.0.1) is sent there first, so the state cookie is set on
+      // the host the callback returns to. With a public URL, a proxy may rewrite Host: no redirect.
+      if (!rt.config.publicUrl && request.headers.host && request.headers.host !== new URL(base()).host) {
         return reply.redirect(`${base()}${request.url}`, 307);
       }
       const checks: LoginChecks = { state: randomToken(), codeVerifier: randomToken(), nonce: randomToken() };
