@@ -24,10 +24,15 @@ describe.each(DIALECTS)('OpenID Connect sign-in (%s)', (dialect) => {
   let idp: TestOidcProvider;
   const apps: TestApp[] = [];
 
-  async function start(settings: Record<string, string> = {}, database?: TestApp['database']) {
+  async function start(
+    settings: Record<string, string> = {},
+    database?: TestApp['database'],
+    logLines?: string[],
+  ) {
     const t = await startTestApp({
       dialect,
       database,
+      ...(logLines ? { logDestination: { write: (line: string) => void logLines.push(line) } } : {}),
       settings: {
         oidcIssuer: idp.issuer,
         oidcClientId: idp.clientId,
@@ -68,8 +73,9 @@ describe.each(DIALECTS)('OpenID Connect sign-in (%s)', (dialect) => {
 
   describe('a fresh server in approval mode', () => {
     let t: TestApp;
+    const logLines: string[] = [];
     beforeAll(async () => {
-      t = await start();
+      t = await start({ logLevel: 'info' }, undefined, logLines);
     });
 
     it('lists the provider in /api/auth/status once discovery succeeded', async () => {
@@ -228,6 +234,14 @@ describe.each(DIALECTS)('OpenID Connect sign-in (%s)', (dialect) => {
         idp.tamperIdToken = false;
       }
       expect(await userCount(t)).toBe(before);
+      // The cause is logged; no part of the token is.
+      const failure = logLines.find((line) => line.includes('single sign-on failed'));
+      expect(failure).toBeDefined();
+      const [header, payload, signature] = (idp.lastIdToken ?? '..').split('.');
+      for (const part of [header, payload, signature]) {
+        expect(part?.length).toBeGreaterThan(10);
+        expect(logLines.join('\n')).not.toContain(part);
+      }
     });
 
     it('sends the user back to the login page when they decline at the provider', async () => {

@@ -25,6 +25,8 @@ export interface TestOidcProvider {
   users: Map<string, TestOidcUser>;
   /** When true, the token endpoint's ID token has its payload changed but its signature kept. */
   tamperIdToken: boolean;
+  /** The last ID token the token endpoint issued (as signed, before any tampering). */
+  lastIdToken: string | undefined;
   close(): Promise<void>;
 }
 
@@ -83,6 +85,7 @@ export async function startOidcProvider(options: {
     clientSecret,
     users,
     tamperIdToken: false,
+    lastIdToken: undefined,
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -91,6 +94,7 @@ export async function startOidcProvider(options: {
   provider.use(async (ctx, next) => {
     await next();
     const body = ctx.body as { id_token?: unknown } | undefined;
+    if (ctx.path === '/token' && typeof body?.id_token === 'string') handle.lastIdToken = body.id_token;
     if (handle.tamperIdToken && ctx.path === '/token' && typeof body?.id_token === 'string') {
       const [header, payload, signature] = body.id_token.split('.');
       const claims = JSON.parse(Buffer.from(payload ?? '', 'base64url').toString('utf8'));

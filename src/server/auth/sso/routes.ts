@@ -158,7 +158,8 @@ export function registerSsoRoutes(app: FastifyInstance, rt: AuthRuntime): SsoRun
       const sealed = request.cookies?.[stateCookieOf(id)];
       reply.setCookie(stateCookieOf(id), '', cookieOptions(request, rt.config, callbackPathOf(id), -1));
       const parsedChecks = SealedChecks.safeParse(unseal(rt.hmacSecret, stateCookieOf(id), sealed, rt.now()));
-      const state = new URL(request.url, 'http://callback').searchParams.get('state') ?? '';
+      const query = new URL(request.url, 'http://callback').search;
+      const state = new URLSearchParams(query).get('state') ?? '';
       if (!parsedChecks.success || !constantTimeEqual(parsedChecks.data.state, state)) {
         request.log.warn(
           { provider: id, hadCookie: Boolean(sealed) },
@@ -168,7 +169,7 @@ export function registerSsoRoutes(app: FastifyInstance, rt: AuthRuntime): SsoRun
       }
       const checks = parsedChecks.data;
       const callbackUrl = new URL(redirectUri());
-      callbackUrl.search = new URL(request.url, 'http://callback').search;
+      callbackUrl.search = query;
       let identity: SsoIdentity;
       try {
         identity = await provider.finish(callbackUrl, redirectUri(), checks);
@@ -271,11 +272,33 @@ function toLogin(reply: FastifyReply, code: SsoErrorCode): FastifyReply {
   return reply.redirect(`/login?error=${code}`, 302);
 }
 
-/** Provider failures go to the log with their cause (the reference logged none, issue #10677). */
+/**
+ * Provider failures go to the log with their cause (the reference logged none, issue #10677). Only
+ * the cause's name, message and codes: openid-client attaches response bodies and token parts to
+ * its errors, which have no place in a log.
+ */
 function failLogin(request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply {
   if (!(error instanceof SsoError)) throw error;
-  request.log.warn({ err: error, cause: error.cause }, `single sign-on failed: ${error.message}`);
+  request.log.warn(
+    { code: error.code, cause: summariseCause(error.cause) },
+    `single sign-on failed: ${error.message}`,
+  );
   return toLogin(reply, error.code);
+}
+
+function summariseCause(cause: unknown): Record<string, unknown> | undefined {
+  if (!(cause instanceof Error)) return undefined;
+  const fields = cause as Error & { code?: unknown; error?: unknown; status?: unknown; cause?: unknown };
+  const inner = fields.cause instanceof Error ? fields.cause : undefined;
+  return {
+    name: cause.name,
+    message: cause.message,
+    ...(typeof fields.code === 'string' ? { code: fields.code } : {}),
+    // OAuth error responses: `error` (e.g. invalid_grant) and the HTTP status.
+    ...(typeof fields.error === 'string' ? { error: fields.error } : {}),
+    ...(typeof fields.status === 'number' ? { status: fields.status } : {}),
+    ...(inner ? { inner: `${inner.name}: ${inner.message}` } : {}),
+  };
 }
 
 function cookieOptions(request: FastifyRequest, config: Config, path: string, maxAgeMs: number) {
