@@ -62,6 +62,14 @@ export function LoginPage({ status }: { status: AuthStatus }) {
             : 'No account exists yet: the first person to sign in with a verified email becomes the administrator.'}
         </p>
         <SsoError code={errorCode} />
+        {status.sso.length === 0 ? (
+          <div className="alert alert-warning" role="status">
+            <span>
+              Single sign-on is not available right now (its provider cannot be reached). Try again in a
+              minute.
+            </span>
+          </div>
+        ) : null}
         <SsoButtons status={status} initialInvite={invite} />
       </AuthFrame>
     );

@@ -57,7 +57,6 @@ export class GitHubProvider implements SsoProvider {
       state: checks.state,
       code_challenge: await challengeOf(checks.codeVerifier),
       code_challenge_method: 'S256',
-      allow_signup: 'false',
     }).toString();
     return url;
   }

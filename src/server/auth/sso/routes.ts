@@ -112,9 +112,18 @@ export function registerSsoRoutes(app: FastifyInstance, rt: AuthRuntime): SsoRun
   app.addHook('onClose', async () => {
     for (const provider of providers.values()) provider.close();
   });
+  const base = () => publicBaseUrl(app, rt.config);
+  if (providers.size > 0) {
+    // The URLs to register at the providers, once the listen address is known.
+    app.addHook('onListen', (done) => {
+      for (const id of providers.keys()) {
+        rt.logger.info({ provider: id, callback: `${base()}${callbackPathOf(id)}` }, 'single sign-on ready');
+      }
+      done();
+    });
+  }
   const callbackLimiter = new RateLimiter(rt.now, CALLBACK_RATE_LIMIT);
   const linkLimiter = new RateLimiter(rt.now);
-  const base = () => publicBaseUrl(app, rt.config);
 
   for (const id of SSO_PROVIDER_IDS) {
     const provider = providers.get(id);
