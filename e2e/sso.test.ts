@@ -1,5 +1,6 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeGitHub } from '../test/helpers/fake-github.ts';
 import { startOidcProvider, type TestOidcProvider } from '../test/helpers/oidc-provider.ts';
 import { launchBrowser, newPage, PASSWORD, type Server, screenshot, startServer } from './helpers.ts';
 
@@ -210,11 +211,28 @@ describe('single sign-on in the browser', { timeout: 90_000 }, () => {
   });
 
   it('with KEYTALLY_DISABLE_LOCAL_AUTH=1 the page offers single sign-on only and local sign-in answers 403', async () => {
-    const ssoOnly = await startServer({ KEYTALLY_DISABLE_LOCAL_AUTH: '1', ...oidcEnv() });
+    const github = await startFakeGitHub([
+      {
+        id: 583231,
+        login: 'octocat',
+        name: 'The Octocat',
+        emails: [{ email: 'octocat@example.com', primary: true, verified: true }],
+      },
+    ]);
+    const ssoOnly = await startServer({
+      KEYTALLY_DISABLE_LOCAL_AUTH: '1',
+      KEYTALLY_REGISTRATION_MODE: 'approval',
+      KEYTALLY_GITHUB_CLIENT_ID: github.clientId,
+      KEYTALLY_GITHUB_CLIENT_SECRET: github.clientSecret,
+      KEYTALLY_GITHUB_URL: github.url,
+      KEYTALLY_GITHUB_API_URL: github.url,
+      ...oidcEnv(),
+    });
     try {
       const page = await visitor(ssoOnly);
       await page.goto('/login');
       await page.getByRole('link', { name: 'Sign in with Test IdP' }).waitFor();
+      await page.getByRole('link', { name: 'Sign in with GitHub' }).waitFor();
       expect(await page.locator('input[type="password"]').count()).toBe(0);
       expect(await page.getByRole('tab').count()).toBe(0);
       await screenshot(page, '67-sso-only');
@@ -226,11 +244,21 @@ describe('single sign-on in the browser', { timeout: 90_000 }, () => {
         });
         expect(response.status).toBe(403);
       }
-      await page.getByRole('link', { name: 'Sign in with Test IdP' }).click();
-      await signInAtProvider(page, 'bob');
+      // GitHub (a local fake): the first verified user is the admin.
+      await page.getByRole('link', { name: 'Sign in with GitHub' }).click();
       await page.getByRole('link', { name: 'Users', exact: true }).waitFor();
+      expect(await me(page)).toMatchObject({ http: 200, role: 'admin', email: 'octocat@example.com' });
+
+      // The next person waits for approval and is told so on the login page.
+      const next = await visitor(ssoOnly);
+      await next.goto('/login');
+      await next.getByRole('link', { name: 'Sign in with Test IdP' }).click();
+      await signInAtProvider(next, 'bob');
+      await next.getByText('Your account is waiting for an administrator to approve it.').waitFor();
+      expect(await me(next)).toMatchObject({ http: 401 });
     } finally {
       await ssoOnly.stop();
+      await github.close();
     }
   });
 });

@@ -35,7 +35,7 @@ export function SsoError({ code }: { code: string | null }) {
   const message = ssoErrorMessage(code);
   if (!message) return null;
   return (
-    <div className="alert alert-danger" role="alert" data-testid="sso-error">
+    <div className="alert alert-danger" role="alert" data-testid="sso-error" style={{ marginBottom: 12 }}>
       <AlertTriangle size={16} aria-hidden="true" />
       <span>{message}</span>
     </div>
@@ -48,12 +48,28 @@ export function SsoButtons({ status, initialInvite }: { status: AuthStatus; init
   // Invites are honoured in approval mode too (they skip the wait), so the field shows there as well.
   const offerInvite = status.registrationMode !== 'open';
   const query = invite.trim() ? `?invite_code=${encodeURIComponent(invite.trim())}` : '';
+  const inviteField = offerInvite ? (
+    <div className="field">
+      <label htmlFor="sso-invite">
+        Invite code {status.registrationMode === 'invite' ? '(needed for a new account)' : '(optional)'}
+      </label>
+      <input
+        id="sso-invite"
+        className="input mono"
+        autoComplete="off"
+        value={invite}
+        onChange={(event) => setInvite(event.target.value)}
+      />
+    </div>
+  ) : null;
   return (
     <div className="stack" style={{ gap: 10 }}>
+      {inviteField}
       {status.sso.map((provider) => (
         <a
           key={provider.id}
           className="btn"
+          style={{ justifyContent: 'center', width: '100%' }}
           href={`${provider.loginUrl}${query}`}
           data-testid={`sso-${provider.id}`}
         >
@@ -61,20 +77,6 @@ export function SsoButtons({ status, initialInvite }: { status: AuthStatus; init
           Sign in with {provider.label}
         </a>
       ))}
-      {offerInvite ? (
-        <div className="field">
-          <label htmlFor="sso-invite">
-            Invite code {status.registrationMode === 'invite' ? '(needed for a new account)' : '(optional)'}
-          </label>
-          <input
-            id="sso-invite"
-            className="input mono"
-            autoComplete="off"
-            value={invite}
-            onChange={(event) => setInvite(event.target.value)}
-          />
-        </div>
-      ) : null}
     </div>
   );
 }
