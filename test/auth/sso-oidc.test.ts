@@ -184,6 +184,15 @@ describe.each(DIALECTS)('OpenID Connect sign-in (%s)', (dialect) => {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ status: 'active' }),
       });
+      // Deleting an account deletes its identities: the next login is a new (pending) account.
+      expect((await admin.api(`/api/auth/admin/users/${carol.id}`, { method: 'DELETE' })).status).toBe(200);
+      const identities = await t.database.db.kysely
+        .selectFrom('user_identities')
+        .selectAll()
+        .where('user_id', '=', carol.id)
+        .execute();
+      expect(identities).toEqual([]);
+      expect((await signIn(t, 'carol')).landed).toBe('/login?error=pending_approval');
     });
 
     it('keeps a name the user edited on later logins, and follows the provider where it was not edited', async () => {
