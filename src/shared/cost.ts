@@ -52,7 +52,10 @@ export type PriceDto = z.infer<typeof PriceDto>;
 /** `GET /api/auth/admin/prices`. */
 export const PricesResponse = z.object({
   prices: z.array(PriceDto),
-  /** Models with requests but no known price in the last 30 days: candidates for a price. */
+  /**
+   * Models with requests without a known price in the last 30 days that no admin price covers yet:
+   * candidates for a price.
+   */
   unpriced_models: z.array(z.string()),
 });
 export type PricesResponse = z.infer<typeof PricesResponse>;

@@ -5,6 +5,7 @@ import { useAuthStatus } from './hooks/useAuthStatus.ts';
 import { AccountPage } from './pages/AccountPage.tsx';
 import { ChatPage } from './pages/ChatPage.tsx';
 import { LoginPage } from './pages/LoginPage.tsx';
+import { NotFoundPage } from './pages/NotFoundPage.tsx';
 import { PricesPage } from './pages/PricesPage.tsx';
 import { UsagePage } from './pages/UsagePage.tsx';
 import { UsersPage } from './pages/UsersPage.tsx';
@@ -19,6 +20,12 @@ const TITLES: Record<string, string> = {
   '/app/prices': 'Prices',
   '/login': 'Sign in',
 };
+
+function isKnownPage(path: string): boolean {
+  return Object.keys(TITLES).some(
+    (page) => page !== '/login' && (path === page || path.startsWith(`${page}/`)),
+  );
+}
 
 export function App() {
   const status = useAuthStatus();
@@ -42,14 +49,15 @@ export function App() {
       navigate(next?.startsWith('/app/') ? next : '/app/usage', { replace: true });
       return;
     }
-    const known = Object.keys(TITLES).some((page) => page !== '/login' && path.startsWith(page));
     const adminOnly = path.startsWith('/app/users') || path.startsWith('/app/prices');
     const allowed = !adminOnly || user?.role === 'admin';
-    if (!known || !allowed) navigate('/app/usage', { replace: true });
+    // An unknown /app/… path stays put and shows the not-found page; `/` and the like go to Usage.
+    if ((!isKnownPage(path) && !path.startsWith('/app/')) || !allowed)
+      navigate('/app/usage', { replace: true });
   }, [status.data, signedIn, path, user?.role]);
 
   useEffect(() => {
-    document.title = `${TITLES[path] ?? 'keytally'} · keytally`;
+    document.title = `${TITLES[path] ?? (isKnownPage(path) ? 'keytally' : 'Page not found')} · keytally`;
   }, [path]);
 
   if (status.isPending) return <Loading label="Starting keytally…" />;
@@ -57,7 +65,8 @@ export function App() {
   if (!user) return <LoginPage status={status.data} />;
 
   let page: ReactElement;
-  if (path.startsWith('/app/chat')) page = <ChatPage />;
+  if (path.startsWith('/app/') && !isKnownPage(path)) page = <NotFoundPage path={path} />;
+  else if (path.startsWith('/app/chat')) page = <ChatPage />;
   else if (path.startsWith('/app/account')) page = <AccountPage user={user} />;
   else if (path.startsWith('/app/users') && user.role === 'admin') page = <UsersPage me={user} />;
   else if (path.startsWith('/app/prices') && user.role === 'admin') page = <PricesPage />;

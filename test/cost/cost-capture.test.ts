@@ -169,6 +169,12 @@ describe.each(DIALECTS)('cost per usage row on %s (decisions.md section 8)', (di
       await t.app.inject({ method: 'GET', url: '/api/auth/admin/prices', headers: ADMIN })
     ).json() as PricesResponse;
     expect(prices.unpriced_models).toEqual(['mystery-model']);
+    // Once a price covers it, it is no longer offered (its past request stays unpriced until a reprice).
+    await putPrice({ model: 'mystery-*', input: 1, output: 1 });
+    const after = (
+      await t.app.inject({ method: 'GET', url: '/api/auth/admin/prices', headers: ADMIN })
+    ).json() as PricesResponse;
+    expect(after.unpriced_models).toEqual([]);
   });
 
   it('a new price applies only to rows recorded from its effective time on', async () => {
@@ -189,6 +195,41 @@ describe.each(DIALECTS)('cost per usage row on %s (decisions.md section 8)', (di
     expect(Number(before?.cost_nanos)).toBe(Math.round((10 * 123_457 + 10 * 987_654) / 1000));
     expect(Number(after?.cost_nanos)).toBe((10 * 1_000_000 + 10 * 2_000_000) / 1000);
     clock = T0;
+  });
+
+  it('the export carries the details, the cost in USD and the price source', async () => {
+    const response = await t.app.inject({
+      method: 'GET',
+      url: '/api/auth/admin/usage/export?format=ndjson&period=all',
+      headers: ADMIN,
+    });
+    const rows = response.body
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(rows.find((row) => row.model === 'gpt-4o-mini')).toMatchObject({
+      cached_tokens: 400,
+      cache_write_tokens: null,
+      reasoning_tokens: 120,
+      cost: 0.00030015,
+      price_source: 'catalog',
+    });
+    expect(rows.find((row) => row.model === 'mystery-model')).toMatchObject({
+      cost: null,
+      price_source: 'none',
+    });
+    const csv = await t.app.inject({
+      method: 'GET',
+      url: '/api/auth/admin/usage/export?format=csv&period=all',
+      headers: ADMIN,
+    });
+    const [header, ...lines] = csv.body.split('\r\n');
+    expect(header?.endsWith(',cached_tokens,cache_write_tokens,reasoning_tokens,cost,price_source')).toBe(
+      true,
+    );
+    // Every request of this file started at the same instant: find the line by its model.
+    const mini = lines.find((line) => line.includes(',gpt-4o-mini,'));
+    expect(mini?.endsWith(',400,,120,0.00030015,catalog')).toBe(true);
   });
 
   it('Prometheus counts cost in USD by source and model', async () => {

@@ -81,7 +81,9 @@ function specificity(model: string): number {
 export class PriceBook {
   private configPrices: AdminPrice[] = [];
   private apiPrices: AdminPrice[] = [];
-  private readonly cache = new Map<string, Resolution>();
+  /** provider key → model → resolution: two lookups, no key string built per row. */
+  private readonly cache = new Map<string, Map<string, Resolution>>();
+  private cached = 0;
   private readonly catalogCache = new Map<string, CatalogEntry | null>();
 
   constructor(configPrices: readonly AdminPrice[] = []) {
@@ -92,6 +94,7 @@ export class PriceBook {
   setApiPrices(prices: readonly AdminPrice[]): void {
     this.apiPrices = [...prices];
     this.cache.clear();
+    this.cached = 0;
   }
 
   adminPrices(): AdminPrice[] {
@@ -113,8 +116,10 @@ export class PriceBook {
   }
 
   private resolve(model: string, provider: CatalogProvider): Resolution {
-    const key = `${provider === null ? '\u0000none' : (provider ?? '')}\u0000${model}`;
-    const cached = this.cache.get(key);
+    // '\u0000' cannot be a provider id (they match [a-z0-9._-]): it stands for "none".
+    const providerKey = provider === null ? '\u0000' : (provider ?? '');
+    let byModel = this.cache.get(providerKey);
+    const cached = byModel?.get(model);
     if (cached) return cached;
     const matching = this.adminPrices().filter((price) =>
       isGlob(price.model) ? globToRegExp(price.model).test(model) : price.model === model,
@@ -131,8 +136,17 @@ export class PriceBook {
       admin: matching.map((price) => ({ effectiveFrom: price.effectiveFrom, rates: ratesOf(price) })),
       catalog: provider === null ? null : this.catalogEntry(model, provider),
     };
-    if (this.cache.size >= MAX_CACHED) this.cache.clear();
-    this.cache.set(key, resolution);
+    if (this.cached >= MAX_CACHED) {
+      this.cache.clear();
+      this.cached = 0;
+      byModel = undefined;
+    }
+    if (!byModel) {
+      byModel = new Map();
+      this.cache.set(providerKey, byModel);
+    }
+    byModel.set(model, resolution);
+    this.cached += 1;
     return resolution;
   }
 

@@ -70,7 +70,10 @@ export async function reloadPrices(db: Db, book: PriceBook): Promise<void> {
   book.setApiPrices((await listPriceRows(db)).map(adminPriceOf));
 }
 
+const NO_TOKENS = { prompt: 0, completion: 0, cached: 0, cacheWrite: 0, reasoning: 0 };
+
 export async function listPrices(rt: CostRuntime): Promise<PricesResponse> {
+  const now = rt.now();
   const rows = await listPriceRows(rt.db);
   const configured = rt.book.adminPrices().filter((price) => price.origin === 'config');
   return {
@@ -78,7 +81,10 @@ export async function listPrices(rt: CostRuntime): Promise<PricesResponse> {
       ...configured.map((price) => toPriceDto(price, null)),
       ...rows.map((row) => toPriceDto(adminPriceOf(row), row.created_at)),
     ],
-    unpriced_models: await findUnpricedModels(rt.db, rt.now() - 30 * DAY_MS),
+    // Those an admin price now covers are left out (requests from now on get it).
+    unpriced_models: (await findUnpricedModels(rt.db, now - 30 * DAY_MS)).filter(
+      (model) => rt.book.costOf(model, null, now, NO_TOKENS).source === 'none',
+    ),
   };
 }
 

@@ -204,12 +204,18 @@ export function configPrices(config: Config): PriceInput[] {
   return config.configFile ? (loadUpstreamsFile(config.configFile).prices ?? []) : [];
 }
 
-/** `provider` as configured (`none`: null), else the genai-prices provider whose API URL this is. */
-export function catalogProviderOf(upstream: UpstreamConfig): string | null | undefined {
+/**
+ * `provider` as configured (`none`: null); else none for an Ollama upstream (local models: a local
+ * `gpt-oss` is not billed at OpenAI's price); else the genai-prices provider whose API URL this is.
+ */
+export function catalogProviderOf(
+  upstream: Pick<UpstreamConfig, 'provider' | 'url' | 'api'>,
+): string | null | undefined {
   if (upstream.provider === 'none') return null;
-  return upstream.provider ?? inferProvider(upstream.url);
+  if (upstream.provider) return upstream.provider;
+  if (upstream.api === 'ollama') return null;
+  return inferProvider(upstream.url);
 }
-
 /**
  * KEYTALLY_UPSTREAM_URL without a path (`http://127.0.0.1:11434`) is an Ollama root: an OpenAI
  * base URL always has one (`/v1`, `/openai/v1`), and Ollama's own root serves both its native API

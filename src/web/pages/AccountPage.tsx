@@ -14,6 +14,7 @@ import {
   limitsOf,
 } from '../components/limits/KeyLimitsFields.tsx';
 import { KeyLimitsSection } from '../components/limits/KeyLimitsSection.tsx';
+import { SignInMethods } from '../components/SignInMethods.tsx';
 import { Empty, ErrorState, InlineError, Loading } from '../components/States.tsx';
 import { useToast } from '../components/Toast.tsx';
 import { onTabListKeyDown } from '../components/tablist.ts';
@@ -54,7 +55,12 @@ export function AccountPage({ user }: { user: SessionUser }) {
         ))}
       </div>
       {tab === 'profile' ? <ProfileTab user={user} /> : null}
-      {tab === 'security' ? <SecurityTab /> : null}
+      {tab === 'security' ? (
+        <>
+          <SignInMethods user={user} />
+          {user.provider === 'local' ? <SecurityTab /> : null}
+        </>
+      ) : null}
       {tab === 'keys' ? <ApiKeysTab /> : null}
     </>
   );

@@ -83,7 +83,9 @@ export function PricesPage() {
             <div className="card-head">
               <h2 id="unpriced-title">Models without a price</h2>
             </div>
-            <p className="small muted">Requests to these models in the last 30 days have no known cost.</p>
+            <p className="small muted">
+              Requests to these models in the last 30 days had no known cost, and no price covers them yet.
+            </p>
             <div className="row" style={{ gap: 8, flexWrap: 'wrap' }}>
               {prices.data.unpriced_models.map((name) => (
                 <button key={name} type="button" className="btn btn-sm" onClick={() => setModel(name)}>

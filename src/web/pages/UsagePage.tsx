@@ -319,7 +319,8 @@ function Overview({
         ))}
         <div className="card stat stat-wide" data-testid="stat-projection">
           <div className="label row" style={{ gap: 6 }}>
-            <TrendingUp size={14} aria-hidden="true" /> Projected {horizon ? horizon.label : ''}
+            <TrendingUp size={14} aria-hidden="true" /> Projected {measure === 'cost' ? 'cost ' : ''}
+            {horizon ? horizon.label : ''}
           </div>
           {horizon && projectedTotal !== null ? (
             <>

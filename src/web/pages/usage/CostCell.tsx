@@ -1,6 +1,5 @@
 import { Link } from '../../components/Link.tsx';
 import { formatUsd } from '../../format.ts';
-import { hrefWithLastSearch } from '../../router.ts';
 
 /**
  * A cost figure with a "no price" marker when some of its requests have no known price (their cost

@@ -4,7 +4,7 @@ import { useMemo } from 'react';
 import type { UsageBucket, UsageRange } from '../../api.ts';
 import { DataTable } from '../../components/DataTable.tsx';
 import { Empty } from '../../components/States.tsx';
-import { formatCount, formatMeasure, formatTokens, type Measure, percent, sumUsd } from '../../format.ts';
+import { formatCount, formatTokens, type Measure, percent, sumUsd } from '../../format.ts';
 import { CostCell } from './CostCell.tsx';
 import { downloadCsv, toCsv } from './csv.ts';
 

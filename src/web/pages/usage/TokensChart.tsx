@@ -26,7 +26,7 @@ export function TokensChart({
   const format = (value: number) => formatMeasure(measure, value);
   const cost = measure === 'cost';
   const slots = points.length + projected.length;
-  const max = Math.max(1, ...points.map((p) => p.prompt + p.completion), ...projected);
+  const max = Math.max(cost ? 1e-9 : 1, ...points.map((p) => p.prompt + p.completion), ...projected);
   const slot = WIDTH / Math.max(slots, 1);
   const bar = Math.max(1, slot * 0.72);
   const y = (value: number) => (value / max) * (HEIGHT - 4);
