@@ -100,7 +100,9 @@ describe('key limits in the dashboard', { timeout: 90_000 }, () => {
     ]);
 
     await page.getByRole('button', { name: 'Quotas of Max' }).click();
-    await expect.poll(() => dialog.getByTestId('quota-rule').textContent(), { timeout: 15_000 }).toContain('2 / 2');
+    await expect
+      .poll(() => dialog.getByTestId('quota-rule').textContent(), { timeout: 15_000 })
+      .toContain('2 / 2');
     await screenshot(page, '41-admin-quota-rules');
     await context.close();
   });

@@ -422,7 +422,11 @@ async function startKeytally(
     );
   }, 'keytally to start');
   return {
-    name: limited ? `keytally-${dialect}-limits` : priced ? `keytally-${dialect}` : `keytally-${dialect}-unpriced`,
+    name: limited
+      ? `keytally-${dialect}-limits`
+      : priced
+        ? `keytally-${dialect}`
+        : `keytally-${dialect}-unpriced`,
     url,
     headers: { authorization: `Bearer ${key}` },
     child,
@@ -593,8 +597,7 @@ async function runProxy(
         console.log(table([m]).split('\n')[1]);
       }
     }
-    for (const dialect of flags.dialects)
-    {
+    for (const dialect of flags.dialects) {
       for (const priced of flags.prices)
         keytallys.push(await startKeytally(dialect, upstream, flags.cpuProf, priced));
       if (flags.limits) keytallys.push(await startKeytally(dialect, upstream, flags.cpuProf, true, true));
@@ -655,7 +658,9 @@ async function runProxy(
 /** The keytally targets whose ratio to the minimal proxy is reported. */
 function targetsOf(flags: Flags): string[] {
   return flags.dialects.flatMap((dialect) => {
-    const names = flags.prices.map((priced) => (priced ? `keytally-${dialect}` : `keytally-${dialect}-unpriced`));
+    const names = flags.prices.map((priced) =>
+      priced ? `keytally-${dialect}` : `keytally-${dialect}-unpriced`,
+    );
     return flags.limits ? [...names, `keytally-${dialect}-limits`] : names;
   });
 }
@@ -773,7 +778,9 @@ function report(
     }
   }
   if (flags.limits) {
-    console.log('limits on ÷ off (keytally-<dialect>-limits ÷ keytally-<dialect>, each ÷ its paired minimal proxy):');
+    console.log(
+      'limits on ÷ off (keytally-<dialect>-limits ÷ keytally-<dialect>, each ÷ its paired minimal proxy):',
+    );
     for (const r of ratios) {
       if (!r.target.endsWith('-limits') || r.throughputRatio === null) continue;
       const off = ratios.find(

@@ -5,9 +5,14 @@ import { migrateToLatest } from '../../src/server/db/migrate.ts';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../helpers/db.ts';
 
 const TABLES = [
+  'api_key_limits',
+  'api_key_rejections',
   'api_keys',
   'invites',
+  'limit_leases',
+  'limit_policies',
   'prices',
+  'quota_rules',
   'sessions',
   'usage_records',
   'usage_rollup_day_versions',
@@ -15,6 +20,7 @@ const TABLES = [
   'usage_rollups_daily_sources',
   'usage_rollups_hourly',
   'user_identities',
+  'user_limits',
   'users',
 ];
 
@@ -49,6 +55,7 @@ describe.each(DIALECTS)('database on %s', (dialect) => {
       '20261128T0031-usage-day-versions',
       '20261128T0032-usage-raw-indexes',
       '20261201T0300-usage-cost',
+      '20261201T0400-limits',
       '20261201T0600-user-identities',
     ]);
     expect((await listTables(database)).sort()).toEqual(TABLES);
