@@ -3,7 +3,7 @@ import { LEGACY_USER_ID, LEGACY_USER_NAME } from '../auth/context.ts';
 import { hashSecret, randomHex } from '../auth/hash.ts';
 import { hashPassword } from '../auth/password.ts';
 import type { Db } from '../db/connection.ts';
-import type { ApiKeysTable, UsersTable } from '../db/schema.ts';
+import type { NewApiKeyRow, UsersTable } from '../db/schema.ts';
 import { insertUsageBatch, type UsageRow } from '../usage/ingest.repository.ts';
 
 /**
@@ -243,7 +243,7 @@ export async function seedDemo(
     });
   }
 
-  const keyRows: ApiKeysTable[] = KEYS.map((key) => {
+  const keyRows: NewApiKeyRow[] = KEYS.map((key) => {
     const owner = userRows.get(key.user)!;
     const plaintext = `kt-${randomHex(32)}`; // never shown: demo keys are not meant to be used
     return {
@@ -269,7 +269,7 @@ export async function seedDemo(
     model: string,
     prompt: number,
     completion: number,
-    key?: ApiKeysTable,
+    key?: NewApiKeyRow,
   ) => {
     const jitter = (value: number) => Math.max(0, Math.round(value * (0.4 + random() * 1.2)));
     const promptTokens = Math.max(1, jitter(prompt));
@@ -312,7 +312,8 @@ export async function seedDemo(
       for (let i = 0; i < count; i++) {
         const at = timeIn(dayStart, spec.allDay === true);
         if (at < start || at > now) continue;
-        if (key.revoked_at !== null && at >= key.revoked_at) continue;
+        const revokedAt = key.revoked_at ?? null;
+        if (revokedAt !== null && at >= revokedAt) continue;
         pushRow(at, owner, 'apikey', spec.model, spec.promptTokens, spec.completionTokens, key);
         key.last_used = Math.max(key.last_used ?? 0, at);
       }

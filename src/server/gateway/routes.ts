@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../app.ts';
 import { UpstreamError } from '../errors.ts';
 import { metricsFor } from '../metrics/registry.ts';
+import { allowsModel, registerFeatureRoute } from './access.ts';
 import { createDemoUpstream } from './demo.ts';
 import { listModels } from './models.ts';
 import { INFERENCE_ENDPOINTS, type ProxyDeps, proxyInference, UpstreamSet } from './proxy.ts';
@@ -53,6 +54,7 @@ export async function registerGateway(app: FastifyInstance, deps: AppDeps): Prom
     }
   }
 
+  registerFeatureRoute(app, upstreams);
   for (const path of ['/v1/models', '/models']) {
     app.get(path, async (request, reply) => {
       const started = reply.elapsedTime;
@@ -67,7 +69,9 @@ export async function registerGateway(app: FastifyInstance, deps: AppDeps): Prom
         );
       }
       reply.header('x-keytally-overhead-ms', (reply.elapsedTime - started).toFixed(2));
-      return { object: 'list', data: list.data };
+      // Only the models the caller may use (owner's and key's allowlists).
+      const auth = request.auth;
+      return { object: 'list', data: list.data.filter((entry) => allowsModel(auth, entry.id)) };
     });
   }
 }
