@@ -456,7 +456,10 @@ describe.each(DIALECTS)('identity: credentials, admin guard, API keys on %s', (d
 
     it('token-login: a user key creates a web session; a legacy key sets the token cookie; bad → 401, empty → 400', async () => {
       // a session has every right of its owner, so only a key with all of them may start one
-      const key = await createKey(t.app, alice.session, { name: 'full', scopes: ['inference', 'usage', 'keys'] });
+      const key = await createKey(t.app, alice.session, {
+        name: 'full',
+        scopes: ['inference', 'usage', 'keys'],
+      });
       const withKey = await t.app.inject({
         method: 'POST',
         url: '/api/auth/token-login',
