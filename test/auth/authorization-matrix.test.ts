@@ -9,10 +9,26 @@ import { cheapPasswordHash, freshIp, STRONG_PASSWORD } from './support.ts';
 
 /**
  * Every /api/auth/* route and the /v1/* routes × every kind of caller, asserting the status code.
- * Each cell gets fresh principals and fresh targets, so mutating routes do not affect other cells.
+ * Callers include API keys of every scope (issue 14) owned by a user and by an admin: a key
+ * reaches only the routes of its scopes, never creates a key with more rights than itself, and
+ * never reads another user's data. Each cell gets fresh principals and fresh targets, so mutating
+ * routes do not affect other cells.
  */
 
 const LEGACY_KEY = 'matrix-legacy-key-0123456789';
+
+/** Keys by owner and stored scopes. */
+const KEY_PRINCIPALS = {
+  userInference: { owner: 'user', scopes: 'inference' },
+  userUsage: { owner: 'user', scopes: 'usage' },
+  userKeys: { owner: 'user', scopes: 'keys' },
+  userFull: { owner: 'user', scopes: 'inference,usage,keys' },
+  adminAdmin: { owner: 'admin', scopes: 'admin' },
+  adminDefault: { owner: 'admin', scopes: 'inference,usage' },
+  adminAll: { owner: 'admin', scopes: 'inference,usage,keys,admin' },
+} as const;
+type KeyPrincipal = keyof typeof KEY_PRINCIPALS;
+const KEY_NAMES = Object.keys(KEY_PRINCIPALS) as KeyPrincipal[];
 
 const PRINCIPALS = [
   'anonymous',
@@ -22,9 +38,11 @@ const PRINCIPALS = [
   'legacy',
   'revokedKey',
   'expiredKey',
+  'disabledKey',
   'pendingUser',
   'disabledUser',
   'crossSite',
+  ...KEY_NAMES,
 ] as const;
 type Principal = (typeof PRINCIPALS)[number];
 
@@ -39,7 +57,7 @@ interface World {
 
 interface Route {
   name: string;
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   url: (w: World) => string;
   body?: (w: World) => Record<string, unknown>;
   /** Expected status per principal. */
@@ -47,16 +65,49 @@ interface Route {
 }
 
 type Row = Record<Principal, number>;
-const INVALID = { anonymous: 401, revokedKey: 401, expiredKey: 401, pendingUser: 401, disabledUser: 401 };
+const INVALID = {
+  anonymous: 401,
+  revokedKey: 401,
+  expiredKey: 401,
+  disabledKey: 401,
+  pendingUser: 401,
+  disabledUser: 401,
+};
+
+/** What a route needs from a key: a scope, every scope of its owner (`full`), or nothing. */
+type Need = 'inference' | 'usage' | 'keys' | 'admin' | 'full' | null;
+
+/** Each key principal: `ok` when its scopes cover `need`, else 403; `overrides` for the exceptions. */
+function keyCells(need: Need, ok: number, overrides: Partial<Record<KeyPrincipal, number>> = {}) {
+  const cells = {} as Record<KeyPrincipal, number>;
+  for (const name of KEY_NAMES) {
+    const { owner, scopes } = KEY_PRINCIPALS[name];
+    const has = scopes.split(',');
+    const full = owner === 'admin' ? ['inference', 'usage', 'keys', 'admin'] : ['inference', 'usage', 'keys'];
+    const allowed =
+      need === null || (need === 'full' ? full.every((s) => has.includes(s)) : has.includes(need));
+    cells[name] = overrides[name] ?? (allowed ? ok : 403);
+  }
+  return cells;
+}
 
 /** Routes any signed-in caller may use; cross-site (an admin's cookie) passes only when safe. */
-const userRoute = (ok: number, legacy: number, safe: boolean): Row => ({
+const userRoute = (
+  ok: number,
+  legacy: number,
+  safe: boolean,
+  need: Need,
+  overrides: Partial<Record<KeyPrincipal, number>> = {},
+): Row => ({
   ...INVALID,
   user: ok,
   otherUser: ok,
   admin: ok,
   legacy,
   crossSite: safe ? ok : 403,
+  // a key of a scope-less need passes whatever its scopes; an admin-owned admin-scoped key is
+  // still an admin, but admin rights do not reach another user's own routes
+  ...keyCells(need, ok, overrides),
 });
 const adminRoute = (ok: number, safe: boolean): Row => ({
   ...INVALID,
@@ -65,6 +116,7 @@ const adminRoute = (ok: number, safe: boolean): Row => ({
   admin: ok,
   legacy: ok,
   crossSite: safe ? ok : 403,
+  ...keyCells('admin', ok, { userInference: 403, userUsage: 403, userKeys: 403, userFull: 403 }),
 });
 /** Pre-authentication routes: the outcome depends on the body, not the caller; CSRF still applies. */
 const publicRoute = (ok: number, safe: boolean): Row => ({
@@ -75,9 +127,16 @@ const publicRoute = (ok: number, safe: boolean): Row => ({
   legacy: ok,
   revokedKey: ok,
   expiredKey: ok,
+  disabledKey: ok,
   pendingUser: ok,
   disabledUser: ok,
   crossSite: safe ? ok : 403,
+  ...keyCells(null, ok),
+});
+/** Routes on the user's own key: only its owner reaches it; for everyone else it does not exist. */
+const ownKeyRoute = (): Row => ({
+  ...userRoute(404, 404, false, 'keys', { userKeys: 200, userFull: 200, adminAll: 404 }),
+  user: 200,
 });
 
 const ROUTES: Route[] = [
@@ -104,43 +163,82 @@ const ROUTES: Route[] = [
     expect: publicRoute(200, false),
   },
   { name: 'logout', method: 'POST', url: () => '/api/auth/logout', expect: publicRoute(200, false) },
-  { name: 'me', method: 'GET', url: () => '/api/auth/me', expect: userRoute(200, 200, true) },
+  { name: 'me', method: 'GET', url: () => '/api/auth/me', expect: userRoute(200, 200, true, null) },
   {
     name: 'profile',
     method: 'PUT',
     url: () => '/api/auth/profile',
     body: () => ({ name: 'Renamed' }),
-    expect: userRoute(200, 400, false),
+    expect: userRoute(200, 400, false, 'full'),
   },
   {
     name: 'password',
     method: 'PUT',
     url: () => '/api/auth/password',
     body: () => ({ current_password: STRONG_PASSWORD, new_password: 'another strong password' }),
-    expect: userRoute(200, 400, false),
+    expect: userRoute(200, 400, false, 'full'),
   },
-  { name: 'sessions', method: 'DELETE', url: () => '/api/auth/sessions', expect: userRoute(200, 400, false) },
+  {
+    name: 'sessions',
+    method: 'DELETE',
+    url: () => '/api/auth/sessions',
+    expect: userRoute(200, 400, false, 'full'),
+  },
   {
     name: 'create key',
     method: 'POST',
     url: () => '/api/auth/api-keys',
     body: () => ({ name: 'matrix' }),
-    expect: userRoute(201, 403, false),
+    // a new key gets inference + usage: a keys-only key cannot grant them
+    expect: userRoute(201, 403, false, 'keys', { userKeys: 403 }),
   },
-  { name: 'list keys', method: 'GET', url: () => '/api/auth/api-keys', expect: userRoute(200, 200, true) },
+  {
+    name: 'create key with scopes',
+    method: 'POST',
+    url: () => '/api/auth/api-keys',
+    body: () => ({ name: 'matrix', scopes: ['keys'] }),
+    expect: userRoute(201, 403, false, 'keys'),
+  },
+  {
+    name: 'create key with the admin scope',
+    method: 'POST',
+    url: () => '/api/auth/api-keys',
+    body: () => ({ name: 'matrix', scopes: ['admin'] }),
+    // only admins' keys may have it, and only a key that has it may grant it
+    expect: { ...userRoute(403, 403, false, 'keys', { adminAll: 201 }), admin: 201 },
+  },
+  {
+    name: 'list keys',
+    method: 'GET',
+    url: () => '/api/auth/api-keys',
+    expect: userRoute(200, 200, true, 'keys'),
+  },
   {
     name: "revoke the user's key",
     method: 'DELETE',
     url: (w) => `/api/auth/api-keys/${w.userKey.id}`,
-    // only the owner may; for everyone else the key does not exist
-    expect: { ...userRoute(404, 404, false), user: 200 },
+    expect: ownKeyRoute(),
   },
-  { name: 'usage', method: 'GET', url: () => '/api/auth/usage', expect: userRoute(200, 200, true) },
+  {
+    name: "disable the user's key",
+    method: 'PATCH',
+    url: (w) => `/api/auth/api-keys/${w.userKey.id}`,
+    body: () => ({ disabled: true }),
+    expect: ownKeyRoute(),
+  },
+  {
+    name: "rotate the user's key",
+    method: 'POST',
+    url: (w) => `/api/auth/api-keys/${w.userKey.id}/rotate`,
+    body: () => ({ grace: 0 }),
+    expect: ownKeyRoute(),
+  },
+  { name: 'usage', method: 'GET', url: () => '/api/auth/usage', expect: userRoute(200, 200, true, 'usage') },
   {
     name: 'usage sources',
     method: 'GET',
     url: () => '/api/auth/usage/sources',
-    expect: userRoute(200, 200, true),
+    expect: userRoute(200, 200, true, 'usage'),
   },
   { name: 'admin users', method: 'GET', url: () => '/api/auth/admin/users', expect: adminRoute(200, true) },
   {
@@ -177,6 +275,40 @@ const ROUTES: Route[] = [
     expect: adminRoute(200, true),
   },
   {
+    name: 'admin disable key',
+    method: 'PATCH',
+    url: (w) => `/api/auth/admin/api-keys/${w.userKey.id}`,
+    body: () => ({ disabled: true }),
+    expect: adminRoute(200, false),
+  },
+  {
+    name: 'admin features',
+    method: 'GET',
+    url: () => '/api/auth/admin/features',
+    expect: adminRoute(200, true),
+  },
+  {
+    name: 'admin read permissions',
+    method: 'GET',
+    url: (w) => `/api/auth/admin/users/${w.targetUserId}/permissions`,
+    expect: adminRoute(200, true),
+  },
+  {
+    name: 'admin set permissions',
+    method: 'PUT',
+    url: (w) => `/api/auth/admin/users/${w.targetUserId}/permissions`,
+    body: () => ({ chat: false }),
+    expect: adminRoute(200, false),
+  },
+  {
+    name: 'admin set model allowlist',
+    method: 'PUT',
+    url: (w) => `/api/auth/admin/users/${w.targetUserId}/models`,
+    body: () => ({ enabled: true, models: ['demo'] }),
+    expect: adminRoute(200, false),
+  },
+  { name: '/metrics', method: 'GET', url: () => '/metrics', expect: adminRoute(200, true) },
+  {
     name: 'admin revoke key',
     method: 'DELETE',
     url: (w) => `/api/auth/admin/api-keys/${w.userKey.id}`,
@@ -209,13 +341,32 @@ const ROUTES: Route[] = [
     expect: adminRoute(200, true),
   },
   // /v1/*: every valid caller passes; cookie-authenticated writes from another site do not
-  { name: '/v1/models', method: 'GET', url: () => '/v1/models', expect: userRoute(200, 200, true) },
+  {
+    name: '/v1/models',
+    method: 'GET',
+    url: () => '/v1/models',
+    expect: userRoute(200, 200, true, 'inference'),
+  },
   {
     name: '/v1/chat/completions',
     method: 'POST',
     url: () => '/v1/chat/completions',
     body: () => ({ model: 'demo', messages: [{ role: 'user', content: 'hello' }] }),
-    expect: userRoute(200, 200, false),
+    expect: userRoute(200, 200, false, 'inference'),
+  },
+  {
+    name: '/v1/embeddings',
+    method: 'POST',
+    url: () => '/v1/embeddings',
+    body: () => ({ model: 'demo', input: 'hello' }),
+    expect: userRoute(200, 200, false, 'inference'),
+  },
+  {
+    name: '/v1/usage',
+    method: 'GET',
+    url: () => '/v1/usage',
+    // the calling key's own usage: sessions and legacy keys have none
+    expect: { ...userRoute(403, 403, true, 'usage', {}), ...keyCells('usage', 200) },
   },
 ];
 
@@ -261,6 +412,14 @@ describe.each(DIALECTS)('authorisation matrix on %s', (dialect) => {
     const revoked = await createApiKey(db, { userId: user.id, revokedAt: Date.now() - 1000 });
     const expired = await createApiKey(db, { userId: user.id, expiresAt: Date.now() - 1000 });
     const disabledKey = await createApiKey(db, { userId: disabled.id });
+    const pausedKey = await createApiKey(db, { userId: user.id, disabledAt: Date.now() - 1000 });
+    const scopedKeys = {} as Record<KeyPrincipal, string>;
+    for (const name of KEY_NAMES) {
+      const { owner, scopes } = KEY_PRINCIPALS[name];
+      scopedKeys[name] = (
+        await createApiKey(db, { userId: owner === 'user' ? user.id : admin.id, scopes })
+      ).key;
+    }
     const inviteId = randomUUID();
     await db.kysely
       .insertInto('invites')
@@ -297,6 +456,11 @@ describe.each(DIALECTS)('authorisation matrix on %s', (dialect) => {
         expiredKey: bearer(expired.key),
         pendingUser: await cookie(pending.id),
         disabledUser: bearer(disabledKey.key),
+        disabledKey: bearer(pausedKey.key),
+        ...(Object.fromEntries(KEY_NAMES.map((name) => [name, bearer(scopedKeys[name])])) as Record<
+          KeyPrincipal,
+          ReturnType<typeof bearer>
+        >),
         crossSite: { headers: { 'sec-fetch-site': 'cross-site' }, cookies: { session: adminSession } },
       },
     };
