@@ -108,4 +108,41 @@ describe('API key access in the dashboard', { timeout: 90_000 }, () => {
     expect((await chatModel(second, 'demo')).status).toBe(200);
     await context.close();
   });
+  it("the admin's permissions modal turns a feature off and restricts a user's models", async () => {
+    const sam = await ApiClient.register(server.baseUrl, 'sam@example.com', 'Sam');
+    const { context, page } = await newPage(browser, server);
+    await context.addCookies([
+      { name: 'session', value: user.cookie.slice('session='.length), url: server.baseUrl },
+    ]);
+    await page.goto('/app/users');
+    const row = page.getByRole('row', { name: /sam@example\.com/ });
+    expect(await row.textContent()).toContain('22/22 API, 0/5 Agent, 0/2 Features');
+    await row.getByRole('button', { name: 'Permissions of Sam' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Permissions for “Sam”' });
+    await dialog.getByLabel('Chat Completions').uncheck();
+    await screenshot(page, '43-access-permissions-modal');
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Permissions of Sam saved').waitFor();
+    await expect.poll(() => row.textContent()).toContain('21/22 API');
+    const chat = await fetch(`${server.baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', cookie: sam.cookie },
+      body: JSON.stringify({ model: 'demo', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(chat.status).toBe(403);
+    expect(((await chat.json()) as { error: { message: string } }).error.message).toBe(
+      'feature not enabled for your account: chat',
+    );
+
+    await row.getByRole('button', { name: 'Permissions of Sam' }).click();
+    await dialog.getByLabel('Chat Completions').check();
+    await dialog.getByLabel('Restrict to specific models').check();
+    await dialog.getByLabel('demo', { exact: true }).waitFor();
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => row.textContent()).toContain('| Models restricted');
+    const models = await fetch(`${server.baseUrl}/v1/models`, { headers: { cookie: sam.cookie } });
+    expect(((await models.json()) as { data: unknown[] }).data).toEqual([]);
+    expect((await chatWith(server.baseUrl, { cookie: sam.cookie }, 'hi')).status).toBe(403);
+    await context.close();
+  });
 });

@@ -100,16 +100,17 @@ function UsersTable({ me }: { me: SessionUser }) {
       column.accessor('role', {
         header: 'Role',
         cell: (i) => (
-          <span className={i.getValue() === 'admin' ? 'badge badge-primary' : 'badge'}>{i.getValue()}</span>
+          <span style={{ display: 'block' }}>
+            <span className={i.getValue() === 'admin' ? 'badge badge-primary' : 'badge'}>{i.getValue()}</span>
+            <span className="small muted" style={{ display: 'block' }} data-testid="permission-summary">
+              {permissionSummary(i.row.original)}
+            </span>
+          </span>
         ),
       }),
       column.accessor('status', {
         header: 'Status',
         cell: (i) => <span className={STATUS_BADGE[i.getValue()] ?? 'badge'}>{i.getValue()}</span>,
-      }),
-      column.accessor('permissions', {
-        header: 'Permissions',
-        cell: (i) => <span className="small">{permissionSummary(i.row.original)}</span>,
       }),
       column.accessor('createdAt', {
         header: 'Created',
@@ -136,12 +137,12 @@ function UsersTable({ me }: { me: SessionUser }) {
               </button>
               <button
                 type="button"
-                className="btn btn-sm"
+                className="btn btn-sm btn-icon"
                 onClick={() => setPermissionsFor(user)}
                 aria-label={`Permissions of ${who}`}
+                title="Permissions and model access"
               >
                 <ShieldCheck size={13} aria-hidden="true" />
-                Permissions
               </button>
               {self ? (
                 <span className="small muted">(you)</span>
