@@ -2,26 +2,17 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { registerAuth } from './auth/routes.ts';
-import type { Config } from './config.ts';
-import type { Db } from './db/connection.ts';
+import type { AppDeps } from './deps.ts';
 import { sendError } from './errors.ts';
 import { registerGateway } from './gateway/routes.ts';
 import { registerHealthRoutes } from './health.ts';
 import { LazyChildLogger } from './logger.ts';
 import { registerMetrics } from './metrics/routes.ts';
-import type { UsageRecorder } from './usage/recorder.ts';
 import { registerUsageRoutes } from './usage/routes.ts';
 import { registerWeb } from './web.ts';
 
-export interface AppDeps {
-  config: Config;
-  db: Db;
-  logger: Logger;
-  hmacSecret: string;
-  recorder: UsageRecorder;
-  /** Injected clock (epoch ms) for tests; Date.now by default. */
-  now?: () => number;
-}
+// Branches written before AppDeps moved import it from here; new code imports deps.ts.
+export type { AppDeps } from './deps.ts';
 
 // Proxied bodies (chat with images, embeddings batches) can be large; /api/auth routes set smaller
 // limits of their own.
@@ -30,7 +21,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** A hop count trusts that many addresses nearest the socket (Fastify's own rule for numbers). */
 function trustedProxies(
-  setting: Config['trustProxy'],
+  setting: AppDeps['config']['trustProxy'],
 ): boolean | string[] | ((address: string, hop: number) => boolean) {
   if (setting === undefined) return false;
   if (typeof setting === 'number') return (_address, hop) => hop < setting;
