@@ -131,11 +131,13 @@ export function registerAuthCommands(program: Command): void {
           const state =
             row.revoked_at !== null
               ? `revoked ${iso(row.revoked_at)}`
-              : row.expires_at !== null && row.expires_at <= now
-                ? 'expired'
-                : row.expires_at !== null
-                  ? `active until ${iso(row.expires_at)}`
-                  : 'active';
+              : row.disabled_at !== null
+                ? 'disabled'
+                : row.expires_at !== null && row.expires_at <= now
+                  ? 'expired'
+                  : row.expires_at !== null
+                    ? `active until ${iso(row.expires_at)}`
+                    : 'active';
           console.log(
             [
               row.id,
