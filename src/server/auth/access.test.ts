@@ -60,3 +60,42 @@ describe('scopes', () => {
     expect(requirementOf('/app/usage', false)).toBeNull();
   });
 });
+
+describe('IP matching agrees with node:net BlockList', () => {
+  it('on IPv4, IPv6, compressed and embedded-IPv4 forms', async () => {
+    const { BlockList } = await import('node:net');
+    const patterns = [
+      '10.1.0.0/16',
+      '0.0.0.0/1',
+      '2001:db8::/32',
+      '::1',
+      'fe80::/10',
+      '64:ff9b::/96',
+      '::/0',
+    ];
+    const clients = [
+      '10.1.2.3',
+      '10.2.0.1',
+      '127.0.0.1',
+      '200.1.1.1',
+      '2001:db8::7',
+      '2001:db9::1',
+      '::1',
+      '::2',
+      'fe80::1:2',
+      'febf:ffff::1',
+      '64:ff9b::10.1.2.3',
+      '1:2:3:4:5:6:7:8',
+    ];
+    for (const pattern of patterns) {
+      const matcher = compileIpMatcher([pattern]);
+      const cidr = parseCidr(pattern);
+      const list = new BlockList();
+      if (cidr) list.addSubnet(cidr.address, cidr.prefix, cidr.family);
+      for (const client of clients) {
+        const family = client.includes(':') ? 'ipv6' : 'ipv4';
+        expect(matcher.allows(client), `${client} in ${pattern}`).toBe(list.check(client, family));
+      }
+    }
+  });
+});

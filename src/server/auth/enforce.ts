@@ -3,6 +3,7 @@ import type { KeyScope } from '../../shared/access.ts';
 import { ForbiddenError } from '../errors.ts';
 import { missingForFullRights, requirementOf } from './access.ts';
 import type { AuthContext } from './context.ts';
+import { isApiPath } from './paths.ts';
 import { featureOfPath } from './permissions.ts';
 
 /**
@@ -10,12 +11,7 @@ import { featureOfPath } from './permissions.ts';
  * from what the credential cache holds: the key's IP allowlist and scopes, then the owner's feature
  * map. Model allowlists need the routed model and are checked by the gateway (gateway/access.ts).
  */
-export function enforceAccess(
-  request: FastifyRequest,
-  auth: AuthContext,
-  path: string,
-  apiPath: boolean,
-): void {
+export function enforceAccess(request: FastifyRequest, auth: AuthContext, path: string): void {
   const rights = auth.keyRights;
   if (rights) {
     if (rights.ips && !rights.ips.allows(request.ip)) {
@@ -27,7 +23,7 @@ export function enforceAccess(
       );
     }
     if (rights.scopes !== 'all') {
-      const need = requirementOf(path, apiPath);
+      const need = requirementOf(path, isApiPath(path));
       if (need === 'full') {
         const missing = missingForFullRights(rights.scopes, auth.role);
         if (missing.length > 0) throw missingScope(missing, 'this route needs every scope of the key owner');

@@ -47,8 +47,7 @@ export async function registerAuthHook(app: FastifyInstance, rt: AuthRuntime): P
       request.auth = auth;
       if (rt.logger.isLevelEnabled('debug')) logResolution(request, auth, undefined);
       try {
-        const path = pathOf(request.url);
-        enforceAccess(request, auth, path, isApiPath(path));
+        enforceAccess(request, auth, pathOf(request.url));
       } catch (error) {
         done(error as Error);
         return;
@@ -92,7 +91,7 @@ async function resolveRequest(request: FastifyRequest, reply: FastifyReply, rt: 
   if (auth?.viaCookie && auth.sessionId) await maybeRotate(request, reply, rt, auth);
   const path = pathOf(request.url);
   if (auth) {
-    enforceAccess(request, auth, path, isApiPath(path));
+    enforceAccess(request, auth, path);
     return;
   }
   if (isExemptPath(path) || !isApiPath(path)) return;
