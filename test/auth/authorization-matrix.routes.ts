@@ -96,8 +96,7 @@ const userRoute = (
   admin: ok,
   legacy,
   crossSite: safe ? ok : 403,
-  // a key of a scope-less need passes whatever its scopes; an admin-owned admin-scoped key is
-  // still an admin, but admin rights do not reach another user's own routes
+  // keys: `ok` when their scopes cover the route's need, else 403 naming the missing scope
   ...keyCells(need, ok, overrides),
 });
 const adminRoute = (ok: number, safe: boolean): Row => ({
@@ -107,6 +106,7 @@ const adminRoute = (ok: number, safe: boolean): Row => ({
   admin: ok,
   legacy: ok,
   crossSite: safe ? ok : 403,
+  // users' keys can never hold `admin`; admins' keys pass only with it
   ...keyCells('admin', ok, { userInference: 403, userUsage: 403, userKeys: 403, userFull: 403 }),
 });
 /** Pre-authentication routes: the outcome depends on the body, not the caller; CSRF still applies. */
