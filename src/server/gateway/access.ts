@@ -6,22 +6,29 @@ import { featureCatalogue } from '../auth/permissions.ts';
 import { ForbiddenError } from '../errors.ts';
 import { listModels } from './models.ts';
 import type { UpstreamSet } from './proxy.ts';
+import { ollamaAlias } from './upstreams.ts';
 
 /**
  * Model allowlists on the gateway (issue 14): the owner's LocalAI allowlist and the key's own,
  * both from the credential cache. Checked on the model the request is routed with.
  */
-export function allowsModel(auth: AuthContext | null, model: string): boolean {
+export function allowsModel(auth: AuthContext | null, model: string, ollama = false): boolean {
   if (!auth) return true;
+  if (allowsExactly(auth, model)) return true;
+  // Ollama treats `llama3` and `llama3:latest` as one model: on its API either spelling counts.
+  return ollama && allowsExactly(auth, ollamaAlias(model));
+}
+
+function allowsExactly(auth: AuthContext, model: string): boolean {
   const owner = auth.access.models;
   if (owner && !owner.allows(model)) return false;
   const own = auth.keyRights?.models;
   return !own || own.allows(model);
 }
 
-/** 403 in the OpenAI shape naming the model (reference 2.5's message). */
-export function assertModelAllowed(auth: AuthContext | null, model: string): void {
-  if (allowsModel(auth, model)) return;
+/** 403 naming the model (reference 2.5's message), in the route family's envelope. */
+export function assertModelAllowed(auth: AuthContext | null, model: string, ollama = false): void {
+  if (allowsModel(auth, model, ollama)) return;
   throw new ForbiddenError(`access denied to model: ${model}`, { code: 'model_not_allowed' });
 }
 

@@ -3,8 +3,10 @@ import type { AppDeps } from '../deps.ts';
 import { UpstreamError } from '../errors.ts';
 import { metricsFor } from '../metrics/registry.ts';
 import { allowsModel, registerFeatureRoute } from './access.ts';
+import { registerCountTokens } from './count-tokens.ts';
 import { createDemoUpstream } from './demo.ts';
 import { listModels } from './models.ts';
+import { registerOllamaRoutes } from './ollama.ts';
 import { INFERENCE_ENDPOINTS, type ProxyDeps, proxyInference, UpstreamSet } from './proxy.ts';
 import { createHttpUpstream, upstreamConfigs } from './upstreams.ts';
 
@@ -15,7 +17,8 @@ export function servesDemoModel(deps: Pick<AppDeps, 'config'>): boolean {
 
 /**
  * The OpenAI-compatible proxy: every inference route with and without `/v1`, and the merged
- * model list. Upstreams are validated here, at start-up (a bad KEYTALLY_CONFIG stops the process).
+ * model list; Ollama's native API (ollama.ts) and Anthropic's count_tokens (count-tokens.ts).
+ * Upstreams are validated here, at start-up (a bad KEYTALLY_CONFIG stops the process).
  */
 export async function registerGateway(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const configs = upstreamConfigs(deps.config);
@@ -53,6 +56,8 @@ export async function registerGateway(app: FastifyInstance, deps: AppDeps): Prom
       );
     }
   }
+  registerOllamaRoutes(app, proxyDeps, deps.config.upstreamTimeoutMs);
+  registerCountTokens(app, proxyDeps, deps.config.upstreamTimeoutMs);
 
   registerFeatureRoute(app, upstreams);
   for (const path of ['/v1/models', '/models']) {

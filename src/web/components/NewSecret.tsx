@@ -1,4 +1,5 @@
 import { X } from 'lucide-react';
+import { ClientSetupHint } from './ClientSetupHint.tsx';
 import { CopyButton } from './CopyButton.tsx';
 
 /** A secret shown once (a new or rotated API key), with copy and dismiss. */
@@ -32,10 +33,7 @@ export function NewSecret({
         <CopyButton text={secret} />
       </div>
       {note ? <p className="hint">{note}</p> : null}
-      <p className="hint">
-        Use it with any OpenAI-compatible client: base URL <code>{window.location.origin}/v1</code>, header{' '}
-        <code>Authorization: Bearer kt-…</code>
-      </p>
+      <ClientSetupHint origin={window.location.origin} />
     </div>
   );
 }
