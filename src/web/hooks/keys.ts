@@ -9,6 +9,8 @@ export const queryKeys = {
   invites: ['admin', 'invites'] as const,
   features: ['admin', 'features'] as const,
   userPermissions: (userId: string) => ['admin', 'permissions', userId] as const,
+  identities: ['auth', 'identities'] as const,
+  pendingLink: ['auth', 'sso-link'] as const,
   usageAll: ['usage'] as const,
   usage: (range: UsageRange) => ['usage', 'self', range] as const,
   adminUsage: (range: UsageRange, userId?: string) => ['usage', 'admin', range, userId ?? ''] as const,

@@ -10,6 +10,7 @@ import {
   KeyAccessFields,
 } from '../components/KeyAccessFields.tsx';
 import { NewSecret } from '../components/NewSecret.tsx';
+import { SignInMethods } from '../components/SignInMethods.tsx';
 import { Empty, ErrorState, InlineError, Loading } from '../components/States.tsx';
 import { useToast } from '../components/Toast.tsx';
 import { onTabListKeyDown } from '../components/tablist.ts';
@@ -55,7 +56,12 @@ export function AccountPage({ user }: { user: SessionUser }) {
         ))}
       </div>
       {tab === 'profile' ? <ProfileTab user={user} /> : null}
-      {tab === 'security' ? <SecurityTab /> : null}
+      {tab === 'security' ? (
+        <>
+          <SignInMethods user={user} />
+          {user.provider === 'local' ? <SecurityTab /> : null}
+        </>
+      ) : null}
       {tab === 'keys' ? <ApiKeysTab user={user} /> : null}
     </>
   );
