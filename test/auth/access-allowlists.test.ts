@@ -137,7 +137,7 @@ describe.each(DIALECTS)('allowlists and permissions on %s', (dialect) => {
         error: {
           message: 'feature not enabled for your account: chat',
           type: 'authorization_error',
-          code: 403,
+          code: 'feature_not_enabled',
         },
       });
       const embed = await w.t.app.inject({

@@ -36,7 +36,10 @@ export function enforceAccess(request: FastifyRequest, auth: AuthContext, path: 
   if (features !== null) {
     const feature = featureOfPath(path);
     if (feature !== undefined && features[feature] !== true) {
-      throw new ForbiddenError(`feature not enabled for your account: ${feature}`);
+      // LocalAI's message; its numeric `code: 403` is not kept (OpenAI clients read a string code)
+      throw new ForbiddenError(`feature not enabled for your account: ${feature}`, {
+        code: 'feature_not_enabled',
+      });
     }
   }
 }
