@@ -147,6 +147,11 @@ describe.skipIf(!hasPostgresServer)('two instances sharing PostgreSQL (needs a P
       'PUT',
     );
     expect(enable.status).toBe(200);
+    // B learns of the re-enable by NOTIFY, within the same 1 s bound: wait for it before using B
+    const enabledAt = Date.now();
+    while (Date.now() - enabledAt < 5000 && (await meWithSession(b.baseUrl, userSession)).status !== 200) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     const created = await post(b.baseUrl, '/api/auth/api-keys', { name: 'cli-target' }, userSession);
     expect(created.status).toBe(201);
     const { id, key } = (await created.json()) as { id: string; key: string };
