@@ -71,7 +71,7 @@ describe('dashboard: first run, keys, chat, revocation', { timeout: 60_000 }, ()
     const setup = (await page.getByTestId('client-setup').textContent()) ?? '';
     expect(setup).toContain(`${server.baseUrl}/v1`);
     expect(setup).toContain('Ollama clients');
-    await page.getByRole('cell', { name: 'ci-runner', exact: true }).waitFor();
+    await page.getByRole('row', { name: /ci-runner/ }).waitFor();
     await screenshot(page, '02-key-created');
 
     const keys = (await (await page.request.get('/api/auth/api-keys')).json()) as {
