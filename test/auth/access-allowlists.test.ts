@@ -242,3 +242,45 @@ describe.each(DIALECTS)('KEYTALLY_TRUST_PROXY=1 on %s', (dialect) => {
     expect((await attempt('192.0.2.11')).statusCode).toBe(401);
   });
 });
+
+describe.each(DIALECTS)("model allowlists on Ollama's API (demo model) on %s", (dialect) => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await startTestApp({ dialect });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('/api/tags lists only allowed models; `name` and `name:latest` are one model there', async () => {
+    const user = await registerAccount(t.app, `ollama-${dialect}@example.test`);
+    const tags = async (key: string) =>
+      (
+        (
+          await t.app.inject({ method: 'GET', url: '/api/tags', headers: { authorization: `Bearer ${key}` } })
+        ).json().models as { name: string }[]
+      ).map((tag) => tag.name);
+    const ollamaChat = (key: string) =>
+      t.app.inject({
+        method: 'POST',
+        url: '/api/chat',
+        headers: { authorization: `Bearer ${key}` },
+        payload: { model: 'demo', stream: false, messages: [{ role: 'user', content: 'hi' }] },
+      });
+    const other = await createKey(t.app, user.session, { name: 'other-only', allowedModels: ['other'] });
+    expect(await tags(other.key)).toEqual([]);
+    expect((await ollamaChat(other.key)).statusCode).toBe(403);
+    const latest = await createKey(t.app, user.session, { name: 'latest', allowedModels: ['demo:latest'] });
+    expect(await tags(latest.key)).toEqual(['demo']);
+    expect((await ollamaChat(latest.key)).statusCode).toBe(200);
+    // OpenAI's routes take names as given
+    const openai = await t.app.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      headers: { authorization: `Bearer ${latest.key}` },
+      payload: chatBody('demo'),
+    });
+    expect(openai.statusCode).toBe(403);
+  });
+});
