@@ -4,6 +4,7 @@ import * as initial from './migrations/20261128T0001-initial.ts';
 import * as usageDailyRollups from './migrations/20261128T0030-usage-daily-rollups.ts';
 import * as usageDayVersions from './migrations/20261128T0031-usage-day-versions.ts';
 import * as usageRawIndexes from './migrations/20261128T0032-usage-raw-indexes.ts';
+import * as usageCost from './migrations/20261201T0300-usage-cost.ts';
 import * as access from './migrations/20261201T0500-access.ts';
 import * as userIdentities from './migrations/20261201T0600-user-identities.ts';
 
@@ -13,6 +14,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '20261128T0030-usage-daily-rollups': usageDailyRollups,
   '20261128T0031-usage-day-versions': usageDayVersions,
   '20261128T0032-usage-raw-indexes': usageRawIndexes,
+  '20261201T0300-usage-cost': usageCost,
   '20261201T0500-access': access,
   '20261201T0600-user-identities': userIdentities,
 };
