@@ -21,6 +21,7 @@ const TABLES = [
   'usage_rollups_hourly',
   'user_identities',
   'user_limits',
+  'user_permissions',
   'users',
 ];
 
@@ -56,6 +57,7 @@ describe.each(DIALECTS)('database on %s', (dialect) => {
       '20261128T0032-usage-raw-indexes',
       '20261201T0300-usage-cost',
       '20261201T0400-limits',
+      '20261201T0500-access',
       '20261201T0600-user-identities',
     ]);
     expect((await listTables(database)).sort()).toEqual(TABLES);

@@ -6,6 +6,7 @@ import * as usageDayVersions from './migrations/20261128T0031-usage-day-versions
 import * as usageRawIndexes from './migrations/20261128T0032-usage-raw-indexes.ts';
 import * as usageCost from './migrations/20261201T0300-usage-cost.ts';
 import * as limits from './migrations/20261201T0400-limits.ts';
+import * as access from './migrations/20261201T0500-access.ts';
 import * as userIdentities from './migrations/20261201T0600-user-identities.ts';
 
 /** Migrations are listed here, in order; names are timestamps so they sort as they were written. */
@@ -16,6 +17,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '20261128T0032-usage-raw-indexes': usageRawIndexes,
   '20261201T0300-usage-cost': usageCost,
   '20261201T0400-limits': limits,
+  '20261201T0500-access': access,
   '20261201T0600-user-identities': userIdentities,
 };
 
