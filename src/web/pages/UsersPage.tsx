@@ -371,39 +371,41 @@ function UserKeys({ user, onClose }: { user: AdminUser; onClose: () => void }) {
   );
   const who = user.name || user.email;
   return (
-    <section className="card" aria-labelledby="user-keys-title">
-      <div className="card-head">
-        <h2 id="user-keys-title">API keys of {who}</h2>
-        <button
-          type="button"
-          className="btn btn-sm btn-ghost btn-icon"
-          onClick={onClose}
-          aria-label="Close keys"
-        >
-          <X size={15} aria-hidden="true" />
-        </button>
-      </div>
-      {keys.isPending ? <Loading /> : null}
-      {keys.isError ? <ErrorState error={keys.error} onRetry={() => keys.refetch()} /> : null}
-      {keys.data && keys.data.length === 0 ? (
-        <Empty title="No API keys">This user has not created any key.</Empty>
-      ) : null}
-      {keys.data && keys.data.length > 0 ? (
-        <ApiKeyList
-          keys={keys.data}
-          caption={`API keys of ${who}`}
-          owner={who}
-          isAdmin={user.role === 'admin'}
-          actions={actions}
-        />
-      ) : null}
+    <>
+      <section className="card" aria-labelledby="user-keys-title">
+        <div className="card-head">
+          <h2 id="user-keys-title">API keys of {who}</h2>
+          <button
+            type="button"
+            className="btn btn-sm btn-ghost btn-icon"
+            onClick={onClose}
+            aria-label="Close keys"
+          >
+            <X size={15} aria-hidden="true" />
+          </button>
+        </div>
+        {keys.isPending ? <Loading /> : null}
+        {keys.isError ? <ErrorState error={keys.error} onRetry={() => keys.refetch()} /> : null}
+        {keys.data && keys.data.length === 0 ? (
+          <Empty title="No API keys">This user has not created any key.</Empty>
+        ) : null}
+        {keys.data && keys.data.length > 0 ? (
+          <ApiKeyList
+            keys={keys.data}
+            caption={`API keys of ${who}`}
+            owner={who}
+            isAdmin={user.role === 'admin'}
+            actions={actions}
+          />
+        ) : null}
+      </section>
       {keys.data?.some((key) => !key.revokedAt) ? (
         <KeyLimitsSection
           userId={user.id}
           names={new Map(keys.data.filter((key) => !key.revokedAt).map((key) => [key.id, key.name]))}
         />
       ) : null}
-    </section>
+    </>
   );
 }
 
