@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { registerAuth } from './auth/routes.ts';
+import { registerApiCompression } from './compress.ts';
 import type { Config } from './config.ts';
 import type { Db } from './db/connection.ts';
 import { sendError } from './errors.ts';
@@ -78,6 +79,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
 
+  registerApiCompression(app);
   await registerHealthRoutes(app, deps);
   await registerAuth(app, deps);
   await registerGateway(app, deps);

@@ -177,10 +177,10 @@ function groupFacts<F extends Counts>(facts: readonly F[], identity: (fact: F) =
 const byKey = (a: Group, b: Group) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 const byTokensThenKey = (a: Group, b: Group) => b.counts.total_tokens - a.counts.total_tokens || byKey(a, b);
 
-type BucketField = 'model' | 'user_id' | 'user_name' | 'source' | 'api_key_id' | 'api_key_name';
+export type BucketField = 'model' | 'user_id' | 'user_name' | 'source' | 'api_key_id' | 'api_key_name';
 
 /** Buckets grouped by `bucket` + `fields`, identity fields omitted when empty (omitempty), sorted. */
-function toBuckets<F extends Counts & { bucket: string } & Partial<Record<BucketField, string>>>(
+export function toBuckets<F extends Counts & { bucket: string } & Partial<Record<BucketField, string>>>(
   facts: readonly F[],
   fields: readonly BucketField[],
 ): UsageBucket[] {
@@ -197,7 +197,7 @@ function toBuckets<F extends Counts & { bucket: string } & Partial<Record<Bucket
       bucket.completion_tokens = counts.completion_tokens;
       bucket.total_tokens = counts.total_tokens;
       bucket.request_count = counts.request_count;
-      return bucket as UsageBucket;
+      return bucket as unknown as UsageBucket;
     });
 }
 
@@ -242,6 +242,9 @@ export async function getAllUsage(
   });
   return modelResponse(facts, true, window);
 }
+
+export const SELF_SOURCE_FIELDS: BucketField[] = ['source', 'api_key_id', 'api_key_name'];
+export const ADMIN_SOURCE_FIELDS: BucketField[] = [...SELF_SOURCE_FIELDS, 'user_id', 'user_name'];
 
 const entry = (tokens: number, requests: number): TotalsEntry => ({ tokens, requests });
 
@@ -347,7 +350,7 @@ async function finishTotals(
   return { totals, distinctKeys };
 }
 
-function computeSourceTotals(
+export function computeSourceTotals(
   db: Db,
   facts: readonly SourceFact[],
   admin: boolean,
@@ -372,7 +375,7 @@ export async function getUserSources(
   });
   const { totals } = await computeSourceTotals(db, facts, false);
   return {
-    buckets: toBuckets(facts, ['source', 'api_key_id', 'api_key_name']),
+    buckets: toBuckets(facts, SELF_SOURCE_FIELDS),
     totals,
     truncated: false,
     window: window.window,
@@ -396,14 +399,12 @@ export async function getAllSources(
   });
   const { totals, distinctKeys } = await computeSourceTotals(db, facts, true);
   return {
-    buckets: toBuckets(facts, ['source', 'api_key_id', 'api_key_name', 'user_id', 'user_name']),
+    buckets: toBuckets(facts, ADMIN_SOURCE_FIELDS),
     totals,
     truncated: distinctKeys > MAX_KEY_TOTALS,
     window: window.window,
   };
 }
-
-const ADMIN_SOURCE_FIELDS: BucketField[] = ['source', 'api_key_id', 'api_key_name', 'user_id', 'user_name'];
 
 /** One UTC day's part of the unfiltered admin Sources answer, valid while the day's version holds. */
 interface DayPart {
