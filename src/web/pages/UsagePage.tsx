@@ -1,19 +1,17 @@
 import { useIsFetching, useQueryClient } from '@tanstack/react-query';
-import { RefreshCw, TrendingUp, UserRound, X } from 'lucide-react';
+import { RefreshCw, UserRound, X } from 'lucide-react';
 import { type FormEvent, useMemo, useState } from 'react';
-import type { SessionUser, UsageBucket, UsageRange, UsageResponse } from '../api.ts';
-import { Link } from '../components/Link.tsx';
-import { Empty, ErrorState, Loading } from '../components/States.tsx';
+import type { SessionUser, UsageRange } from '../api.ts';
+import { ErrorState, Loading } from '../components/States.tsx';
 import { onTabListKeyDown } from '../components/tablist.ts';
-import { formatCount, formatTokens } from '../format.ts';
 import { queryKeys } from '../hooks/keys.ts';
 import { useAdminUsage } from '../hooks/useAdminUsage.ts';
+import { useAdminUsers } from '../hooks/useAdminUsers.ts';
 import { useUsage } from '../hooks/useUsage.ts';
 import { useQueryState } from '../router.ts';
-import { axisLabels, project, projectionHorizon } from './usage/buckets.ts';
 import { ModelsTab } from './usage/ModelsTab.tsx';
+import { Overview } from './usage/Overview.tsx';
 import { SourcesTab } from './usage/SourcesTab.tsx';
-import { TokensChart } from './usage/TokensChart.tsx';
 import { UsersTab } from './usage/UsersTab.tsx';
 
 const PERIODS = [
@@ -50,18 +48,22 @@ export function UsagePage({ user }: { user: SessionUser }) {
   const tab: Tab = rawTab === 'sources' || (rawTab === 'users' && admin) ? rawTab : 'models';
   const userId = admin ? (query.get('user') ?? undefined) : undefined;
 
-  const own = useUsage(range, !admin);
-  const everyone = useAdminUsage(range, admin);
-  const filtered = useAdminUsage(range, admin && Boolean(userId), userId);
+  // The Sources tab has its own cards and chart from the sources answer; the model-level usage is
+  // fetched only for the tabs that show it (with 1,000 keys the admin month answer is megabytes).
+  const overview = tab !== 'sources';
+  const own = useUsage(range, !admin && overview);
+  const everyone = useAdminUsage(range, admin && (tab === 'users' || (overview && !userId)));
+  const filtered = useAdminUsage(range, admin && overview && Boolean(userId), userId);
   const usage = admin ? (userId ? filtered : everyone) : own;
+  const users = useAdminUsers(admin && Boolean(userId));
   const client = useQueryClient();
   const fetching = useIsFetching({ queryKey: queryKeys.usageAll }) > 0;
 
   const selectedUserName = useMemo(() => {
     if (!userId) return null;
     const bucket = everyone.data?.usage.find((b) => b.user_id === userId);
-    return bucket?.user_name || userId;
-  }, [everyone.data, userId]);
+    return bucket?.user_name || users.data?.find((u) => u.id === userId)?.name || userId;
+  }, [everyone.data, users.data, userId]);
 
   return (
     <>
@@ -124,9 +126,6 @@ export function UsagePage({ user }: { user: SessionUser }) {
           </span>
         </div>
       ) : null}
-      {usage.isPending ? <Loading label="Loading usage…" /> : null}
-      {usage.isError ? <ErrorState error={usage.error} onRetry={() => usage.refetch()} /> : null}
-      {usage.data ? <Overview buckets={usage.data.usage} range={range} window={usage.data.window} /> : null}
       <div className="tabs" role="tablist" onKeyDown={onTabListKeyDown} aria-label="Usage breakdown">
         {(
           [
@@ -146,7 +145,12 @@ export function UsagePage({ user }: { user: SessionUser }) {
           </button>
         ))}
       </div>
-      <div role="tabpanel">
+      <div role="tabpanel" aria-label={tab[0]?.toUpperCase() + tab.slice(1)}>
+        {overview && usage.isPending ? <Loading label="Loading usage…" /> : null}
+        {overview && usage.isError ? (
+          <ErrorState error={usage.error} onRetry={() => usage.refetch()} />
+        ) : null}
+        {overview && usage.data ? <Overview data={usage.data} range={range} /> : null}
         {tab === 'models' && usage.data ? <ModelsTab buckets={usage.data.usage} range={range} /> : null}
         {tab === 'users' && admin ? (
           <UsersTab
@@ -212,100 +216,5 @@ function CustomRange({
         Apply
       </button>
     </form>
-  );
-}
-
-function sumTotals(buckets: UsageBucket[]) {
-  return buckets.reduce(
-    (acc, b) => ({
-      prompt: acc.prompt + b.prompt_tokens,
-      completion: acc.completion + b.completion_tokens,
-      total: acc.total + b.total_tokens,
-      requests: acc.requests + b.request_count,
-    }),
-    { prompt: 0, completion: 0, total: 0, requests: 0 },
-  );
-}
-
-/** Summary cards, the projection and the tokens-over-time chart, from one usage dataset. */
-function Overview({
-  buckets,
-  range,
-  window: served,
-}: {
-  buckets: UsageBucket[];
-  range: UsageRange;
-  window?: UsageResponse['window'];
-}) {
-  const totals = sumTotals(buckets);
-  const { points, projected, horizon, projectedTotal } = useMemo(() => {
-    const byLabel = new Map<string, { prompt: number; completion: number }>();
-    for (const b of buckets) {
-      const entry = byLabel.get(b.bucket) ?? { prompt: 0, completion: 0 };
-      entry.prompt += b.prompt_tokens;
-      entry.completion += b.completion_tokens;
-      byLabel.set(b.bucket, entry);
-    }
-    const labels = axisLabels(range, [...byLabel.keys()], Date.now(), served);
-    const pts = labels.map((label) => ({ label, prompt: 0, completion: 0, ...byLabel.get(label) }));
-    const hz = projectionHorizon(range);
-    const values = pts.map((p) => p.prompt + p.completion);
-    const ahead = hz ? project(values, hz.buckets) : null;
-    return {
-      points: pts,
-      horizon: hz,
-      projected: ahead ? ahead.slice(0, Math.max(1, Math.ceil(pts.length / 4))) : [],
-      projectedTotal: ahead ? ahead.reduce((sum, v) => sum + v, 0) : null,
-    };
-  }, [buckets, range, served]);
-
-  const cards = [
-    ['Requests', formatCount(totals.requests), 'requests'],
-    ['Prompt tokens', formatTokens(totals.prompt), 'prompt'],
-    ['Completion tokens', formatTokens(totals.completion), 'completion'],
-    ['Total tokens', formatTokens(totals.total), 'total'],
-  ] as const;
-
-  return (
-    <>
-      <div className="cards">
-        {cards.map(([label, value, id]) => (
-          <div key={id} className="card stat" data-testid={`stat-${id}`}>
-            <div className="label">{label}</div>
-            <div className="value">{value}</div>
-          </div>
-        ))}
-        <div className="card stat stat-wide" data-testid="stat-projection">
-          <div className="label row" style={{ gap: 6 }}>
-            <TrendingUp size={14} aria-hidden="true" /> Projected {horizon ? horizon.label : ''}
-          </div>
-          {horizon && projectedTotal !== null ? (
-            <>
-              <div className="value">~{formatTokens(projectedTotal)}</div>
-              <div className="sub">tokens, from the trend of this period</div>
-            </>
-          ) : (
-            <div className="sub" style={{ marginTop: 8 }}>
-              {horizon
-                ? 'Not enough data to predict trends'
-                : 'Projections are shown for Day / Week / Month / All'}
-            </div>
-          )}
-        </div>
-      </div>
-      <section className="card" style={{ marginBottom: 24 }} aria-labelledby="tokens-over-time">
-        <div className="card-head" style={{ marginBottom: 8 }}>
-          <h2 id="tokens-over-time">Tokens over time</h2>
-        </div>
-        {totals.total === 0 && totals.requests === 0 ? (
-          <Empty title="No usage in this period">
-            Requests through the gateway show up here. <Link href="/app/chat">Try the chat</Link> or{' '}
-            <Link href="/app/account">create an API key</Link>.
-          </Empty>
-        ) : (
-          <TokensChart points={points} projected={projected} />
-        )}
-      </section>
-    </>
   );
 }

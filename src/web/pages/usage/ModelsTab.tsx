@@ -1,21 +1,9 @@
-import { createColumnHelper } from '@tanstack/react-table';
 import { Download } from 'lucide-react';
 import { useMemo } from 'react';
 import type { UsageBucket, UsageRange } from '../../api.ts';
-import { DataTable } from '../../components/DataTable.tsx';
 import { Empty } from '../../components/States.tsx';
-import { formatCount, formatTokens, percent } from '../../format.ts';
+import { type BreakdownRow, BreakdownTable } from './BreakdownTable.tsx';
 import { downloadCsv, toCsv } from './csv.ts';
-
-interface ModelRow {
-  model: string;
-  requests: number;
-  prompt: number;
-  completion: number;
-  total: number;
-}
-
-const column = createColumnHelper<ModelRow>();
 
 export function aggregateBy<K extends string>(buckets: UsageBucket[], keyOf: (b: UsageBucket) => K) {
   const rows = new Map<K, { requests: number; prompt: number; completion: number; total: number }>();
@@ -31,53 +19,17 @@ export function aggregateBy<K extends string>(buckets: UsageBucket[], keyOf: (b:
   return rows;
 }
 
+export function periodSlug(range: UsageRange): string {
+  return range.from && range.to ? `${range.from.slice(0, 10)}_${range.to.slice(0, 10)}` : range.period;
+}
+
 export function ModelsTab({ buckets, range }: { buckets: UsageBucket[]; range: UsageRange }) {
-  const rows = useMemo<ModelRow[]>(
+  const rows = useMemo<BreakdownRow[]>(
     () =>
       [...aggregateBy(buckets, (b) => b.model || '(unknown)').entries()]
-        .map(([model, totals]) => ({ model, ...totals }))
+        .map(([model, totals]) => ({ id: model, name: model, ...totals }))
         .sort((a, b) => b.total - a.total),
     [buckets],
-  );
-  const max = Math.max(1, ...rows.map((r) => r.total));
-  const grand = rows.reduce((sum, r) => sum + r.total, 0);
-  const columns = useMemo(
-    () => [
-      column.accessor('model', { header: 'Model', cell: (info) => <strong>{info.getValue()}</strong> }),
-      column.accessor('requests', {
-        header: 'Requests',
-        meta: { className: 'num' },
-        cell: (i) => formatCount(i.getValue()),
-      }),
-      column.accessor('prompt', {
-        header: 'Prompt',
-        meta: { className: 'num' },
-        cell: (i) => formatTokens(i.getValue()),
-      }),
-      column.accessor('completion', {
-        header: 'Completion',
-        meta: { className: 'num' },
-        cell: (i) => formatTokens(i.getValue()),
-      }),
-      column.accessor('total', {
-        header: 'Total',
-        meta: { className: 'num' },
-        cell: (i) => <strong>{formatTokens(i.getValue())}</strong>,
-      }),
-      column.display({
-        id: 'share',
-        header: 'Share',
-        cell: (info) => (
-          <div className="row" style={{ flexWrap: 'nowrap' }}>
-            <div className="bar-track" style={{ flex: 1 }}>
-              <div className="bar-fill" style={{ width: `${(info.row.original.total / max) * 100}%` }} />
-            </div>
-            <span className="small muted">{percent(info.row.original.total, grand)}%</span>
-          </div>
-        ),
-      }),
-    ],
-    [max, grand],
   );
   if (rows.length === 0) {
     return (
@@ -88,10 +40,10 @@ export function ModelsTab({ buckets, range }: { buckets: UsageBucket[]; range: U
   }
   const exportCsv = () =>
     downloadCsv(
-      `keytally-models-${range.from ? `${range.from.slice(0, 10)}_${range.to?.slice(0, 10)}` : range.period}.csv`,
+      `keytally-models-${periodSlug(range)}.csv`,
       toCsv(
         ['model', 'requests', 'prompt_tokens', 'completion_tokens', 'total_tokens'],
-        rows.map((r) => [r.model, r.requests, r.prompt, r.completion, r.total]),
+        rows.map((r) => [r.name, r.requests, r.prompt, r.completion, r.total]),
       ),
     );
   return (
@@ -103,7 +55,7 @@ export function ModelsTab({ buckets, range }: { buckets: UsageBucket[]; range: U
           Export CSV
         </button>
       </div>
-      <DataTable data={rows} columns={columns} caption="Usage by model" />
+      <BreakdownTable rows={rows} caption="Usage by model" nameHeader="Model" />
     </section>
   );
 }

@@ -1,5 +1,4 @@
-import type { TotalsEntry } from '../../api.ts';
-import { percent } from '../../format.ts';
+import { percentages } from '../../format.ts';
 
 const SEGMENTS = [
   { source: 'apikey', color: 'var(--color-primary)' },
@@ -9,20 +8,19 @@ const SEGMENTS = [
 
 /** Share of tokens per source class; clicking a segment selects every series of that class. */
 export function SourceMixRibbon({
-  bySource,
+  tokensBySource,
   keyCount,
   selected,
   onSelect,
 }: {
-  bySource: Partial<Record<string, TotalsEntry>>;
+  tokensBySource: Partial<Record<string, number>>;
   keyCount: number;
   selected: string | null;
   onSelect: (id: string | null) => void;
 }) {
-  const tokens = (source: string) => bySource[source]?.tokens ?? 0;
-  const total = SEGMENTS.reduce((sum, segment) => sum + tokens(segment.source), 0);
-  const parts = SEGMENTS.map((segment) => {
-    const p = percent(tokens(segment.source), total);
+  const shares = percentages(SEGMENTS.map((segment) => tokensBySource[segment.source] ?? 0));
+  const parts = SEGMENTS.map((segment, index) => {
+    const p = shares[index] ?? 0;
     const label =
       segment.source === 'apikey'
         ? `${p}% API keys (${keyCount})`
@@ -31,20 +29,17 @@ export function SourceMixRibbon({
           : `${p}% Legacy`;
     return { ...segment, p, label };
   });
-  const visible = parts.filter((part) => part.p > 0);
-  const aria = parts.map((part) => part.label.replace(/ \(\d+\)$/, '')).join(', ');
+  const visible = parts.filter((part) => (tokensBySource[part.source] ?? 0) > 0);
+  const aria = `Source mix: ${parts.map((part) => part.label.replace(/ \(\d+\)$/, '')).join(', ')}`;
   const toggle = (source: string) => onSelect(selected === source ? null : source);
   return (
-    <div>
-      <div className="card-head" style={{ marginBottom: 12 }}>
-        <h2>Source mix</h2>
-      </div>
+    <section className="card ribbon-card" aria-label="Source mix" data-testid="source-mix">
       <fieldset className="ribbon" aria-label={aria}>
         {visible.map((part) => (
           <button
             key={part.source}
             type="button"
-            style={{ width: `${part.p}%`, background: part.color }}
+            style={{ flexGrow: Math.max(part.p, 1), background: part.color }}
             aria-pressed={selected === part.source}
             aria-label={part.label}
             title={part.label}
@@ -67,6 +62,6 @@ export function SourceMixRibbon({
           </button>
         ))}
       </div>
-    </div>
+    </section>
   );
 }

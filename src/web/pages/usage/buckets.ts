@@ -113,6 +113,21 @@ export function shortLabel(label: string): string {
   return date.toLocaleDateString('en-US', { month: 'short', year: 'numeric', timeZone: 'UTC' });
 }
 
+/** What the cards' change compares with: the previous window of the same length. */
+export function compareLabel(range: UsageRange): string {
+  if (range.from && range.to) return 'vs previous period';
+  switch (range.period) {
+    case 'day':
+      return 'vs previous 24 h';
+    case 'week':
+      return 'vs previous week';
+    case 'month':
+      return 'vs previous 30 days';
+    case 'all':
+      return '';
+  }
+}
+
 /** How far ahead the projection looks, in buckets, and how that horizon is named. */
 export function projectionHorizon(range: UsageRange): { buckets: number; label: string } | null {
   if (range.from && range.to) return null;

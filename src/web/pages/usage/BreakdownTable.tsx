@@ -1,0 +1,140 @@
+import { type ColumnDef, createColumnHelper, type Row } from '@tanstack/react-table';
+import { type ReactNode, useMemo, useState } from 'react';
+import { DataTable, type SortDirection } from '../../components/DataTable.tsx';
+import { formatCount, formatTokens, percentages } from '../../format.ts';
+
+/** One line of a usage breakdown (a model, a user): what the Models and Users tabs list. */
+export interface BreakdownRow {
+  id: string;
+  name: string;
+  requests: number;
+  prompt: number;
+  completion: number;
+  total: number;
+  /** Projected tokens over the view's horizon (Users tab); null when there is no trend. */
+  projected?: number | null;
+}
+
+type BreakdownSort = 'name' | 'requests' | 'prompt' | 'completion' | 'total' | 'projected';
+const ASCENDING_FIRST: BreakdownSort[] = ['name'];
+
+type Line = BreakdownRow & { share: number };
+const column = createColumnHelper<Line>();
+
+/**
+ * The Models and Users tables: requests, prompt, completion, total and share, sortable both ways by
+ * any column (click a header again to reverse it). Name and Total stay on phones.
+ */
+export function BreakdownTable({
+  rows,
+  caption,
+  nameHeader,
+  renderName,
+  projectionHeader,
+  rowProps,
+}: {
+  rows: BreakdownRow[];
+  caption: string;
+  nameHeader: string;
+  renderName?: (row: BreakdownRow) => ReactNode;
+  /** Adds the projection column under this header (e.g. "Next 30 days"). */
+  projectionHeader?: string | null;
+  rowProps?: (row: Row<BreakdownRow>) => React.HTMLAttributes<HTMLTableRowElement> & Record<string, unknown>;
+}) {
+  const [sort, setSort] = useState<{ key: BreakdownSort; direction: SortDirection }>({
+    key: 'total',
+    direction: 'descending',
+  });
+  const shares = useMemo(() => percentages(rows.map((row) => row.total)), [rows]);
+  const max = Math.max(1, ...rows.map((row) => row.total));
+  const sorted = useMemo(() => {
+    const sign = sort.direction === 'ascending' ? 1 : -1;
+    const valueOf = (row: BreakdownRow) => (sort.key === 'name' ? 0 : (row[sort.key] ?? -1));
+    return rows
+      .map((row, index) => ({ ...row, share: shares[index] ?? 0 }))
+      .sort(
+        (a, b) =>
+          sign * (sort.key === 'name' ? a.name.localeCompare(b.name) : valueOf(a) - valueOf(b)) ||
+          a.name.localeCompare(b.name),
+      );
+  }, [rows, shares, sort]);
+  const columns = useMemo(() => {
+    // biome-ignore lint/suspicious/noExplicitAny: TanStack column value types differ per column
+    const list: ColumnDef<Line, any>[] = [
+      column.accessor('name', {
+        header: nameHeader,
+        meta: { sortKey: 'name' },
+        cell: (info) => (renderName ? renderName(info.row.original) : <strong>{info.getValue()}</strong>),
+      }),
+      ...(
+        [
+          ['requests', 'Requests', formatCount],
+          ['prompt', 'Prompt', formatTokens],
+          ['completion', 'Completion', formatTokens],
+        ] as const
+      ).map(([key, header, format]) =>
+        column.accessor(key, {
+          header,
+          meta: { className: 'num', sortKey: key, optional: true },
+          cell: (info) => format(info.getValue()),
+        }),
+      ),
+      column.accessor('total', {
+        header: 'Total',
+        meta: { className: 'num', sortKey: 'total' },
+        cell: (info) => <strong title={formatCount(info.getValue())}>{formatTokens(info.getValue())}</strong>,
+      }),
+    ];
+    if (projectionHeader) {
+      list.push(
+        column.accessor('projected', {
+          header: projectionHeader,
+          meta: { className: 'num', sortKey: 'projected', optional: true },
+          cell: (info) => {
+            const value = info.getValue();
+            return value === null || value === undefined ? (
+              <span className="muted">—</span>
+            ) : (
+              `~${formatTokens(value)}`
+            );
+          },
+        }),
+      );
+    }
+    list.push(
+      column.display({
+        id: 'share',
+        header: 'Share',
+        meta: { optional: true },
+        cell: (info) => (
+          <div className="row" style={{ flexWrap: 'nowrap' }}>
+            <div className="bar-track" style={{ flex: 1 }}>
+              <div className="bar-fill" style={{ width: `${(info.row.original.total / max) * 100}%` }} />
+            </div>
+            <span className="small muted share-value">{info.row.original.share}%</span>
+          </div>
+        ),
+      }),
+    );
+    return list;
+  }, [nameHeader, renderName, projectionHeader, max]);
+  return (
+    <DataTable
+      data={sorted}
+      columns={columns}
+      caption={caption}
+      sort={sort.key}
+      direction={sort.direction}
+      onSort={(key) =>
+        setSort((current) => {
+          const next = key as BreakdownSort;
+          if (current.key === next) {
+            return { key: next, direction: current.direction === 'ascending' ? 'descending' : 'ascending' };
+          }
+          return { key: next, direction: ASCENDING_FIRST.includes(next) ? 'ascending' : 'descending' };
+        })
+      }
+      rowProps={rowProps as never}
+    />
+  );
+}
