@@ -96,16 +96,19 @@ function UsersTable({ me }: { me: SessionUser }) {
       }),
       column.accessor('role', {
         header: 'Role',
+        meta: { optional: true },
         cell: (i) => (
           <span className={i.getValue() === 'admin' ? 'badge badge-primary' : 'badge'}>{i.getValue()}</span>
         ),
       }),
       column.accessor('status', {
         header: 'Status',
+        meta: { optional: true },
         cell: (i) => <span className={STATUS_BADGE[i.getValue()] ?? 'badge'}>{i.getValue()}</span>,
       }),
       column.accessor('createdAt', {
         header: 'Created',
+        meta: { optional: true },
         cell: (i) => <span className="nowrap">{formatDate(i.getValue())}</span>,
       }),
       column.display({
@@ -116,7 +119,7 @@ function UsersTable({ me }: { me: SessionUser }) {
           const self = user.id === me.id;
           const who = user.name || user.email;
           return (
-            <div className="row" style={{ justifyContent: 'flex-end', flexWrap: 'nowrap' }}>
+            <div className="row row-actions">
               <button
                 type="button"
                 className="btn btn-sm"

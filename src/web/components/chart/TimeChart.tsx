@@ -60,6 +60,7 @@ export function TimeChart({
     [labels, series],
   );
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the theme re-reads the CSS colours the canvas draws with
   useEffect(() => {
     const element = host.current;
     if (!element || tableView) return;
@@ -74,7 +75,6 @@ export function TimeChart({
       plot.destroy();
       setHover(null);
     };
-    // The theme version re-reads the CSS colours the canvas needs.
   }, [labels, series, format, height, tableView, theme]);
 
   const hovered = hover ? labels[hover.index] : undefined;
@@ -129,22 +129,22 @@ export function TimeChart({
                     const value = s.values[hover.index] ?? 0;
                     return (
                       <tr key={s.id} className={s.dimmed ? 'dimmed' : undefined}>
-                        <td>
+                        <td className="tt-cell">
                           <span className="swatch" style={{ background: s.color }} />
                         </td>
-                        <td className="chart-tooltip-label">{s.label}</td>
-                        <td className="num">{formatExact(value)}</td>
-                        <td className="num muted">{shareOf(value, hoveredTotal)}</td>
+                        <td className="tt-cell chart-tooltip-label">{s.label}</td>
+                        <td className="tt-cell num">{formatExact(value)}</td>
+                        <td className="tt-cell num muted">{shareOf(value, hoveredTotal)}</td>
                       </tr>
                     );
                   })}
                 </tbody>
                 <tfoot>
                   <tr>
-                    <td />
-                    <td>Total</td>
-                    <td className="num">{formatExact(hoveredTotal)}</td>
-                    <td />
+                    <td className="tt-cell tt-total" />
+                    <td className="tt-cell tt-total">Total</td>
+                    <td className="tt-cell tt-total num">{formatExact(hoveredTotal)}</td>
+                    <td className="tt-cell tt-total" />
                   </tr>
                 </tfoot>
               </table>
@@ -295,6 +295,7 @@ function createPlot(
         ticks: { stroke: grid, size: 4 },
         space: 64,
         font: '12px system-ui, sans-serif',
+        values: (_u, splits, _axis, _space, increment) => splits.map((tick) => timeTick(tick, increment)),
       },
       {
         stroke: text,
@@ -342,6 +343,20 @@ function createPlot(
   };
   const data: uPlot.AlignedData = [xs, ...order.map((index) => cumulative[index] ?? [])];
   return new uPlot(options, data, element);
+}
+
+const DAY_SECONDS = 86_400;
+
+/** UTC tick labels that fit the tick spacing: `14:00` (and the date at midnight), `Nov 3`, `Nov 2026`. */
+function timeTick(seconds: number, increment: number): string {
+  const date = new Date(seconds * 1000);
+  const day = date.toLocaleDateString('en-US', { month: 'short', day: 'numeric', timeZone: 'UTC' });
+  if (increment < DAY_SECONDS) {
+    const hour = date.toISOString().slice(11, 16);
+    return hour === '00:00' ? day : hour;
+  }
+  if (increment < 28 * DAY_SECONDS) return day;
+  return date.toLocaleDateString('en-US', { month: 'short', year: 'numeric', timeZone: 'UTC' });
 }
 
 /** 1, 2 or 5 times a power of ten, at or above `value`: round tick values. */

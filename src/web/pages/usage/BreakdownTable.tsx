@@ -49,12 +49,12 @@ export function BreakdownTable({
   const max = Math.max(1, ...rows.map((row) => row.total));
   const sorted = useMemo(() => {
     const sign = sort.direction === 'ascending' ? 1 : -1;
-    const valueOf = (row: BreakdownRow) => (sort.key === 'name' ? 0 : (row[sort.key] ?? -1));
+    const amountOf = (row: BreakdownRow) => (sort.key === 'name' ? 0 : (row[sort.key] ?? -1));
     return rows
       .map((row, index) => ({ ...row, share: shares[index] ?? 0 }))
       .sort(
         (a, b) =>
-          sign * (sort.key === 'name' ? a.name.localeCompare(b.name) : valueOf(a) - valueOf(b)) ||
+          sign * (sort.key === 'name' ? a.name.localeCompare(b.name) : amountOf(a) - amountOf(b)) ||
           a.name.localeCompare(b.name),
       );
   }, [rows, shares, sort]);

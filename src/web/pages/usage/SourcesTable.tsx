@@ -78,7 +78,13 @@ export function SourcesTable({
               aria-hidden="true"
             />
             <RowIcon kind={info.row.original.kind} />
-            <span>{info.getValue()}</span>
+            <span className="name-text">
+              <span>{info.getValue()}</span>
+              {admin && info.row.original.userName ? (
+                // On phones the User column is hidden: the user reads under the name instead.
+                <span className="phone-only small muted">{info.row.original.userName}</span>
+              ) : null}
+            </span>
             {info.row.original.revoked ? <span className="badge badge-danger">revoked</span> : null}
           </span>
         ),
