@@ -138,6 +138,24 @@ describe.each(DIALECTS)('sources view and compression on %s', (dialect) => {
     expect(labels).toEqual([...labels].sort());
   });
 
+  it('with every series kept the buckets are the default answer’s, cached (admin month) or not', async () => {
+    for (const query of ['', `&user_id=${aliceId}`, '&period=day']) {
+      const plain = await getJson<SourcesResponse>(
+        t.app,
+        `/api/auth/admin/usage/sources?x=1${query}`,
+        admin.key,
+      );
+      const all = await getJson<SourcesResponse>(
+        t.app,
+        `/api/auth/admin/usage/sources?top=50${query}`,
+        admin.key,
+      );
+      expect(all.body.other_series, query).toBe(0);
+      expect(all.body.buckets, query).toEqual(plain.body.buckets);
+      expect(all.body.totals.grand_total, query).toEqual(plain.body.totals.grand_total);
+    }
+  });
+
   it('keep leaves one more series unfolded: the drill-in of a small key or a Web UI row', async () => {
     const small = keys[0]?.id ?? '';
     const { body } = await getJson<SourcesResponse>(

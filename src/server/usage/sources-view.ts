@@ -6,6 +6,7 @@ import {
   ADMIN_SOURCE_FIELDS,
   ceilToUnit,
   computeSourceTotals,
+  getCachedDailySourceFacts,
   type ResolvedWindow,
   SELF_SOURCE_FIELDS,
   toBuckets,
@@ -54,11 +55,15 @@ export async function getSourcesView(
   now: number,
 ): Promise<SourcesResponse> {
   const query = { range: window.range, granularity: window.granularity, ...filter };
-  const facts = await getSourceFacts(db, query);
+  // The unfiltered admin month is the dashboard's default view: its facts come from the day-part
+  // cache (usage.service.ts), which saves reading and converting ~36,000 rows per request.
+  const facts =
+    (admin ? await getCachedDailySourceFacts(db, window, filter) : null) ?? (await getSourceFacts(db, query));
   const { totals, distinctKeys } = await computeSourceTotals(db, facts, admin);
   const fields = admin ? ADMIN_SOURCE_FIELDS : SELF_SOURCE_FIELDS;
   const response: SourcesResponse = {
-    buckets: toBuckets(facts, fields),
+    // With `top` the buckets are replaced by the folded ones below.
+    buckets: view.top === undefined ? toBuckets(facts, fields) : [],
     totals,
     truncated: admin && distinctKeys > MAX_KEY_TOTALS,
     window: window.window,

@@ -413,6 +413,8 @@ interface DayPart {
   buckets: Buffer;
   /** The day's share of the totals. */
   totals: TotalsParts;
+  /** The day's facts, for the dashboard's folded view (sources-view.ts): ~1,200 with 1,000 keys. */
+  facts: readonly SourceFact[];
 }
 
 // Days kept per database: a month and a week of answers with room to spare. With 1,000 keys a day
@@ -435,28 +437,17 @@ function buildDayPart(version: number, facts: readonly SourceFact[]): DayPart {
     version,
     buckets: Buffer.from(buckets.map((bucket) => JSON.stringify(bucket)).join(',')),
     totals: accumulateTotals(facts),
+    facts,
   };
 }
 
 const COMMA = Buffer.from(',');
 
-/**
- * `GET /api/auth/admin/usage/sources`, serialised. The unfiltered day-bucket answer (periods week
- * and month, the dashboard's default view) is assembled from per-day parts cached in memory and
- * checked against the day versions that triggers bump in every writer's transaction (migration
- * 0031): a request reads ~30 version rows, rebuilds only the days that changed (today, under live
- * traffic) and reuses the rest. The answer is identical to getAllSources'; every other query takes
- * the direct path. Reading the versions before the facts means a cached part is never older than
- * its version says, so the cache never serves stale data across instances.
- */
-export async function getAllSourcesJson(
+/** Brings the cached day parts of the window up to date with the day versions (read first). */
+async function refreshDayParts(
   db: Db,
   window: ResolvedWindow,
-  filter: { userId?: string; apiKeyId?: string },
-): Promise<string | Buffer> {
-  if (filter.userId !== undefined || filter.apiKeyId !== undefined || window.granularity !== 'day') {
-    return JSON.stringify(await getAllSources(db, window, filter));
-  }
+): Promise<{ cache: Map<number, DayPart>; versions: Map<number, number> }> {
   let cache = dayParts.get(db);
   if (!cache) {
     cache = new Map();
@@ -477,6 +468,53 @@ export async function getAllSourcesJson(
     }
     for (const [day, version] of stale) cache.set(day, buildDayPart(version, byDay.get(day) ?? []));
   }
+  if (cache.size > MAX_CACHED_DAYS) {
+    const keep = new Set([...versions.keys()].sort((a, b) => a - b).slice(-MAX_CACHED_DAYS));
+    for (const day of [...cache.keys()].sort((a, b) => b - a).slice(MAX_CACHED_DAYS)) {
+      if (!keep.has(day)) cache.delete(day);
+    }
+  }
+  return { cache, versions };
+}
+
+/**
+ * The unfiltered daily sources facts of the window from the day-part cache, or null when the query
+ * is not the cached kind (filtered, or not day buckets).
+ */
+export async function getCachedDailySourceFacts(
+  db: Db,
+  window: ResolvedWindow,
+  filter: { userId?: string; apiKeyId?: string },
+): Promise<SourceFact[] | null> {
+  if (filter.userId !== undefined || filter.apiKeyId !== undefined || window.granularity !== 'day')
+    return null;
+  const { cache, versions } = await refreshDayParts(db, window);
+  const facts: SourceFact[] = [];
+  for (const day of [...versions.keys()].sort((a, b) => a - b)) {
+    const part = cache.get(day);
+    if (part) for (const fact of part.facts) facts.push(fact);
+  }
+  return facts;
+}
+
+/**
+ * `GET /api/auth/admin/usage/sources`, serialised. The unfiltered day-bucket answer (periods week
+ * and month, the dashboard's default view) is assembled from per-day parts cached in memory and
+ * checked against the day versions that triggers bump in every writer's transaction (migration
+ * 0031): a request reads ~30 version rows, rebuilds only the days that changed (today, under live
+ * traffic) and reuses the rest. The answer is identical to getAllSources'; every other query takes
+ * the direct path. Reading the versions before the facts means a cached part is never older than
+ * its version says, so the cache never serves stale data across instances.
+ */
+export async function getAllSourcesJson(
+  db: Db,
+  window: ResolvedWindow,
+  filter: { userId?: string; apiKeyId?: string },
+): Promise<string | Buffer> {
+  if (filter.userId !== undefined || filter.apiKeyId !== undefined || window.granularity !== 'day') {
+    return JSON.stringify(await getAllSources(db, window, filter));
+  }
+  const { cache, versions } = await refreshDayParts(db, window);
   const days = [...versions.keys()].sort((a, b) => a - b);
   // The merged window is memoised too, under the exact (day, version) list it was built from; the
   // totals are still finished per request, so key revocations (not day changes) show at once.
@@ -504,12 +542,6 @@ export async function getAllSourcesJson(
     merged = { signature, parts, totals: totalsParts };
     if (windows.size >= MAX_MERGED_WINDOWS) windows.clear();
     windows.set(`${window.window.from}|${window.window.to}`, merged);
-  }
-  if (cache.size > MAX_CACHED_DAYS) {
-    const keep = new Set(days.slice(-MAX_CACHED_DAYS));
-    for (const day of [...cache.keys()].sort((a, b) => b - a).slice(MAX_CACHED_DAYS)) {
-      if (!keep.has(day)) cache.delete(day);
-    }
   }
   const { totals, distinctKeys } = await finishTotals(db, merged.totals, true);
   const tail = `"totals":${JSON.stringify(totals)},"truncated":${distinctKeys > MAX_KEY_TOTALS},"window":${JSON.stringify(window.window)}}`;
