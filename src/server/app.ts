@@ -3,26 +3,17 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Logger } from 'pino';
 import { registerAuth } from './auth/routes.ts';
 import { registerApiCompression } from './compress.ts';
-import type { Config } from './config.ts';
-import type { Db } from './db/connection.ts';
+import type { AppDeps } from './deps.ts';
 import { sendError } from './errors.ts';
 import { registerGateway } from './gateway/routes.ts';
 import { registerHealthRoutes } from './health.ts';
 import { LazyChildLogger } from './logger.ts';
 import { registerMetrics } from './metrics/routes.ts';
-import type { UsageRecorder } from './usage/recorder.ts';
 import { registerUsageRoutes } from './usage/routes.ts';
 import { registerWeb } from './web.ts';
 
-export interface AppDeps {
-  config: Config;
-  db: Db;
-  logger: Logger;
-  hmacSecret: string;
-  recorder: UsageRecorder;
-  /** Injected clock (epoch ms) for tests; Date.now by default. */
-  now?: () => number;
-}
+// Branches written before AppDeps moved import it from here; new code imports deps.ts.
+export type { AppDeps } from './deps.ts';
 
 // Proxied bodies (chat with images, embeddings batches) can be large; /api/auth routes set smaller
 // limits of their own.

@@ -10,6 +10,9 @@ import { z } from 'zod';
 export const REGISTRATION_MODES = ['open', 'approval', 'invite'] as const;
 export type RegistrationMode = (typeof REGISTRATION_MODES)[number];
 
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 /** `90d`, `12h`, `30m`, `1y`, `2w` → milliseconds; null when the text is not a duration. */
 export function parseDurationMs(text: string): number | null {
   const match = /^(\d+)(ms|s|m|h|d|w|y)$/.exec(text.trim());
@@ -135,6 +138,12 @@ export const SETTINGS = {
     default: 'info',
     help: 'fatal, error, warn, info, debug, trace or silent',
   },
+  logFormat: {
+    env: 'KEYTALLY_LOG_FORMAT',
+    flag: '--log-format <format>',
+    default: 'pretty on a TTY, else json',
+    help: 'json (one JSON object per line) or pretty (readable lines)',
+  },
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -169,6 +178,7 @@ const ConfigSchema = z.object({
     .optional(),
   usageFlushMs: integer(10, 3_600_000).default(1000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  logFormat: z.enum(LOG_FORMATS, { error: 'must be json or pretty' }).optional(),
 });
 
 export type Config = z.infer<typeof ConfigSchema> & {
