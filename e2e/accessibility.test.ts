@@ -47,6 +47,23 @@ describe('accessibility (axe-core)', { timeout: 120_000 }, () => {
     await server?.stop();
   });
 
+  it('a tab list is one Tab stop (arrow keys move inside it): the sign-in modes', async () => {
+    const context = await demoContext(browser, server, VIEWPORTS.desktop, 'light', false);
+    const page = await context.newPage();
+    await page.goto('/login');
+    const tabs = page.getByRole('tab');
+    expect(await tabs.count()).toBe(3);
+    await page.getByRole('tab', { name: 'Sign in' }).focus();
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('role'))).not.toBe('tab');
+    await page.getByRole('tab', { name: 'Sign in' }).focus();
+    await page.keyboard.press('ArrowRight');
+    expect(await page.getByRole('tab', { name: 'Register' }).getAttribute('aria-selected')).toBe('true');
+    expect(await page.getByRole('tab', { name: 'Register' }).getAttribute('tabindex')).toBe('0');
+    expect(await page.getByRole('tab', { name: 'Sign in' }).getAttribute('tabindex')).toBe('-1');
+    await context.close();
+  });
+
   for (const theme of ['light', 'dark'] as const) {
     it(`every page in the ${theme} theme has no serious or critical violation`, async () => {
       const found: string[] = [];

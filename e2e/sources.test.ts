@@ -292,8 +292,8 @@ describe('usage sources as an admin with several users', { timeout: 60_000 }, ()
     const from = new Date(now - 101 * day).toISOString().slice(0, 10);
     const to = new Date(now - 99 * day).toISOString().slice(0, 10);
     await page.getByRole('button', { name: 'Custom' }).click();
-    await page.getByLabel('From', { exact: true }).fill(from);
-    await page.getByLabel('To', { exact: true }).fill(to);
+    await page.getByLabel('From (UTC)', { exact: true }).fill(from);
+    await page.getByLabel('To (UTC)', { exact: true }).fill(to);
     await page.getByRole('button', { name: 'Apply' }).click();
     const toExclusive = new Date(Date.parse(`${to}T00:00:00Z`) + day).toISOString();
     const api = await usageApi(`from=${from}T00:00:00Z&to=${toExclusive}`);

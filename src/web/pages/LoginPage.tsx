@@ -61,6 +61,7 @@ export function LoginPage({ status }: { status: AuthStatus }) {
                   type="button"
                   role="tab"
                   aria-selected={effective === value}
+                  tabIndex={effective === value ? 0 : -1}
                   onClick={() => setMode(value)}
                 >
                   {label}

@@ -139,6 +139,7 @@ export function UsagePage({ user }: { user: SessionUser }) {
             type="button"
             role="tab"
             aria-selected={tab === value}
+            tabIndex={tab === value ? 0 : -1}
             onClick={() => setQuery({ tab: value === 'models' ? null : value })}
           >
             {label}
@@ -187,7 +188,7 @@ function CustomRange({
   return (
     <form className="range-inputs" onSubmit={submit} aria-label="Custom range">
       <label htmlFor="range-from" className="label">
-        From
+        From (UTC)
       </label>
       <input
         id="range-from"
@@ -198,7 +199,7 @@ function CustomRange({
         onChange={(e) => setFrom(e.target.value)}
       />
       <label htmlFor="range-to" className="label">
-        To
+        To (UTC)
       </label>
       <input
         id="range-to"

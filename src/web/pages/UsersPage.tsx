@@ -30,6 +30,7 @@ export function UsersPage({ me }: { me: SessionUser }) {
           type="button"
           role="tab"
           aria-selected={tab === 'users'}
+          tabIndex={tab === 'users' ? 0 : -1}
           onClick={() => setQuery({ tab: null })}
         >
           Users
@@ -38,6 +39,7 @@ export function UsersPage({ me }: { me: SessionUser }) {
           type="button"
           role="tab"
           aria-selected={tab === 'invites'}
+          tabIndex={tab === 'invites' ? 0 : -1}
           onClick={() => setQuery({ tab: 'invites' })}
         >
           Invites
