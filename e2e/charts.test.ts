@@ -53,6 +53,22 @@ describe('dashboard charts on seed-demo data', { timeout: 90_000 }, () => {
     await server?.stop();
   });
 
+  it('time to the first chart on /app/usage, cold and warm (recorded, not asserted)', async () => {
+    const context = await demoContext(browser, server, VIEWPORTS.desktop, 'light');
+    const fresh = await context.newPage();
+    const timeTo = async (load: () => Promise<unknown>) => {
+      const started = Date.now();
+      await load();
+      await fresh.locator('[data-testid="time-chart"] canvas').waitFor();
+      return Date.now() - started;
+    };
+    const cold = await timeTo(() => fresh.goto('/app/usage'));
+    const warm = await timeTo(() => fresh.reload());
+    console.log(JSON.stringify({ firstChartMs: { cold, warm }, data: 'seed-demo' }));
+    expect(cold).toBeGreaterThan(0);
+    await context.close();
+  });
+
   it('the tooltip lists every series of the hovered bucket with its value and share', async () => {
     await page.goto('/app/usage');
     await page.locator('[data-testid="time-chart"] canvas').waitFor();
