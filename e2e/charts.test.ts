@@ -97,6 +97,16 @@ describe('dashboard charts on seed-demo data', { timeout: 90_000 }, () => {
     await page.getByRole('button', { name: 'Chart' }).first().click();
   });
 
+  it('All with a month of history is drawn in days, not one fat month bar', async () => {
+    await page.goto('/app/usage?period=all');
+    await page.locator('[data-testid="time-chart"] canvas').waitFor();
+    await page.getByRole('button', { name: 'Table' }).first().click();
+    const rows = page.getByTestId('chart-table').locator('tbody tr');
+    await expect.poll(async () => rows.count(), POLL).toBeGreaterThan(28);
+    expect(await rows.first().textContent()).toMatch(/^\w{3}, \w{3} \d{1,2}, \d{4}/);
+    await page.getByRole('button', { name: 'Chart' }).first().click();
+  });
+
   it('a key keeps its colour across Day and Month and across a reload', async () => {
     await page.goto('/app/usage?tab=sources');
     await page.locator('[data-testid="source-chart"] canvas').waitFor();

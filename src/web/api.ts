@@ -94,6 +94,8 @@ export interface UsageRange {
   period: 'day' | 'week' | 'month' | 'all';
   from?: string;
   to?: string;
+  /** `all` with a short history is drawn in days rather than one or two month bars. */
+  granularity?: 'day';
 }
 
 export function rangeQuery(range: UsageRange, extra: Record<string, string | undefined> = {}): string {
@@ -104,6 +106,7 @@ export function rangeQuery(range: UsageRange, extra: Record<string, string | und
   } else {
     params.set('period', range.period);
   }
+  if (range.granularity) params.set('granularity', range.granularity);
   for (const [key, value] of Object.entries(extra)) if (value) params.set(key, value);
   return params.toString();
 }

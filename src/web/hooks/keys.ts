@@ -12,6 +12,7 @@ export const queryKeys = {
   adminUsage: (range: UsageRange, userId?: string) => ['usage', 'admin', range, userId ?? ''] as const,
   sources: (range: UsageRange, admin: boolean, userId?: string, view?: SourcesView) =>
     ['usage', 'sources', admin ? 'admin' : 'self', range, userId ?? '', view ?? null] as const,
+  historySpan: (admin: boolean) => ['usage', 'history-span', admin ? 'admin' : 'self'] as const,
   models: ['models'] as const,
 };
 

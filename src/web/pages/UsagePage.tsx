@@ -7,6 +7,7 @@ import { onTabListKeyDown } from '../components/tablist.ts';
 import { queryKeys } from '../hooks/keys.ts';
 import { useAdminUsage } from '../hooks/useAdminUsage.ts';
 import { useAdminUsers } from '../hooks/useAdminUsers.ts';
+import { useHistoryMonths } from '../hooks/useHistorySpan.ts';
 import { useUsage } from '../hooks/useUsage.ts';
 import { useQueryState } from '../router.ts';
 import { ModelsTab } from './usage/ModelsTab.tsx';
@@ -24,6 +25,7 @@ type Period = (typeof PERIODS)[number][0];
 type Tab = 'models' | 'users' | 'sources';
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
+const SHORT_HISTORY_MONTHS = 3;
 
 /** `from`/`to` in the URL are calendar days (UTC); the API gets [from 00:00, day after `to` 00:00). */
 export function rangeFromQuery(query: URLSearchParams): UsageRange {
@@ -41,7 +43,19 @@ export function rangeFromQuery(query: URLSearchParams): UsageRange {
 export function UsagePage({ user }: { user: SessionUser }) {
   const admin = user.role === 'admin';
   const [query, setQuery] = useQueryState();
-  const range = useMemo(() => rangeFromQuery(query), [query]);
+  const asked = useMemo(() => rangeFromQuery(query), [query]);
+  // All with up to three months of history reads better in days (and gives the trend more points).
+  const months = useHistoryMonths(admin, asked.period === 'all' && !asked.from);
+  const range = useMemo<UsageRange>(
+    () =>
+      asked.period === 'all' &&
+      !asked.from &&
+      months.data !== undefined &&
+      months.data <= SHORT_HISTORY_MONTHS
+        ? { ...asked, granularity: 'day' }
+        : asked,
+    [asked, months.data],
+  );
   const custom = Boolean(range.from);
   const [editingRange, setEditingRange] = useState(false);
   const rawTab = query.get('tab');

@@ -139,7 +139,9 @@ export function projectionHorizon(range: UsageRange): { buckets: number; label: 
     case 'month':
       return { buckets: 30, label: 'next 30 days' };
     case 'all':
-      return { buckets: 3, label: 'next 3 months' };
+      return range.granularity === 'day'
+        ? { buckets: 91, label: 'next 3 months' }
+        : { buckets: 3, label: 'next 3 months' };
   }
 }
 
