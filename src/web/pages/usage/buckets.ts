@@ -103,16 +103,6 @@ export function axisLabels(
   return [...filled].sort();
 }
 
-export function shortLabel(label: string): string {
-  const unit = unitOfLabel(label);
-  const ms = startOfLabel(label);
-  const date = new Date(ms);
-  if (unit === 'hour') return `${label.slice(11, 16)}`;
-  if (unit === 'day')
-    return date.toLocaleDateString('en-US', { month: 'short', day: 'numeric', timeZone: 'UTC' });
-  return date.toLocaleDateString('en-US', { month: 'short', year: 'numeric', timeZone: 'UTC' });
-}
-
 /** What the cards' change compares with: the previous window of the same length. */
 export function compareLabel(range: UsageRange): string {
   if (range.from && range.to) return 'vs previous period';
