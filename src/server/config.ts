@@ -76,7 +76,7 @@ export const SETTINGS = {
     env: 'KEYTALLY_UPSTREAM_URL',
     flag: '--upstream-url <url>',
     default: 'unset (demo model)',
-    help: 'one OpenAI-compatible upstream base URL, e.g. http://127.0.0.1:11434/v1',
+    help: 'one upstream: an OpenAI-compatible base URL (http://127.0.0.1:11434/v1), or an Ollama root without a path (http://127.0.0.1:11434)',
   },
   upstreamApiKey: {
     env: 'KEYTALLY_UPSTREAM_API_KEY',
