@@ -3,11 +3,13 @@ import zlib from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify';
 
 /**
- * Compresses JSON answers of `/api/*` (brotli or gzip, whichever the client accepts). A month of the
- * admin Sources answer with 1,000 keys is 8.4 MB of JSON and ~0.5 MB gzipped. The hook is attached
- * per route when `/api/*` routes are registered, so the `/v1/*` proxy (the hot path, whose
- * upstream answers pass through as they come) never runs it.
+ * Compresses JSON answers of keytally's own API, `/api/auth/*` (brotli or gzip, whichever the client
+ * accepts). A month of the admin Sources answer with 1,000 keys is 8 MB of JSON. The hook is attached
+ * per route as `/api/auth/*` routes are registered, so the proxy paths (the hot path: `/v1/*` and
+ * Ollama's `/api/chat`, `/api/generate`, `/api/tags`…, whose upstream answers pass through as they
+ * come) never run it.
  */
+const COMPRESSED_PREFIX = '/api/auth/';
 
 const brotli = promisify(zlib.brotliCompress);
 const gzip = promisify(zlib.gzip);
@@ -73,10 +75,10 @@ const compressJson: onSendHookHandler = async (
   return bytes;
 };
 
-/** Must run before the `/api/*` routes are registered: it hooks each one as it is added. */
+/** Must run before the `/api/auth/*` routes are registered: it hooks each one as it is added. */
 export function registerApiCompression(app: FastifyInstance): void {
   app.addHook('onRoute', (route) => {
-    if (!route.url.startsWith('/api/')) return;
+    if (!route.url.startsWith(COMPRESSED_PREFIX)) return;
     const existing = route.onSend;
     route.onSend = existing
       ? [...(Array.isArray(existing) ? existing : [existing]), compressJson]

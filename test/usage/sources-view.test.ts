@@ -227,7 +227,7 @@ describe.each(DIALECTS)('sources view and compression on %s', (dialect) => {
     }
   });
 
-  it('compresses /api JSON for clients that accept it, never /v1', async () => {
+  it('compresses /api/auth JSON for clients that accept it, never the proxy paths (/v1, Ollama /api)', async () => {
     const url = '/api/auth/admin/usage/sources?period=all';
     const plain = await t.app.inject({
       method: 'GET',
@@ -266,5 +266,15 @@ describe.each(DIALECTS)('sources view and compression on %s', (dialect) => {
     expect(v1.statusCode).toBe(200);
     expect(v1.rawPayload.length).toBeGreaterThan(1024);
     expect(v1.headers['content-encoding']).toBeUndefined();
+    expect(v1.headers.vary ?? '').not.toContain('accept-encoding');
+    // Ollama's API shares the /api prefix but is the proxy: its routes are not hooked either.
+    const tags = await t.app.inject({
+      method: 'GET',
+      url: '/api/tags',
+      headers: { authorization: `Bearer ${keys[4]?.key}`, 'accept-encoding': 'gzip, br' },
+    });
+    expect(tags.statusCode).toBe(200);
+    expect(tags.headers['content-encoding']).toBeUndefined();
+    expect(tags.headers.vary ?? '').not.toContain('accept-encoding');
   });
 });
