@@ -2,7 +2,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SourcesResponse, UsageResponse } from '../src/shared/usage.ts';
 import { longLabel } from '../src/web/components/chart/time.ts';
-import { formatTokens } from '../src/web/format.ts';
+import { formatChange, formatTokens } from '../src/web/format.ts';
 import { demoContext, startDemoServer, VIEWPORTS } from './demo.ts';
 import { hasHorizontalScroll, launchBrowser, type Server, screenshot } from './helpers.ts';
 
@@ -95,6 +95,21 @@ describe('dashboard charts on seed-demo data', { timeout: 90_000 }, () => {
     const row = page.getByTestId('chart-table').getByRole('row', { name: new RegExp(`^${title}`) });
     expect(await row.textContent()).toContain(formatTokens(prompt + completion));
     await page.getByRole('button', { name: 'Chart' }).first().click();
+  });
+
+  it('cards show the change against the previous period; key rows carry a sparkline', async () => {
+    await page.goto('/app/usage?period=day');
+    const usage = await api<UsageResponse>('/api/auth/admin/usage?period=day&compare=previous');
+    const expected = formatChange(usage.totals.total_tokens, usage.previous?.total_tokens);
+    expect(expected).not.toBeNull();
+    await expect
+      .poll(async () => page.getByTestId('change-total').textContent(), POLL)
+      .toBe(`${expected} vs previous 24 h`);
+    await page.getByRole('tab', { name: 'Sources' }).click();
+    await page.locator('[data-testid="source-row"]').first().waitFor();
+    const rows = await page.locator('[data-testid="source-row"]').count();
+    expect(await page.locator('[data-testid="source-row"] [data-testid="sparkline"]').count()).toBe(rows);
+    await page.getByRole('button', { name: 'Month', exact: true }).click();
   });
 
   it('All with a month of history is drawn in days, not one fat month bar', async () => {
