@@ -1,5 +1,5 @@
 import { Filter, X } from 'lucide-react';
-import { useEffect, useMemo, useRef } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import type { UsageRange } from '../../api.ts';
 import { OTHER_COLOR } from '../../components/chart/colors.ts';
 import { TimeChart } from '../../components/chart/TimeChart.tsx';
@@ -18,6 +18,7 @@ import {
   DEFAULT_DIRECTION,
   filterRows,
   isSourceClass,
+  isTopSeries,
   OTHER_ID,
   rowMatches,
   SORT_KEYS,
@@ -37,9 +38,18 @@ import {
 export function SourcesTab({ range, admin, userId }: { range: UsageRange; admin: boolean; userId?: string }) {
   const [query, setQuery] = useQueryState();
   const selected = query.get('sel');
-  // A selected series the top 7 does not hold is asked for unfolded, so it can be drawn and summed.
-  const keep = selected && !isSourceClass(selected) ? selected : undefined;
-  const sources = useUsageSources(range, admin, userId, { top: TOP_N, keep });
+  // A selected series the top 7 does not hold is asked for unfolded (`keep`), so it can be drawn and
+  // summed; selecting one of the top 7 needs no new request. An answer asked with keep=X holds X
+  // among its 7 largest series only if X is in the real top 7, so this settles after one fetch.
+  const [keptFor, setKeptFor] = useState<string | undefined>(undefined);
+  const sources = useUsageSources(range, admin, userId, { top: TOP_N, keep: keptFor });
+  useEffect(() => {
+    const wanted =
+      selected && !isSourceClass(selected) && !(sources.data && isTopSeries(sources.data, admin, selected))
+        ? selected
+        : undefined;
+    if (wanted !== keptFor && !(wanted === undefined && sources.isPlaceholderData)) setKeptFor(wanted);
+  }, [selected, sources.data, sources.isPlaceholderData, admin, keptFor]);
   const search = query.get('q') ?? '';
   const sortParam = query.get('sort') as SortKey | null;
   const sort: SortKey =
@@ -92,6 +102,12 @@ export function SourcesTab({ range, admin, userId }: { range: UsageRange; admin:
       perLabel.set(b.bucket, (perLabel.get(b.bucket) ?? 0) + b.total_tokens);
       tokensBySource[b.source ?? ''] = (tokensBySource[b.source ?? ''] ?? 0) + b.total_tokens;
     }
+    // A selected key whose buckets are still on their way: its row's totals meanwhile.
+    const row = matching.length === 0 && selected ? allRows.find((r) => r.id === selected) : undefined;
+    if (row) {
+      totals.requests = row.requests;
+      totals.total = row.tokens;
+    }
     const horizon = projectionHorizon(range);
     const ahead = horizon
       ? project(
@@ -104,7 +120,7 @@ export function SourcesTab({ range, admin, userId }: { range: UsageRange; admin:
       tokensBySource,
       projection: { label: horizon?.label ?? null, value: ahead ? ahead.reduce((s, v) => s + v, 0) : null },
     };
-  }, [data, selected, admin, labels, range]);
+  }, [data, selected, admin, labels, range, allRows]);
 
   // After a drill-in the chart must be on screen: the table may be far below it (the 10th row at
   // 1440x900), and the filtered table is shorter than the one clicked.

@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import type { SourcesResponse } from '../../../shared/usage.ts';
 import { SERIES_PALETTE } from '../../components/chart/colors.ts';
-import { buildChart, buildRows, filterRows, OTHER_ID, selectionLabel, sortRows } from './sources-model.ts';
+import {
+  buildChart,
+  buildRows,
+  filterRows,
+  isTopSeries,
+  OTHER_ID,
+  selectionLabel,
+  sortRows,
+} from './sources-model.ts';
 
 const bucket = (over: Partial<SourcesResponse['buckets'][number]>) => ({
   bucket: '2026-11-28',
@@ -124,6 +132,20 @@ describe('sources model', () => {
     const keys = buildChart(payload(9), true, labels, 'apikey');
     expect(keys.series.slice(0, 8).map((s) => s.id)).toContain(`${OTHER_ID}:apikey`);
     expect(keys.dimmed.has(OTHER_ID)).toBe(true);
+  });
+
+  it('knows whether a series is in the top 7 (no `keep` request needed) or was kept apart', () => {
+    const data = payload(9);
+    expect(isTopSeries(data, true, 'k8')).toBe(true);
+    expect(isTopSeries(data, true, 'k2')).toBe(true);
+    // k1 folded into Other: not a top series.
+    expect(isTopSeries(data, true, 'k1')).toBe(false);
+    // The answer asked with keep=k1 holds k1 apart, still not among the 7 largest.
+    const kept = {
+      ...data,
+      buckets: [...data.buckets, bucket({ source: 'apikey', api_key_id: 'k1', total_tokens: 200 })],
+    };
+    expect(isTopSeries(kept, true, 'k1')).toBe(false);
   });
 
   it('rows carry the server’s prefix, revoked flag, last use and sparkline, and per-user Web UI rows', () => {

@@ -95,6 +95,20 @@ export function rowMatches(selected: string | null, row: SourceRow): boolean {
   return selected === row.id || selected === row.kind;
 }
 
+/** Whether `id` is one of the TOP_N largest unfolded series of the answer. */
+export function isTopSeries(data: SourcesResponse, admin: boolean, id: string): boolean {
+  const totals = new Map<string, number>();
+  for (const bucket of data.buckets) {
+    if (bucket.other) continue;
+    const series = identityOf(bucket, admin);
+    totals.set(series, (totals.get(series) ?? 0) + bucket.total_tokens);
+  }
+  const top = [...totals.entries()]
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+    .slice(0, TOP_N);
+  return top.some(([series]) => series === id);
+}
+
 export interface ChartModel {
   /** Bottom of the stack first: the selection's series, then the rest, largest first. */
   series: Series[];
