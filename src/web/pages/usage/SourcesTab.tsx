@@ -83,6 +83,11 @@ export function SourcesTab({ range, admin, userId }: { range: UsageRange; admin:
       ),
     [allRows, search, sort, direction, selected],
   );
+  // Memoised: a new array would redraw the canvas on every keystroke in the search box.
+  const chartSeries = useMemo(
+    () => (chart ? chart.series.map((s) => ({ ...s, dimmed: chart.dimmed.has(s.id) })) : []),
+    [chart],
+  );
   const colors = useMemo(() => {
     const map = new Map<string, string>();
     for (const s of chart?.series ?? []) if (!s.id.startsWith(OTHER_ID)) map.set(s.id, s.color);
@@ -181,7 +186,7 @@ export function SourcesTab({ range, admin, userId }: { range: UsageRange; admin:
             titleId="source-chart-title"
             testId="source-chart"
             labels={labels}
-            series={chart.series.map((s) => ({ ...s, dimmed: chart.dimmed.has(s.id) }))}
+            series={chartSeries}
             format={formatTick}
             formatExact={formatTokens}
             height={240}
