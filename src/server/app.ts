@@ -3,6 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Logger } from 'pino';
 import { registerAuth } from './auth/routes.ts';
 import { registerApiCompression } from './compress.ts';
+import { registerCost } from './cost/routes.ts';
 import type { AppDeps } from './deps.ts';
 import { sendError } from './errors.ts';
 import { registerGateway } from './gateway/routes.ts';
@@ -74,7 +75,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerApiCompression(app);
   await registerHealthRoutes(app, deps);
   await registerAuth(app, deps);
-  await registerGateway(app, deps);
+  const prices = await registerCost(app, deps);
+  await registerGateway(app, deps, prices);
   await registerUsageRoutes(app, deps);
   await registerMetrics(app, deps);
   await registerWeb(app);

@@ -136,6 +136,10 @@ export const UsageBucket = z.object({
   completion_tokens: z.number(),
   total_tokens: z.number(),
   request_count: z.number(),
+  /** keytally: cost in USD of the requests with a known price (decisions.md section 8). */
+  cost: z.number(),
+  /** keytally: requests without a known price (their cost is unknown, not 0). */
+  unpriced_requests: z.number(),
   /** Only with `top`: the bucket sums the series folded into "other" (of its `source`). */
   other: z.literal(true).optional(),
 });
@@ -146,6 +150,10 @@ export const UsageTotals = z.object({
   completion_tokens: z.number(),
   total_tokens: z.number(),
   request_count: z.number(),
+  /** keytally: cost in USD of the requests with a known price (decisions.md section 8). */
+  cost: z.number(),
+  /** keytally: requests without a known price (their cost is unknown, not 0). */
+  unpriced_requests: z.number(),
 });
 export type UsageTotals = z.infer<typeof UsageTotals>;
 
@@ -163,7 +171,14 @@ export const UsageResponse = z.object({
 export type UsageResponse = z.infer<typeof UsageResponse>;
 
 /** `tokens` is SUM(total_tokens); `requests` a row count. */
-export const TotalsEntry = z.object({ tokens: z.number(), requests: z.number() });
+export const TotalsEntry = z.object({
+  tokens: z.number(),
+  requests: z.number(),
+  /** keytally: cost in USD of the requests with a known price (decisions.md section 8). */
+  cost: z.number(),
+  /** keytally: requests without a known price (their cost is unknown, not 0). */
+  unpriced_requests: z.number(),
+});
 export type TotalsEntry = z.infer<typeof TotalsEntry>;
 
 /**
@@ -177,6 +192,10 @@ export const KeyTotal = z.object({
   user_name: z.string(),
   tokens: z.number(),
   requests: z.number(),
+  /** keytally: cost in USD of the requests with a known price (decisions.md section 8). */
+  cost: z.number(),
+  /** keytally: requests without a known price (their cost is unknown, not 0). */
+  unpriced_requests: z.number(),
   /** RFC3339 (UTC, with milliseconds) of the newest request in the window. */
   last_used: z.string(),
   key_prefix: z.string(),
@@ -193,6 +212,10 @@ export const UserSourceTotal = z.object({
   user_name: z.string(),
   tokens: z.number(),
   requests: z.number(),
+  /** keytally: cost in USD of the requests with a known price (decisions.md section 8). */
+  cost: z.number(),
+  /** keytally: requests without a known price (their cost is unknown, not 0). */
+  unpriced_requests: z.number(),
   /** RFC3339 of the newest request in the window; only with `top`. */
   last_used: z.string().optional(),
   /** Only with `top`: tokens per entry of the response's `bucket_labels`. */
@@ -273,6 +296,11 @@ export const USAGE_EXPORT_COLUMNS = [
   'aborted',
   'stream',
   'upstream',
+  'cached_tokens',
+  'cache_write_tokens',
+  'reasoning_tokens',
+  'cost',
+  'price_source',
 ] as const;
 
 export const UsageExportRow = z.object({
@@ -294,5 +322,12 @@ export const UsageExportRow = z.object({
   aborted: z.boolean(),
   stream: z.boolean(),
   upstream: z.string(),
+  /** null: not reported by the upstream. */
+  cached_tokens: z.number().nullable(),
+  cache_write_tokens: z.number().nullable(),
+  reasoning_tokens: z.number().nullable(),
+  /** USD; null when no price was known (price_source `none`). */
+  cost: z.number().nullable(),
+  price_source: z.enum(['admin', 'catalog', 'none']),
 });
 export type UsageExportRow = z.infer<typeof UsageExportRow>;

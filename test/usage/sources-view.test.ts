@@ -98,6 +98,8 @@ describe.each(DIALECTS)('sources view and compression on %s', (dialect) => {
         'last_used',
         'key_prefix',
         'revoked',
+        'cost',
+        'unpriced_requests',
       ].sort(),
     );
     const usage = await getJson<UsageResponse>(t.app, '/api/auth/usage', alice.key);
@@ -201,6 +203,9 @@ describe.each(DIALECTS)('sources view and compression on %s', (dialect) => {
       completion_tokens: 5,
       total_tokens: 1000,
       request_count: 1,
+      cost: 0,
+      // The test rows carry no price.
+      unpriced_requests: 1,
     });
     const day = await getJson<UsageResponse>(t.app, '/api/auth/usage?period=day&compare=previous', alice.key);
     // The day window is 25 whole hours from 12:00 yesterday; the 25 before it hold the 300-token row

@@ -1,5 +1,6 @@
 import type { SourcesResponse, UsageBucket, UsageTotals } from '../../shared/usage.ts';
 import { MAX_KEY_TOTALS } from '../../shared/usage.ts';
+import { usdOf } from '../cost/rates.ts';
 import type { Db } from '../db/connection.ts';
 import { getRangeTotals, getSourceFacts, type SourceFact } from './usage.repository.ts';
 import {
@@ -178,11 +179,12 @@ export async function getPreviousTotals(
   // but not necessarily on a month boundary.
   const granularity = window.granularity === 'hour' ? 'hour' : 'day';
   const { userId, apiKeyId, excludeLegacy } = filter;
-  return getRangeTotals(db, {
+  const { cost_nanos, unpriced_count, ...tokens } = await getRangeTotals(db, {
     range: { start: start - length, end: start },
     granularity,
     userId,
     apiKeyId,
     excludeLegacy,
   });
+  return { ...tokens, cost: usdOf(cost_nanos), unpriced_requests: unpriced_count };
 }

@@ -4,6 +4,7 @@ import { type FormEvent, useMemo, useState } from 'react';
 import type { SessionUser, UsageRange } from '../api.ts';
 import { ErrorState, Loading } from '../components/States.tsx';
 import { onTabListKeyDown } from '../components/tablist.ts';
+import type { Measure } from '../format.ts';
 import { queryKeys } from '../hooks/keys.ts';
 import { useAdminUsage } from '../hooks/useAdminUsage.ts';
 import { useAdminUsers } from '../hooks/useAdminUsers.ts';
@@ -61,6 +62,7 @@ export function UsagePage({ user }: { user: SessionUser }) {
   const rawTab = query.get('tab');
   const tab: Tab = rawTab === 'sources' || (rawTab === 'users' && admin) ? rawTab : 'models';
   const userId = admin ? (query.get('user') ?? undefined) : undefined;
+  const measure: Measure = query.get('measure') === 'cost' ? 'cost' : 'tokens';
 
   // The Sources tab has its own cards and chart from the sources answer; the model-level usage is
   // fetched only for the tabs that show it (with 1,000 keys the admin month answer is megabytes).
@@ -128,6 +130,23 @@ export function UsagePage({ user }: { user: SessionUser }) {
         {custom || editingRange ? (
           <CustomRange query={query} onApply={(from, to) => setQuery({ from, to })} active={custom} />
         ) : null}
+        <fieldset className="segmented" aria-label="Measure" style={{ border: 0, margin: 0 }}>
+          {(
+            [
+              ['tokens', 'Tokens'],
+              ['cost', 'Cost'],
+            ] as const
+          ).map(([value, label]) => (
+            <button
+              key={value}
+              type="button"
+              aria-pressed={measure === value}
+              onClick={() => setQuery({ measure: value === 'tokens' ? null : value })}
+            >
+              {label}
+            </button>
+          ))}
+        </fieldset>
       </div>
       {userId ? (
         <div style={{ marginBottom: 16 }}>
@@ -165,17 +184,22 @@ export function UsagePage({ user }: { user: SessionUser }) {
         {overview && usage.isError ? (
           <ErrorState error={usage.error} onRetry={() => usage.refetch()} />
         ) : null}
-        {overview && usage.data ? <Overview data={usage.data} range={range} /> : null}
-        {tab === 'models' && usage.data ? <ModelsTab buckets={usage.data.usage} range={range} /> : null}
+        {overview && usage.data ? <Overview data={usage.data} range={range} measure={measure} /> : null}
+        {tab === 'models' && usage.data ? (
+          <ModelsTab buckets={usage.data.usage} range={range} measure={measure} admin={admin} />
+        ) : null}
         {tab === 'users' && admin ? (
           <UsersTab
             query={everyone}
             range={range}
             selectedUserId={userId ?? null}
             onSelect={(id) => setQuery({ user: id })}
+            measure={measure}
           />
         ) : null}
-        {tab === 'sources' ? <SourcesTab range={range} admin={admin} userId={userId} /> : null}
+        {tab === 'sources' ? (
+          <SourcesTab range={range} admin={admin} userId={userId} measure={measure} />
+        ) : null}
       </div>
     </>
   );

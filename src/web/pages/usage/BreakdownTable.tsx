@@ -1,7 +1,8 @@
 import { type ColumnDef, createColumnHelper, type Row } from '@tanstack/react-table';
 import { type ReactNode, useMemo, useState } from 'react';
 import { DataTable, type SortDirection } from '../../components/DataTable.tsx';
-import { formatCount, formatTokens, percentages } from '../../format.ts';
+import { formatCount, formatMeasure, formatTokens, type Measure, percentages } from '../../format.ts';
+import { CostCell } from './CostCell.tsx';
 
 /** One line of a usage breakdown (a model, a user): what the Models and Users tabs list. */
 export interface BreakdownRow {
@@ -11,11 +12,14 @@ export interface BreakdownRow {
   prompt: number;
   completion: number;
   total: number;
-  /** Projected tokens over the view's horizon (Users tab); null when there is no trend. */
+  /** USD of the priced requests, and how many requests have no known price. */
+  cost: number;
+  unpriced: number;
+  /** Projected tokens (or cost) over the view's horizon (Users tab); null when there is no trend. */
   projected?: number | null;
 }
 
-type BreakdownSort = 'name' | 'requests' | 'prompt' | 'completion' | 'total' | 'projected';
+type BreakdownSort = 'name' | 'requests' | 'prompt' | 'completion' | 'total' | 'cost' | 'projected';
 const ASCENDING_FIRST: BreakdownSort[] = ['name'];
 
 type Line = BreakdownRow & { share: number };
@@ -32,7 +36,14 @@ export function BreakdownTable({
   renderName,
   projectionHeader,
   rowProps,
+  measure = 'tokens',
+  admin = false,
+  linkModels = false,
 }: {
+  measure?: Measure;
+  /** Admins get a link from a "no price" marker to the Prices page (Models tab). */
+  admin?: boolean;
+  linkModels?: boolean;
   rows: BreakdownRow[];
   caption: string;
   nameHeader: string;
@@ -41,12 +52,11 @@ export function BreakdownTable({
   projectionHeader?: string | null;
   rowProps?: (row: Row<BreakdownRow>) => React.HTMLAttributes<HTMLTableRowElement> & Record<string, unknown>;
 }) {
-  const [sort, setSort] = useState<{ key: BreakdownSort; direction: SortDirection }>({
-    key: 'total',
-    direction: 'descending',
-  });
-  const shares = useMemo(() => percentages(rows.map((row) => row.total)), [rows]);
-  const max = Math.max(1, ...rows.map((row) => row.total));
+  const figure = measure === 'cost' ? 'cost' : 'total';
+  const [sortState, setSort] = useState<{ key: BreakdownSort; direction: SortDirection } | null>(null);
+  const sort = sortState ?? { key: figure, direction: 'descending' };
+  const shares = useMemo(() => percentages(rows.map((row) => row[figure])), [rows, figure]);
+  const max = Math.max(measure === 'cost' ? 1e-9 : 1, ...rows.map((row) => row[figure]));
   const sorted = useMemo(() => {
     const sign = sort.direction === 'ascending' ? 1 : -1;
     const amountOf = (row: BreakdownRow) => (sort.key === 'name' ? 0 : (row[sort.key] ?? -1));
@@ -81,8 +91,27 @@ export function BreakdownTable({
       ),
       column.accessor('total', {
         header: 'Total',
-        meta: { className: 'num', sortKey: 'total' },
-        cell: (info) => <strong title={formatCount(info.getValue())}>{formatTokens(info.getValue())}</strong>,
+        meta: { className: 'num', sortKey: 'total', optional: measure === 'cost' },
+        cell: (info) =>
+          measure === 'cost' ? (
+            <span title={formatCount(info.getValue())}>{formatTokens(info.getValue())}</span>
+          ) : (
+            <strong title={formatCount(info.getValue())}>{formatTokens(info.getValue())}</strong>
+          ),
+      }),
+      column.accessor('cost', {
+        header: 'Cost',
+        meta: { className: 'num', sortKey: 'cost', optional: measure !== 'cost' },
+        cell: (info) => (
+          <CostCell
+            cost={info.getValue()}
+            unpriced={info.row.original.unpriced}
+            requests={info.row.original.requests}
+            model={linkModels ? info.row.original.name : undefined}
+            admin={admin}
+            strong={measure === 'cost'}
+          />
+        ),
       }),
     ];
     if (projectionHeader) {
@@ -95,7 +124,7 @@ export function BreakdownTable({
             return value === null || value === undefined ? (
               <span className="muted">—</span>
             ) : (
-              `~${formatTokens(value)}`
+              `~${formatMeasure(measure, value)}`
             );
           },
         }),
@@ -109,7 +138,7 @@ export function BreakdownTable({
         cell: (info) => (
           <div className="row" style={{ flexWrap: 'nowrap' }}>
             <div className="bar-track" style={{ flex: 1 }}>
-              <div className="bar-fill" style={{ width: `${(info.row.original.total / max) * 100}%` }} />
+              <div className="bar-fill" style={{ width: `${(info.row.original[figure] / max) * 100}%` }} />
             </div>
             <span className="small muted share-value">{info.row.original.share}%</span>
           </div>
@@ -117,7 +146,7 @@ export function BreakdownTable({
       }),
     );
     return list;
-  }, [nameHeader, renderName, projectionHeader, max]);
+  }, [nameHeader, renderName, projectionHeader, max, measure, figure, admin, linkModels]);
   return (
     <DataTable
       data={sorted}
@@ -126,7 +155,8 @@ export function BreakdownTable({
       sort={sort.key}
       direction={sort.direction}
       onSort={(key) =>
-        setSort((current) => {
+        setSort((previous) => {
+          const current = previous ?? sort;
           const next = key as BreakdownSort;
           if (current.key === next) {
             return { key: next, direction: current.direction === 'ascending' ? 'descending' : 'ascending' };

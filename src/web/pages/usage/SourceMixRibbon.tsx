@@ -6,13 +6,14 @@ const SEGMENTS = [
   { source: 'legacy', color: 'var(--color-warning)' },
 ] as const;
 
-/** Share of tokens per source class; clicking a segment selects every series of that class. */
+/** Share of tokens (or cost) per source class; clicking a segment selects every series of that class. */
 export function SourceMixRibbon({
   tokensBySource,
   keyCount,
   selected,
   onSelect,
 }: {
+  /** The measure's figure per source class (tokens or USD). */
   tokensBySource: Partial<Record<string, number>>;
   keyCount: number;
   selected: string | null;

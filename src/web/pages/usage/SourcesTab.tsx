@@ -4,14 +4,19 @@ import type { UsageRange } from '../../api.ts';
 import { OTHER_COLOR } from '../../components/chart/colors.ts';
 import { TimeChart } from '../../components/chart/TimeChart.tsx';
 import { Empty, ErrorState, Loading } from '../../components/States.tsx';
-import { formatTick, formatTokens } from '../../format.ts';
+import { formatTick, formatTokens, formatUsd, type Measure, sumUsd } from '../../format.ts';
 import { useUsageSources } from '../../hooks/useUsageSources.ts';
 import { useQueryState } from '../../router.ts';
 import { axisLabels, compareLabel, project, projectionHorizon } from './buckets.ts';
 import { SourceMixRibbon } from './SourceMixRibbon.tsx';
 import { SourcesTable } from './SourcesTable.tsx';
 import { SummaryCards } from './SummaryCards.tsx';
+
+/** Axis ticks in dollars: `$1.50`, `$0.02`, `$0`. */
+const formatUsdTick = (value: number) => formatUsd(Math.round(value * 1e6) / 1e6);
+
 import {
+  addMeasure,
   bucketMatches,
   buildChart,
   buildRows,
@@ -19,6 +24,7 @@ import {
   filterRows,
   isSourceClass,
   isTopSeries,
+  measureOf,
   OTHER_ID,
   rowMatches,
   SORT_KEYS,
@@ -35,7 +41,17 @@ import {
  * refreshes and reloads; the data keeps showing while a new range loads. A selection (a row, a
  * legend entry or a ribbon segment) filters every figure of the tab; the chip is the way back.
  */
-export function SourcesTab({ range, admin, userId }: { range: UsageRange; admin: boolean; userId?: string }) {
+export function SourcesTab({
+  range,
+  admin,
+  userId,
+  measure = 'tokens',
+}: {
+  range: UsageRange;
+  admin: boolean;
+  userId?: string;
+  measure?: Measure;
+}) {
   const [query, setQuery] = useQueryState();
   const selected = query.get('sel');
   // A selected series the top 7 does not hold is asked for unfolded (`keep`), so it can be drawn and
@@ -52,8 +68,9 @@ export function SourcesTab({ range, admin, userId }: { range: UsageRange; admin:
   }, [selected, sources.data, sources.isPlaceholderData, admin, keptFor]);
   const search = query.get('q') ?? '';
   const sortParam = query.get('sort') as SortKey | null;
+  const defaultSort: SortKey = measure === 'cost' ? 'cost' : 'tokens';
   const sort: SortKey =
-    sortParam && SORT_KEYS.includes(sortParam) && (admin || sortParam !== 'user') ? sortParam : 'tokens';
+    sortParam && SORT_KEYS.includes(sortParam) && (admin || sortParam !== 'user') ? sortParam : defaultSort;
   const dirParam = query.get('dir');
   const direction: SortDirection =
     dirParam === 'ascending' || dirParam === 'descending' ? dirParam : DEFAULT_DIRECTION[sort];
@@ -70,8 +87,8 @@ export function SourcesTab({ range, admin, userId }: { range: UsageRange; admin:
     [data, range],
   );
   const chart = useMemo(
-    () => (data ? buildChart(data, admin, labels, selected) : null),
-    [data, admin, labels, selected],
+    () => (data ? buildChart(data, admin, labels, selected, measure) : null),
+    [data, admin, labels, selected, measure],
   );
   const allRows = useMemo(() => (data ? buildRows(data, admin) : []), [data, admin]);
   const rows = useMemo(
@@ -98,20 +115,26 @@ export function SourcesTab({ range, admin, userId }: { range: UsageRange; admin:
     const matching = data.buckets.filter((bucket) => bucketMatches(selected, bucket, admin));
     const perLabel = new Map<string, number>();
     const tokensBySource: Record<string, number> = {};
-    const totals = { requests: 0, prompt: 0, completion: 0, total: 0 };
+    const totals = { requests: 0, prompt: 0, completion: 0, total: 0, cost: 0, unpriced: 0 };
     for (const b of matching) {
       totals.requests += b.request_count;
       totals.prompt += b.prompt_tokens;
       totals.completion += b.completion_tokens;
       totals.total += b.total_tokens;
-      perLabel.set(b.bucket, (perLabel.get(b.bucket) ?? 0) + b.total_tokens);
-      tokensBySource[b.source ?? ''] = (tokensBySource[b.source ?? ''] ?? 0) + b.total_tokens;
+      totals.cost = sumUsd([totals.cost, b.cost]);
+      totals.unpriced += b.unpriced_requests;
+      const figure = measureOf(b, measure);
+      perLabel.set(b.bucket, addMeasure(perLabel.get(b.bucket) ?? 0, figure, measure));
+      const source = b.source ?? '';
+      tokensBySource[source] = addMeasure(tokensBySource[source] ?? 0, figure, measure);
     }
     // A selected key whose buckets are still on their way: its row's totals meanwhile.
     const row = matching.length === 0 && selected ? allRows.find((r) => r.id === selected) : undefined;
     if (row) {
       totals.requests = row.requests;
       totals.total = row.tokens;
+      totals.cost = row.cost;
+      totals.unpriced = row.unpriced;
     }
     const horizon = projectionHorizon(range);
     const ahead = horizon
@@ -125,7 +148,7 @@ export function SourcesTab({ range, admin, userId }: { range: UsageRange; admin:
       tokensBySource,
       projection: { label: horizon?.label ?? null, value: ahead ? ahead.reduce((s, v) => s + v, 0) : null },
     };
-  }, [data, selected, admin, labels, range, allRows]);
+  }, [data, selected, admin, labels, range, allRows, measure]);
 
   // After a drill-in the chart must be on screen: the table may be far below it (the 10th row at
   // 1440x900), and the filtered table is shorter than the one clicked.
@@ -172,6 +195,7 @@ export function SourcesTab({ range, admin, userId }: { range: UsageRange; admin:
         previous={selected ? undefined : data.previous}
         projection={figures.projection}
         compareLabel={compareLabel(range)}
+        measure={measure}
       />
       <SourceMixRibbon
         tokensBySource={figures.tokensBySource}
@@ -182,13 +206,13 @@ export function SourcesTab({ range, admin, userId }: { range: UsageRange; admin:
       <div className="sources-body">
         <div className="sticky-chart" ref={chartRef}>
           <TimeChart
-            title="Top sources over time"
+            title={measure === 'cost' ? 'Top sources by cost over time' : 'Top sources over time'}
             titleId="source-chart-title"
             testId="source-chart"
             labels={labels}
             series={chartSeries}
-            format={formatTick}
-            formatExact={formatTokens}
+            format={measure === 'cost' ? formatUsdTick : formatTick}
+            formatExact={measure === 'cost' ? formatUsd : formatTokens}
             height={240}
             legend={
               <ul className="legend ribbon-legend" aria-label="Series">
@@ -228,11 +252,12 @@ export function SourcesTab({ range, admin, userId }: { range: UsageRange; admin:
           onSearch={(value) => setQuery({ q: value || null })}
           onSort={(key, dir) =>
             setQuery({
-              sort: key === 'tokens' ? null : key,
+              sort: key === defaultSort ? null : key,
               dir: dir === DEFAULT_DIRECTION[key] ? null : dir,
             })
           }
           onSelect={select}
+          measure={measure}
         />
       </div>
     </div>

@@ -6,7 +6,8 @@ import { OTHER_COLOR } from '../../components/chart/colors.ts';
 import { Sparkline } from '../../components/chart/Sparkline.tsx';
 import { DataTable } from '../../components/DataTable.tsx';
 import { Empty } from '../../components/States.tsx';
-import { formatCount, formatRelative, formatTokens } from '../../format.ts';
+import { formatCount, formatRelative, formatTokens, type Measure } from '../../format.ts';
+import { CostCell } from './CostCell.tsx';
 import { downloadCsv, toCsv } from './csv.ts';
 import { periodSlug } from './ModelsTab.tsx';
 import {
@@ -20,6 +21,7 @@ import {
 
 const SORT_LABELS: Record<SortKey, string> = {
   tokens: 'Tokens',
+  cost: 'Cost',
   requests: 'Requests',
   last_used: 'Last used',
   name: 'Name',
@@ -49,7 +51,9 @@ export function SourcesTable({
   onSearch,
   onSort,
   onSelect,
+  measure = 'tokens',
 }: {
+  measure?: Measure;
   rows: SourceRow[];
   admin: boolean;
   range: UsageRange;
@@ -115,10 +119,24 @@ export function SourcesTable({
         meta: { className: 'num', sortKey: 'requests', optional: true },
         cell: (info) => formatCount(info.getValue()),
       }),
+      // On phones the page's measure stays, the other figure goes.
       column.accessor('tokens', {
         header: 'Tokens',
-        meta: { className: 'num', sortKey: 'tokens' },
+        meta: { className: 'num', sortKey: 'tokens', optional: measure === 'cost' },
         cell: (info) => <span title={formatCount(info.getValue())}>{formatTokens(info.getValue())}</span>,
+      }),
+      column.accessor('cost', {
+        header: 'Cost',
+        meta: { className: 'num', sortKey: 'cost', optional: measure !== 'cost' },
+        cell: (info) => (
+          <CostCell
+            cost={info.getValue()}
+            unpriced={info.row.original.unpriced}
+            requests={info.row.original.requests}
+            admin={false}
+            strong={measure === 'cost'}
+          />
+        ),
       }),
       column.display({
         id: 'trend',
@@ -137,7 +155,7 @@ export function SourcesTable({
         cell: (info) => formatRelative(info.getValue()),
       }),
     ],
-    [admin, colors],
+    [admin, colors, measure],
   );
 
   const exportCsv = () => {
@@ -148,6 +166,8 @@ export function SourcesTable({
       'prefix',
       'requests',
       'tokens',
+      'cost_usd',
+      'unpriced_requests',
       'last_used',
       'revoked',
     ];
@@ -158,6 +178,8 @@ export function SourcesTable({
       row.prefix,
       row.requests,
       row.tokens,
+      row.cost,
+      row.unpriced,
       row.lastUsed,
       row.revoked,
     ]);

@@ -2,6 +2,7 @@ import type { UseQueryResult } from '@tanstack/react-query';
 import { useMemo } from 'react';
 import type { UsageRange, UsageResponse } from '../../api.ts';
 import { Empty, ErrorState, Loading } from '../../components/States.tsx';
+import { type Measure, sumUsd } from '../../format.ts';
 import { type BreakdownRow, BreakdownTable } from './BreakdownTable.tsx';
 import { axisLabels, project, projectionHorizon } from './buckets.ts';
 
@@ -27,7 +28,9 @@ export function UsersTab({
   range,
   selectedUserId,
   onSelect,
+  measure = 'tokens',
 }: {
+  measure?: Measure;
   query: UseQueryResult<UsageResponse>;
   range: UsageRange;
   selectedUserId: string | null;
@@ -52,6 +55,8 @@ export function UsersTab({
         prompt: 0,
         completion: 0,
         total: 0,
+        cost: 0,
+        unpriced: 0,
         projected: null,
         series: new Map<string, number>(),
       };
@@ -59,7 +64,10 @@ export function UsersTab({
       row.prompt += b.prompt_tokens;
       row.completion += b.completion_tokens;
       row.total += b.total_tokens;
-      row.series.set(b.bucket, (row.series.get(b.bucket) ?? 0) + b.total_tokens);
+      row.cost = sumUsd([row.cost, b.cost]);
+      row.unpriced += b.unpriced_requests;
+      const before = row.series.get(b.bucket) ?? 0;
+      row.series.set(b.bucket, measure === 'cost' ? sumUsd([before, b.cost]) : before + b.total_tokens);
       byUser.set(id, row);
     }
     return [...byUser.values()].map(({ series, ...row }) => {
@@ -71,7 +79,7 @@ export function UsersTab({
         : null;
       return { ...row, projected: ahead ? ahead.reduce((s, v) => s + v, 0) : null };
     });
-  }, [query.data, range, horizon]);
+  }, [query.data, range, horizon, measure]);
   if (query.isPending) return <Loading label="Loading users…" />;
   if (query.isError) return <ErrorState error={query.error} onRetry={() => query.refetch()} />;
   if (rows.length === 0) {
@@ -94,6 +102,7 @@ export function UsersTab({
         caption="Usage by user"
         nameHeader="User"
         renderName={renderUser}
+        measure={measure}
         // The projection is the usage expected over the horizon, not a projected period total.
         projectionHeader={horizon ? `Projected, ${horizon.label}` : null}
         rowProps={(row) => {

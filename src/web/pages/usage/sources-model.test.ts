@@ -17,8 +17,11 @@ const bucket = (over: Partial<SourcesResponse['buckets'][number]>) => ({
   completion_tokens: 0,
   total_tokens: 0,
   request_count: 1,
+  cost: 0,
+  unpriced_requests: 0,
   ...over,
 });
+const NO_COST = { cost: 0, unpriced_requests: 0 };
 
 type Bucket = SourcesResponse['buckets'][number];
 
@@ -55,7 +58,10 @@ function payload(keys: number): SourcesResponse {
     bucket_labels: ['2026-11-28'],
     source_last_used: { web: '2026-11-28T10:00:00.000Z' },
     totals: {
-      by_source: { apikey: { tokens: 1, requests: 1 }, web: { tokens: 12, requests: 2 } },
+      by_source: {
+        apikey: { tokens: 1, requests: 1, ...NO_COST },
+        web: { tokens: 12, requests: 2, ...NO_COST },
+      },
       by_key: buckets
         .filter((b) => b.source === 'apikey')
         .map((b) => ({
@@ -65,6 +71,7 @@ function payload(keys: number): SourcesResponse {
           user_name: 'Ann',
           tokens: b.total_tokens,
           requests: 1,
+          ...NO_COST,
           last_used: `2026-11-28T0${b.total_tokens % 9}:00:00Z`,
           key_prefix: `kt-${b.api_key_id}`,
           revoked: b.api_key_id === 'k0',
@@ -76,12 +83,21 @@ function payload(keys: number): SourcesResponse {
           user_name: 'Ben',
           tokens: 7,
           requests: 1,
+          ...NO_COST,
           last_used: '2026-11-28T09:00:00.000Z',
           sparkline: [7],
         },
-        { source: 'web', user_id: 'u1', user_name: 'Ann', tokens: 5, requests: 1, sparkline: [5] },
+        {
+          source: 'web',
+          user_id: 'u1',
+          user_name: 'Ann',
+          tokens: 5,
+          requests: 1,
+          ...NO_COST,
+          sparkline: [5],
+        },
       ],
-      grand_total: { tokens: 1, requests: 1 },
+      grand_total: { tokens: 1, requests: 1, ...NO_COST },
     },
     truncated: false,
     window: { from: null, to: null, granularity: 'day' },

@@ -1,5 +1,6 @@
 import type { UsageBucket as SourceBucket, SourcesResponse } from '../../api.ts';
 import { assignColors, OTHER_COLOR } from '../../components/chart/colors.ts';
+import { type Measure, sumUsd } from '../../format.ts';
 
 /**
  * Turns a sources payload (asked with `top`, so the server already folded the small series into
@@ -36,18 +37,22 @@ export interface SourceRow {
   prefix: string;
   tokens: number;
   requests: number;
+  /** USD of the priced requests; `unpriced` requests have no known cost. */
+  cost: number;
+  unpriced: number;
   lastUsed: string;
   revoked: boolean;
   /** Tokens per bucket of the window (the response's `bucket_labels`). */
   sparkline: number[];
 }
 
-export type SortKey = 'tokens' | 'requests' | 'last_used' | 'name' | 'user';
-export const SORT_KEYS: SortKey[] = ['tokens', 'requests', 'last_used', 'name', 'user'];
+export type SortKey = 'tokens' | 'cost' | 'requests' | 'last_used' | 'name' | 'user';
+export const SORT_KEYS: SortKey[] = ['tokens', 'cost', 'requests', 'last_used', 'name', 'user'];
 export type SortDirection = 'ascending' | 'descending';
 /** Names read A to Z first, amounts largest first. */
 export const DEFAULT_DIRECTION: Record<SortKey, SortDirection> = {
   tokens: 'descending',
+  cost: 'descending',
   requests: 'descending',
   last_used: 'descending',
   name: 'ascending',
@@ -122,11 +127,22 @@ export interface ChartModel {
  * and "Other" for the folded buckets, split by source class while a class is selected so its part
  * of Other stays lit.
  */
+/** The figure a bucket adds to the chart: its tokens, or its cost in USD. */
+export function measureOf(bucket: SourceBucket, measure: Measure): number {
+  return measure === 'cost' ? bucket.cost : bucket.total_tokens;
+}
+
+/** Adds in the measure's arithmetic: USD through integer nano-USD, so sums match the server's. */
+export function addMeasure(a: number, b: number, measure: Measure): number {
+  return measure === 'cost' ? sumUsd([a, b]) : a + b;
+}
+
 export function buildChart(
   data: SourcesResponse,
   admin: boolean,
   labels: string[],
   selected: string | null,
+  measure: Measure = 'tokens',
 ): ChartModel {
   const slot = new Map(labels.map((label, index) => [label, index]));
   const byId = new Map<string, Series>();
@@ -150,9 +166,10 @@ export function buildChart(
       };
       byId.set(id, series);
     }
-    series.total += bucket.total_tokens;
+    const figure = measureOf(bucket, measure);
+    series.total = addMeasure(series.total, figure, measure);
     const index = slot.get(bucket.bucket);
-    if (index !== undefined) series.values[index] = (series.values[index] ?? 0) + bucket.total_tokens;
+    if (index !== undefined) series.values[index] = addMeasure(series.values[index] ?? 0, figure, measure);
   }
   const byTotal = (a: Series, b: Series) => b.total - a.total || a.id.localeCompare(b.id);
   const named = [...byId.values()].filter((s) => !s.id.startsWith(OTHER_ID)).sort(byTotal);
@@ -179,6 +196,8 @@ export function buildRows(data: SourcesResponse, admin: boolean): SourceRow[] {
     prefix: key.key_prefix ?? '',
     tokens: key.tokens,
     requests: key.requests,
+    cost: key.cost,
+    unpriced: key.unpriced_requests,
     lastUsed: key.last_used,
     revoked: key.revoked === true,
     sparkline: key.sparkline ?? [],
@@ -196,6 +215,8 @@ export function buildRows(data: SourcesResponse, admin: boolean): SourceRow[] {
         prefix: '',
         tokens: entry.tokens,
         requests: entry.requests,
+        cost: entry.cost,
+        unpriced: entry.unpriced_requests,
         lastUsed: entry.last_used ?? '',
         revoked: false,
         sparkline: entry.sparkline ?? [],
@@ -214,6 +235,8 @@ export function buildRows(data: SourcesResponse, admin: boolean): SourceRow[] {
         prefix: '',
         tokens: entry.tokens,
         requests: entry.requests,
+        cost: entry.cost,
+        unpriced: entry.unpriced_requests,
         lastUsed: data.source_last_used?.[source] ?? '',
         revoked: false,
         sparkline: sparklineOfSource(data, source),
@@ -257,6 +280,7 @@ export function sortRows(
   const byName = (a: SourceRow, b: SourceRow) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id);
   const compare: (a: SourceRow, b: SourceRow) => number = {
     tokens: (a: SourceRow, b: SourceRow) => a.tokens - b.tokens,
+    cost: (a: SourceRow, b: SourceRow) => a.cost - b.cost,
     requests: (a: SourceRow, b: SourceRow) => a.requests - b.requests,
     last_used: (a: SourceRow, b: SourceRow) => {
       const [x, y] = [lastUsedMs(a), lastUsedMs(b)];
