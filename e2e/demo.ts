@@ -21,6 +21,7 @@ export const PAGES = [
   { name: 'chat', path: '/app/chat', ready: 'main' },
   { name: 'account', path: '/app/account', ready: 'main table, main [role="tabpanel"]' },
   { name: 'users', path: '/app/users', ready: 'main table' },
+  { name: 'prices', path: '/app/prices', ready: 'main h1' },
   { name: 'not-found', path: '/app/no-such-page', ready: 'main h1' },
 ] as const;
 
