@@ -51,6 +51,7 @@ describe('accessibility (axe-core)', { timeout: 120_000 }, () => {
     const context = await demoContext(browser, server, VIEWPORTS.desktop, 'light', false);
     const page = await context.newPage();
     await page.goto('/login');
+    await page.getByRole('tab', { name: 'Sign in' }).waitFor();
     const tabs = page.getByRole('tab');
     expect(await tabs.count()).toBe(3);
     await page.getByRole('tab', { name: 'Sign in' }).focus();
