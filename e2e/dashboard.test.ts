@@ -108,8 +108,8 @@ describe('dashboard: first run, keys, chat, revocation', { timeout: 60_000 }, ()
 
   it('chatting in the UI streams an answer, shows its tokens, and grows the Web UI row', async () => {
     await page.getByRole('link', { name: 'Chat', exact: true }).click();
-    await page.getByLabel('Model').waitFor();
-    expect(await page.getByLabel('Model').inputValue()).toBe('demo');
+    // The model list arrives after the page renders: wait for it rather than read an empty select.
+    await expect.poll(() => page.getByLabel('Model').inputValue(), { timeout: 10_000 }).toBe('demo');
     await page.getByLabel('Message').fill('Tell me about keytally');
     await page.getByRole('button', { name: 'Send' }).click();
     const usage = page.getByTestId('chat-usage');
