@@ -7,6 +7,7 @@ import { ClientSetupHint } from '../components/ClientSetupHint.tsx';
 import { ConfirmDialog } from '../components/ConfirmDialog.tsx';
 import { CopyButton } from '../components/CopyButton.tsx';
 import { DataTable } from '../components/DataTable.tsx';
+import { SignInMethods } from '../components/SignInMethods.tsx';
 import { Empty, ErrorState, InlineError, Loading } from '../components/States.tsx';
 import { useToast } from '../components/Toast.tsx';
 import { onTabListKeyDown } from '../components/tablist.ts';
@@ -47,7 +48,12 @@ export function AccountPage({ user }: { user: SessionUser }) {
         ))}
       </div>
       {tab === 'profile' ? <ProfileTab user={user} /> : null}
-      {tab === 'security' ? <SecurityTab /> : null}
+      {tab === 'security' ? (
+        <>
+          <SignInMethods user={user} />
+          {user.provider === 'local' ? <SecurityTab /> : null}
+        </>
+      ) : null}
       {tab === 'keys' ? <ApiKeysTab /> : null}
     </>
   );
