@@ -54,6 +54,13 @@ interface Flags {
   loaders: Loader[];
   /** Event-loop delay histograms of every proxy per measurement (a preloaded perf_hooks monitor). */
   loopDelay: boolean;
+  /**
+   * `on`, `off` or both (`--prices=on,off`): keytally with an admin price for the bench model (every
+   * row priced: the catalogue-free cost path, resolution cached, integer arithmetic) and/or without
+   * (every row `none` after the same cached look-up). Both: the report adds each dialect's CPU per
+   * request priced ÷ unpriced, paired by round (the cost acceptance of issue #12).
+   */
+  prices: boolean[];
 }
 
 function parseFlags(args: string[]): Flags {
@@ -75,6 +82,7 @@ function parseFlags(args: string[]): Flags {
       .split(',')
       .filter((l): l is Loader => l === 'wrk' || l === 'autocannon'),
     loopDelay: args.includes('--loop-delay'),
+    prices: (get('prices') ?? 'on').split(',').map((value) => value !== 'off'),
   };
 }
 
@@ -141,10 +149,26 @@ interface KeytallyTarget {
   cleanup: () => Promise<void>;
 }
 
-async function seedKey(db: Db): Promise<string> {
+async function seedKey(db: Db, priced: boolean): Promise<string> {
   await migrateToLatest(db);
   const userId = randomUUID();
   const now = Date.now();
+  if (priced) {
+    await db.kysely
+      .insertInto('prices')
+      .values({
+        id: randomUUID(),
+        model: 'bench-model',
+        input_micros: 150_000,
+        output_micros: 600_000,
+        cached_input_micros: 75_000,
+        cache_write_micros: null,
+        effective_from: 0,
+        created_at: now,
+        created_by: 'bench',
+      })
+      .execute();
+  }
   await db.kysely
     .insertInto('users')
     .values({
@@ -234,19 +258,21 @@ async function startKeytally(
   dialect: 'sqlite' | 'postgres',
   upstream: string,
   flags: Flags,
+  priced: boolean,
 ): Promise<KeytallyTarget> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keytally-bench-'));
   const postgres = dialect === 'postgres' ? await freshPostgres() : undefined;
   const databaseUrl = postgres?.url ?? path.join(dataDir, 'keytally.db');
   const db = await openDatabase(databaseUrl);
-  const key = await seedKey(db);
+  const key = await seedKey(db, priced);
   await db.close();
   const port = await freePort();
   // keytally runs its esbuild bundle only when it is newer than every source (others may be editing
   // them): build it right before the start.
   execFileSync('npm', ['run', '--silent', 'build:server'], { cwd: ROOT, stdio: 'inherit' });
   // `node <flags> bin/keytally.js`, as `npm start` runs it: the fresh bundle built by run(), no tsx.
-  const profile = instrumentation(flags, `keytally-${dialect}`);
+  const name = priced ? `keytally-${dialect}` : `keytally-${dialect}-unpriced`;
+  const profile = instrumentation(flags, name);
   // The node flags of `npm start` (package.json), then KEYTALLY_BENCH_NODE_FLAGS (experiments).
   const nodeFlags = [...startNodeFlags(), ...(process.env.KEYTALLY_BENCH_NODE_FLAGS ?? '').split(' ')].filter(
     Boolean,
@@ -276,7 +302,7 @@ async function startKeytally(
     );
   }, 'keytally to start');
   return {
-    name: `keytally-${dialect}`,
+    name,
     url,
     headers: { authorization: `Bearer ${key}` },
     child,
@@ -348,6 +374,9 @@ async function measureRecorder(dialect: 'sqlite' | 'postgres', rows: number): Pr
     aborted: 0,
     stream: i % 2,
     upstream: 'default',
+    // As the gateway records them: most rows priced, some without a known price.
+    cost_nanos: i % 5 === 0 ? null : 27_000 + (i % 7),
+    price_source: i % 5 === 0 ? 'none' : 'catalog',
   });
   // Warm-up (not timed): the writer thread is started and the code paths are compiled; "sustains"
   // is about the steady state, not the first second after start-up.
@@ -483,7 +512,10 @@ async function runProxy(
         }
       }
     }
-    for (const dialect of flags.dialects) keytallys.push(await startKeytally(dialect, upstream, flags));
+    for (const dialect of flags.dialects) {
+      for (const priced of flags.prices)
+        keytallys.push(await startKeytally(dialect, upstream, flags, priced));
+    }
     // Warm-up, 3 s each (JIT, caches, connection pools): in 1-s warm-ups the first round measured
     // every proxy, the minimal one included, at a third to a half of its later rate.
     for (const keytally of keytallys) {
@@ -588,14 +620,20 @@ interface Ratio {
   cpuRatio: number | null;
 }
 
+/** The keytally targets of a run: `keytally-<dialect>` (priced) and `keytally-<dialect>-unpriced`. */
+function targetNames(flags: Flags): string[] {
+  return flags.dialects.flatMap((dialect) =>
+    flags.prices.map((priced) => (priced ? `keytally-${dialect}` : `keytally-${dialect}-unpriced`)),
+  );
+}
+
 function pairRatios(flags: Flags, measurements: Measurement[]): Ratio[] {
   const round3 = (value: number) => Number(value.toFixed(3));
   const round2 = (value: number) => Number(value.toFixed(2));
   return flags.concurrency.flatMap((concurrency) =>
     flags.streams.flatMap((stream) =>
       flags.loaders.flatMap((loader) =>
-        flags.dialects.map((dialect): Ratio => {
-          const target = `keytally-${dialect}`;
+        targetNames(flags).map((target): Ratio => {
           const baseline = baselineOf(stream);
           const pairs: { throughput: number; p99Added: number; cpuRatio: number | null }[] = [];
           for (let round = 1; round <= flags.rounds; round += 1) {
@@ -638,6 +676,51 @@ function pairRatios(flags: Flags, measurements: Measurement[]): Ratio[] {
   );
 }
 
+/** Issue #12: the same build's CPU per request with every row priced vs without a price. */
+function costPerRow(flags: Flags, measurements: Measurement[]) {
+  if (flags.prices.length < 2) return [];
+  const round3 = (value: number) => Number(value.toFixed(3));
+  return flags.concurrency.flatMap((concurrency) =>
+    flags.streams.flatMap((stream) =>
+      flags.loaders.flatMap((loader) =>
+        flags.dialects.map((dialect) => {
+          const priced = `keytally-${dialect}`;
+          const unpriced = `${priced}-unpriced`;
+          const raw: number[] = [];
+          const normalised: number[] = [];
+          for (let round = 1; round <= flags.rounds; round += 1) {
+            const same = (m: Measurement) =>
+              m.concurrency === concurrency &&
+              m.stream === stream &&
+              m.round === round &&
+              m.loader === loader;
+            const with_ = measurements.find((m) => same(m) && m.target === priced);
+            const without = measurements.find((m) => same(m) && m.target === unpriced);
+            const base = (name: string) =>
+              measurements.find((m) => same(m) && m.target === baselineOf(stream) && m.pairedWith === name);
+            if (!with_?.cpuMsPerRequest || !without?.cpuMsPerRequest) continue;
+            raw.push(with_.cpuMsPerRequest / without.cpuMsPerRequest);
+            const b1 = base(priced)?.cpuMsPerRequest;
+            const b2 = base(unpriced)?.cpuMsPerRequest;
+            if (b1 && b2) normalised.push(with_.cpuMsPerRequest / b1 / (without.cpuMsPerRequest / b2));
+          }
+          return {
+            dialect,
+            loader,
+            concurrency,
+            stream,
+            /** Median over the rounds of CPU ms per request priced ÷ unpriced. */
+            cpuRatio: raw.length > 0 ? round3(median(raw)) : null,
+            cpuRatioRange: raw.length > 0 ? [round3(Math.min(...raw)), round3(Math.max(...raw))] : null,
+            /** The same, each side first divided by its paired baseline's CPU per request. */
+            cpuRatioVsBaseline: normalised.length > 0 ? round3(median(normalised)) : null,
+          };
+        }),
+      ),
+    ),
+  );
+}
+
 /** Issue #17's goals, checked against a ratio's median. */
 const GOALS = {
   /** Non-streamed req/s ≥ 85% of the minimal proxy (wrk). */
@@ -671,6 +754,15 @@ function report(
       `  ${r.target.padEnd(17)} ${r.loader.padEnd(10)} c=${String(r.concurrency).padEnd(3)} ${r.stream ? 'streamed    ' : 'non-streamed'} vs ${r.baseline.padEnd(13)} throughput ${percent(r.throughputRatio)} [${r.throughputRatioRange?.map(percent).join('..')}] (≥ ${percent(goal)} ${verdict(r.throughputRatio >= goal)})  p99 ${signed(r.p99AddedMs)} ms [${r.p99AddedMsRange?.map(signed).join('..')}] (≤ +${GOALS.p99AddedMs} ${verdict(r.p99AddedMs <= GOALS.p99AddedMs)})  cpu/req ×${r.cpuRatio ?? '?'}`,
     );
   }
+  const costRatios = costPerRow(flags, measurements);
+  if (costRatios.length > 0) {
+    console.log('cost per row: CPU per request with prices ÷ without, median of paired rounds [range]:');
+    for (const r of costRatios) {
+      console.log(
+        `  keytally-${r.dialect.padEnd(8)} ${r.loader.padEnd(10)} c=${String(r.concurrency).padEnd(3)} stream=${String(r.stream).padEnd(5)} ×${r.cpuRatio ?? '?'} [${r.cpuRatioRange?.join('..') ?? '?'}]  (each ÷ its baseline: ×${r.cpuRatioVsBaseline ?? '?'})`,
+      );
+    }
+  }
   for (const m of recorder) {
     console.log(
       `  recorder ${m.dialect.padEnd(8)} ${m.rowsPerSecond} rows/s (≥ ${GOALS.recorderRowsPerSecond} ${verdict(m.rowsPerSecond >= GOALS.recorderRowsPerSecond)})`,
@@ -701,6 +793,7 @@ function report(
         flags,
         measurements,
         ratios,
+        costRatios,
         peakRssBytes: peaks,
         recorder,
       },

@@ -3,6 +3,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors as undiciErrors } from 'undici';
 import type { AuthContext } from '../auth/context.ts';
 import { pathOf } from '../auth/paths.ts';
+import type { PriceBook } from '../cost/price-book.ts';
+import { priceUsageRow } from '../cost/pricing.ts';
 import { BadRequestError, NotFoundError, UpstreamError } from '../errors.ts';
 import type { GatewayMetrics } from '../metrics/registry.ts';
 import type { UsageEvent, UsageRecorder } from '../usage/recorder.ts';
@@ -88,6 +90,8 @@ export interface ProxyDeps {
   recorder: UsageRecorder;
   metrics: GatewayMetrics;
   now: () => number;
+  /** Prices each row at record time (decisions.md section 8). */
+  prices: PriceBook;
 }
 
 type Json = Record<string, unknown>;
@@ -481,7 +485,7 @@ async function buildRow(
     const completion = Math.max(provided?.completion ?? 0, await countTextTokens(completionText));
     counts = { prompt, completion, total: prompt + completion };
   }
-  return rowFor(exchange.auth, {
+  const row = rowFor(exchange.auth, {
     model: model ?? exchange.requestedModel,
     endpoint: pathOf(exchange.request.url),
     counts: counts ?? { prompt: 0, completion: 0, total: 0 },
@@ -492,11 +496,14 @@ async function buildRow(
     startedAt: exchange.startedAt,
     durationMs: exchange.deps.now() - exchange.startedAt,
   });
+  priceUsageRow(exchange.deps.prices, exchange.upstream.provider, row);
+  return row;
 }
 
 async function record(deps: ProxyDeps, row: UsageEvent): Promise<void> {
   await deps.recorder.record(row);
   deps.metrics.countTokens(row.source, row.model, row.prompt_tokens ?? 0, row.completion_tokens ?? 0);
+  if (row.cost_nanos) deps.metrics.countCost(row.source, row.model, row.cost_nanos);
   if (row.api_key_id) deps.metrics.noteKeyTraffic(row.api_key_id, row.total_tokens ?? 0);
 }
 
@@ -609,5 +616,9 @@ export function rowFor(auth: AuthContext, input: RowInput): UsageEvent {
     aborted: input.aborted ? 1 : 0,
     stream: input.stream ? 1 : 0,
     upstream: input.upstream,
+    // Undefined (left out of the journal line, NULL in the database) when not reported.
+    cached_tokens: input.counts.cached,
+    cache_write_tokens: input.counts.cacheWrite,
+    reasoning_tokens: input.counts.reasoning,
   };
 }
