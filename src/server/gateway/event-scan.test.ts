@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { collectStringValues, firstStringValue, hasNonNullKey } from './event-scan.ts';
-import { StreamUsage } from './usage-shapes.ts';
+import { collectStringValues, firstStringValue, hasNonNullKey, topLevelMembers } from './event-scan.ts';
+import { readJsonResponse, readJsonResponseText, StreamUsage } from './usage-shapes.ts';
 
 /** The events of one stream through the relay's path: `scan` when it can, else parse + `observe`. */
 function tapped(events: string[]): StreamUsage {
@@ -114,5 +114,78 @@ describe('event-scan', () => {
     ).toBe(true);
     expect(out).toEqual(['x\\', 'y']);
     expect(collectStringValues('{"content":"open', 'content', [])).toBe(false);
+  });
+});
+
+describe('a whole answer read from its text', () => {
+  const usage = {
+    prompt_tokens: 7,
+    completion_tokens: 3,
+    total_tokens: 10,
+    prompt_tokens_details: { cached_tokens: 2 },
+  };
+  const bodies: Record<string, string> = {
+    chat: JSON.stringify({
+      id: 'x',
+      model: 'm-1',
+      choices: [{ message: { role: 'assistant', content: 'hi "there"' } }],
+      usage,
+    }),
+    'blanks and newlines': JSON.stringify({ model: 'm-2', usage, choices: [] }, null, 2),
+    embeddings: JSON.stringify({
+      object: 'list',
+      data: [{ embedding: [0.1, 0.2] }],
+      model: 'e',
+      usage: { prompt_tokens: 4, total_tokens: 4 },
+    }),
+    responses: JSON.stringify({
+      model: 'r',
+      output: [{ content: [{ text: 'x' }] }],
+      usage: { input_tokens: 5, output_tokens: 2, output_tokens_details: { reasoning_tokens: 1 } },
+    }),
+    anthropic: JSON.stringify({
+      model: 'claude',
+      content: [{ type: 'text', text: 'y' }],
+      usage: { input_tokens: 5, output_tokens: 2, cache_read_input_tokens: 3 },
+    }),
+    'a usage key nested deeper than the top': JSON.stringify({
+      model: 'm',
+      choices: [{ message: { content: 'x', usage: { prompt_tokens: 99 } } }],
+      usage,
+    }),
+    'a repeated top-level usage (the last wins)':
+      '{"model":"m","usage":{"prompt_tokens":1},"usage":{"prompt_tokens":2,"completion_tokens":1}}',
+  };
+  for (const [name, text] of Object.entries(bodies)) {
+    it(`reads what a full parse reads: ${name}`, () => {
+      expect(readJsonResponseText(text)).toEqual({
+        ...readJsonResponse(JSON.parse(text)),
+        completionText: '',
+      });
+    });
+  }
+
+  it('leaves the whole parse to answers without usage, with null usage, escaped keys or that are not one object', () => {
+    for (const text of [
+      JSON.stringify({ model: 'm', choices: [{ message: { content: 'x' } }] }),
+      JSON.stringify({ model: 'm', usage: null }),
+      JSON.stringify({ model: 'm', usage: {} }),
+      '{"\\u0075sage":{"prompt_tokens":1}}',
+      '{"usage":{"prompt_tokens":1}',
+      '{"usage":{"prompt_tokens":1}} trailing',
+      '[{"usage":{"prompt_tokens":1}}]',
+      '',
+    ]) {
+      expect(readJsonResponseText(text)).toBeNull();
+    }
+  });
+
+  it('takes members at the top level only', () => {
+    expect(topLevelMembers('{"a":{"b":1,"c":[1,{"d":2}]},"b":"x,}"}', ['a', 'b'])).toEqual(
+      new Map([
+        ['a', '{"b":1,"c":[1,{"d":2}]}'],
+        ['b', '"x,}"'],
+      ]),
+    );
   });
 });

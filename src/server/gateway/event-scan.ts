@@ -82,3 +82,61 @@ function stringEnd(text: string, from: number): number {
   }
   return -1;
 }
+
+const OPEN_BRACE = 123;
+const CLOSE_BRACE = 125;
+const OPEN_BRACKET = 91;
+const CLOSE_BRACKET = 93;
+const COMMA = 44;
+
+/**
+ * The text of the members `keys` of a JSON object at its top level (the last one of a repeated key,
+ * as JSON.parse keeps), found by walking the text with a depth count and skipping strings whole: no
+ * object is built. Null when the text is not one closed object, or a top-level key has escapes.
+ * Brackets are only counted, not validated: the caller parses what it takes.
+ */
+export function topLevelMembers(text: string, keys: readonly string[]): Map<string, string> | null {
+  const found = new Map<string, string>();
+  let i = 0;
+  while (i < text.length && isSpace(text.charCodeAt(i))) i += 1;
+  if (text.charCodeAt(i) !== OPEN_BRACE) return null;
+  let depth = 0;
+  let expectingKey = false;
+  let key: string | null = null;
+  let valueFrom = -1;
+  for (; i < text.length; i += 1) {
+    const code = text.charCodeAt(i);
+    if (code === QUOTE) {
+      const end = stringEnd(text, i + 1);
+      if (end === -1) return null;
+      if (depth === 1 && expectingKey) {
+        key = text.slice(i + 1, end);
+        if (key.includes('\\')) return null;
+        expectingKey = false;
+      }
+      i = end;
+    } else if (code === OPEN_BRACE || code === OPEN_BRACKET) {
+      depth += 1;
+      if (depth === 1) expectingKey = true;
+    } else if (code === CLOSE_BRACE || code === CLOSE_BRACKET || (code === COMMA && depth === 1)) {
+      if (depth === 1 && key !== null && valueFrom !== -1) {
+        if (keys.includes(key)) found.set(key, text.slice(valueFrom, i).trim());
+        key = null;
+        valueFrom = -1;
+      }
+      if (code === COMMA) {
+        expectingKey = true;
+        continue;
+      }
+      depth -= 1;
+      if (depth === 0) {
+        for (let rest = i + 1; rest < text.length; rest += 1)
+          if (!isSpace(text.charCodeAt(rest))) return null;
+        return found;
+      }
+    } else if (code === COLON && depth === 1 && key !== null && valueFrom === -1) {
+      valueFrom = i + 1;
+    }
+  }
+  return null;
+}

@@ -565,13 +565,18 @@ async function sendWhole(
 ): Promise<FastifyReply> {
   const { deps, reply } = exchange;
   if (response.statusCode >= 200 && response.statusCode < 300) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(response.body.toString('utf8'));
-    } catch {
-      parsed = undefined;
+    const text = response.body.toString('utf8');
+    // The usual answer carries usage: read it without building the whole body's objects.
+    let usage = exchange.shape.readWholeText?.(text) ?? null;
+    if (!usage) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+      usage = exchange.shape.readWhole(parsed);
     }
-    const usage = exchange.shape.readWhole(parsed);
     await record(deps, await buildRow(exchange, usage.model, usage.usage, usage.completionText, false));
   } else {
     deps.metrics.unrecorded.inc({ reason: 'upstream_status' });

@@ -5,7 +5,7 @@
  * Anthropic Messages (`message_start` + cumulative `message_delta`). An explicit 0 is a real 0.
  */
 
-import { collectStringValues, firstStringValue, hasNonNullKey } from './event-scan.ts';
+import { collectStringValues, firstStringValue, hasNonNullKey, topLevelMembers } from './event-scan.ts';
 
 export interface TokenCounts {
   prompt: number;
@@ -96,6 +96,30 @@ export function readJsonResponse(body: unknown): JsonUsage {
     usage: readUsageObject(body.usage),
     completionText: text.join(''),
   };
+}
+
+const WHOLE_KEYS = ['usage', 'model'] as const;
+
+/**
+ * Usage of a whole JSON answer read from its text: only its top-level `usage` (and `model`) are
+ * parsed. Null when that is not enough (no usage with counts: the estimate needs the completion
+ * text, so the caller parses the whole body).
+ */
+export function readJsonResponseText(text: string): JsonUsage | null {
+  const members = topLevelMembers(text, WHOLE_KEYS);
+  const usageText = members?.get('usage');
+  if (!members || usageText === undefined) return null;
+  let usage: TokenCounts | null;
+  let model: unknown;
+  try {
+    usage = readUsageObject(JSON.parse(usageText));
+    const modelText = members.get('model');
+    model = modelText === undefined ? undefined : JSON.parse(modelText);
+  } catch {
+    return null;
+  }
+  if (!usage) return null;
+  return { model: typeof model === 'string' ? model : undefined, usage, completionText: '' };
 }
 
 /** What a relay learns from a stream's events, for its usage row. */
@@ -257,6 +281,8 @@ export interface WireShape {
   format: 'sse' | 'ndjson';
   /** Usage of a whole JSON answer. */
   readWhole(body: unknown): JsonUsage;
+  /** Optional: the same from the answer's text without parsing all of it; null: parse and `readWhole`. */
+  readWholeText?(text: string): JsonUsage | null;
   /** A fresh reader for one streamed answer. */
   streamUsage(): StreamUsageTap;
 }
@@ -268,5 +294,6 @@ export const OPENAI_SHAPE: WireShape = {
   streamType: 'text/event-stream',
   format: 'sse',
   readWhole: readJsonResponse,
+  readWholeText: readJsonResponseText,
   streamUsage: () => new StreamUsage(),
 };
