@@ -197,6 +197,41 @@ describe.each(DIALECTS)('cost per usage row on %s (decisions.md section 8)', (di
     clock = T0;
   });
 
+  it('the export carries the details, the cost in USD and the price source', async () => {
+    const response = await t.app.inject({
+      method: 'GET',
+      url: '/api/auth/admin/usage/export?format=ndjson&period=all',
+      headers: ADMIN,
+    });
+    const rows = response.body
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(rows.find((row) => row.model === 'gpt-4o-mini')).toMatchObject({
+      cached_tokens: 400,
+      cache_write_tokens: null,
+      reasoning_tokens: 120,
+      cost: 0.00030015,
+      price_source: 'catalog',
+    });
+    expect(rows.find((row) => row.model === 'mystery-model')).toMatchObject({
+      cost: null,
+      price_source: 'none',
+    });
+    const csv = await t.app.inject({
+      method: 'GET',
+      url: '/api/auth/admin/usage/export?format=csv&period=all',
+      headers: ADMIN,
+    });
+    const [header, ...lines] = csv.body.split('\r\n');
+    expect(header?.endsWith(',cached_tokens,cache_write_tokens,reasoning_tokens,cost,price_source')).toBe(
+      true,
+    );
+    // Every request of this file started at the same instant: find the line by its model.
+    const mini = lines.find((line) => line.includes(',gpt-4o-mini,'));
+    expect(mini?.endsWith(',400,,120,0.00030015,catalog')).toBe(true);
+  });
+
   it('Prometheus counts cost in USD by source and model', async () => {
     const metrics = await t.app.inject({ method: 'GET', url: '/metrics', headers: ADMIN });
     expect(metrics.body).toContain(

@@ -46,7 +46,7 @@ describe.each(DIALECTS)('upgrading to the cost migration on %s', (dialect) => {
       values (${hour}, 'u1', 'Ann', 'web', '', '', 'old-model', 20, 10, 30, 2, ${hour + 1000})`.execute(
       database.db.kysely,
     );
-    expect((await migrateToLatest(database.db)).applied).toEqual(['20261201T0300-usage-cost']);
+    expect((await migrateToLatest(database.db)).applied).toContain('20261201T0300-usage-cost');
   });
   afterAll(async () => {
     await database?.close();
