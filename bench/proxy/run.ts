@@ -729,8 +729,8 @@ const GOALS = {
   streamed: 0.75,
   /** p99 within +5 ms of the baseline's in the same round. */
   p99AddedMs: 5,
-  /** Recorder rows/s on either database. */
-  recorderRowsPerSecond: 50_000,
+  /** Recorder rows/s: PostgreSQL ≥ 50k (issue #17); SQLite keeps issue #4's ≥ 20k. */
+  recorderRowsPerSecond: { postgres: 50_000, sqlite: 20_000 },
 };
 
 function report(
@@ -765,7 +765,7 @@ function report(
   }
   for (const m of recorder) {
     console.log(
-      `  recorder ${m.dialect.padEnd(8)} ${m.rowsPerSecond} rows/s (≥ ${GOALS.recorderRowsPerSecond} ${verdict(m.rowsPerSecond >= GOALS.recorderRowsPerSecond)})`,
+      `  recorder ${m.dialect.padEnd(8)} ${m.rowsPerSecond} rows/s (≥ ${GOALS.recorderRowsPerSecond[m.dialect]} ${verdict(m.rowsPerSecond >= GOALS.recorderRowsPerSecond[m.dialect])})`,
     );
   }
   for (const [name, bytes] of Object.entries(peaks)) {
