@@ -494,10 +494,12 @@ async function runProxy(
   const keytallys: KeytallyTarget[] = [];
   try {
     const base = { headers: {}, duration: flags.duration };
+    // Warm-ups use the first load generator asked for (wrk is installed only when asked for).
+    const warmUpLoader = flags.loaders[0] ?? 'wrk';
     await measure({
       ...base,
       target: 'upstream-direct',
-      loader: 'wrk',
+      loader: warmUpLoader,
       url: upstream,
       concurrency: 16,
       stream: false,
@@ -524,7 +526,7 @@ async function runProxy(
           ...base,
           ...keytally,
           target: keytally.name,
-          loader: 'wrk',
+          loader: warmUpLoader,
           concurrency: 16,
           stream,
           duration: WARM_UP_SECONDS,
@@ -536,7 +538,7 @@ async function runProxy(
         ...base,
         url: baseline.url,
         target: name,
-        loader: 'wrk',
+        loader: warmUpLoader,
         concurrency: 16,
         stream: name === 'bare-pipe',
         duration: WARM_UP_SECONDS,
