@@ -159,10 +159,10 @@ describe('dashboard charts on seed-demo data', { timeout: 90_000 }, () => {
     await expect
       .poll(async () => page.getByTestId('stat-total').textContent(), POLL)
       .toContain(formatTokens(tokens));
-    const ribbon = await page.getByTestId('source-mix').textContent();
-    expect(ribbon).toContain(
-      key ? '100% API keys (1)' : id.startsWith('web') ? '100% Web UI' : '100% Legacy',
-    );
+    // The drill-in may refetch (keep=<id>): poll rather than read a ribbon that is between answers.
+    await expect
+      .poll(async () => page.getByTestId('source-mix').textContent(), POLL)
+      .toContain(key ? '100% API keys (1)' : id.startsWith('web') ? '100% Web UI' : '100% Legacy');
     // Chart: the selected series at the baseline, every other one faded; and on screen.
     const host = page.locator('[data-testid="source-chart"] .chart-host');
     await expect.poll(async () => (await host.getAttribute('data-stack'))?.split(' ')[0], POLL).toBe(id);
