@@ -28,6 +28,12 @@ export function parseDurationMs(text: string): number | null {
   return Number.isFinite(ms) && ms > 0 ? ms : null;
 }
 
+/**
+ * The longest API key expiry: 10 years. A duration without a bound (`300000y`) overflowed what a
+ * Date can hold, so the key was stored and every key list failed on it afterwards.
+ */
+export const MAX_KEY_EXPIRY_MS = 10 * 365 * 86_400_000;
+
 const integer = (min: number, max: number) =>
   z
     .string()
@@ -166,6 +172,7 @@ const ConfigSchema = z.object({
     .string()
     .trim()
     .refine((value) => parseDurationMs(value) !== null, 'must be a duration such as 90d, 12h or 1y')
+    .refine((value) => (parseDurationMs(value) ?? 0) <= MAX_KEY_EXPIRY_MS, 'must be at most 10y')
     .optional(),
   usageFlushMs: integer(10, 3_600_000).default(1000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
