@@ -7,6 +7,7 @@ import { BadRequestError, NotFoundError, UpstreamError } from '../errors.ts';
 import type { GatewayMetrics } from '../metrics/registry.ts';
 import type { UsageEvent, UsageRecorder } from '../usage/recorder.ts';
 import { usageRowId } from '../usage/row-id.ts';
+import { exceedsJsonDepth, MAX_JSON_DEPTH } from './json-depth.ts';
 import { SseRelay } from './sse-relay.ts';
 import { countTextTokens, estimatePromptTokens } from './tokens.ts';
 import {
@@ -237,6 +238,12 @@ async function forward(
     throw new RequestFailure('invalid_request', new BadRequestError('body: must be a JSON object'));
   }
   const json = body as Json;
+  if (exceedsJsonDepth(json)) {
+    throw new RequestFailure(
+      'invalid_request',
+      new BadRequestError(`body: nested deeper than ${MAX_JSON_DEPTH} levels`),
+    );
+  }
   if (typeof json.model !== 'string' || json.model.trim() === '') {
     throw new RequestFailure(
       'invalid_request',
