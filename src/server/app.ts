@@ -7,6 +7,7 @@ import type { Db } from './db/connection.ts';
 import { sendError } from './errors.ts';
 import { registerGateway } from './gateway/routes.ts';
 import { registerHealthRoutes } from './health.ts';
+import { HTTP_TIMEOUTS, type HttpTimeouts, httpLimitOptions } from './http-limits.ts';
 import { LazyChildLogger } from './logger.ts';
 import { registerMetrics } from './metrics/routes.ts';
 import type { UsageRecorder } from './usage/recorder.ts';
@@ -23,15 +24,20 @@ export interface AppDeps {
   now?: () => number;
 }
 
-// Proxied bodies (chat with images, embeddings batches) can be large; /api/auth routes set smaller
-// limits of their own.
-const BODY_LIMIT_BYTES = 25 * 1024 * 1024;
+/** What tests change about the HTTP server (production uses the defaults). */
+export interface AppOptions {
+  timeouts?: Partial<HttpTimeouts>;
+}
+
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+export async function buildApp(deps: AppDeps, options: AppOptions = {}): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
-    bodyLimit: BODY_LIMIT_BYTES,
+    // Proxied bodies (chat with images, embeddings batches) can be large (KEYTALLY_MAX_BODY_BYTES);
+    // /api/auth routes set smaller limits of their own.
+    bodyLimit: deps.config.maxBodyBytes,
+    ...httpLimitOptions({ ...HTTP_TIMEOUTS, ...options.timeouts }),
     trustProxy: false,
     requestIdHeader: false,
     genReqId: (request) => {

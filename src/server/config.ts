@@ -135,6 +135,18 @@ export const SETTINGS = {
     default: '1000',
     help: 'how often recorded usage is written to the database',
   },
+  publicUrl: {
+    env: 'KEYTALLY_PUBLIC_URL',
+    flag: '--public-url <url>',
+    default: 'unset (the listen address)',
+    help: 'external base URL, e.g. https://keytally.example.com: the origin cookie-authenticated requests must come from',
+  },
+  maxBodyBytes: {
+    env: 'KEYTALLY_MAX_BODY_BYTES',
+    flag: '--max-body-bytes <bytes>',
+    default: '26214400',
+    help: 'largest request body on /v1/* (413 above)',
+  },
   logLevel: {
     env: 'KEYTALLY_LOG_LEVEL',
     flag: '--log-level <level>',
@@ -175,6 +187,9 @@ const ConfigSchema = z.object({
     .refine((value) => (parseDurationMs(value) ?? 0) <= MAX_KEY_EXPIRY_MS, 'must be at most 10y')
     .optional(),
   usageFlushMs: integer(10, 3_600_000).default(1000),
+  publicUrl: httpUrl.transform((value) => value.replace(/\/+$/, '')).optional(),
+  // 1 KiB .. 1 GiB; the default, 25 MiB, fits chat requests with images and large embedding batches.
+  maxBodyBytes: integer(1024, 1_073_741_824).default(26_214_400),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

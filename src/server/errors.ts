@@ -87,9 +87,12 @@ const DEFAULT_TYPES: Record<number, string> = {
   401: 'authentication_error',
   403: 'authorization_error',
   404: 'invalid_request_error',
+  408: 'invalid_request_error',
   413: 'invalid_request_error',
+  414: 'invalid_request_error',
   415: 'invalid_request_error',
   429: 'rate_limit_error',
+  431: 'invalid_request_error',
   500: 'server_error',
   502: 'upstream_error',
   503: 'service_unavailable',
@@ -113,6 +116,8 @@ function normalise(error: unknown): AppError {
   if (typeof status === 'number' && status >= 400 && status < 500) {
     const messages: Record<string, string> = {
       FST_ERR_CTP_BODY_TOO_LARGE: 'request body is too large',
+      FST_ERR_BAD_URL: 'the URL is not valid (a malformed percent-encoding)',
+      FST_ERR_MAX_PARAM_LENGTH: 'a path parameter is too long',
       FST_ERR_CTP_INVALID_JSON_BODY: 'request body is not valid JSON',
       FST_ERR_CTP_EMPTY_JSON_BODY: 'request body is empty but content-type is application/json',
       FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported content-type',
@@ -126,6 +131,22 @@ function normalise(error: unknown): AppError {
   return new AppError(500, 'internal server error', { type: 'server_error', cause: error });
 }
 
+/** The body of an error answer on `url`, in that route's envelope. */
+export function errorBody(appError: AppError, url: string): unknown {
+  const status = appError.statusCode;
+  if (appError.options.body !== undefined) return appError.options.body;
+  if (usesOpenAiEnvelope(url)) {
+    return {
+      error: {
+        message: appError.message,
+        type: appError.options.type ?? DEFAULT_TYPES[status] ?? 'error',
+        code: appError.options.code === undefined ? status : appError.options.code,
+      },
+    };
+  }
+  return { error: appError.message, ...appError.options.extra };
+}
+
 export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const appError = normalise(error);
   const status = appError.statusCode;
@@ -134,15 +155,5 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
   }
   for (const [name, value] of Object.entries(appError.options.headers ?? {})) reply.header(name, value);
   reply.code(status);
-  if (appError.options.body !== undefined) return reply.send(appError.options.body);
-  if (usesOpenAiEnvelope(request.url)) {
-    return reply.send({
-      error: {
-        message: appError.message,
-        type: appError.options.type ?? DEFAULT_TYPES[status] ?? 'error',
-        code: appError.options.code === undefined ? status : appError.options.code,
-      },
-    });
-  }
-  return reply.send({ error: appError.message, ...appError.options.extra });
+  return reply.send(errorBody(appError, request.url));
 }

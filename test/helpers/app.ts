@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { type AppDeps, buildApp } from '../../src/server/app.ts';
+import { type AppDeps, type AppOptions, buildApp } from '../../src/server/app.ts';
 import { type Config, type ConfigFlags, loadConfig } from '../../src/server/config.ts';
 import type { DialectName } from '../../src/server/db/dialect.ts';
 import { createLogger } from '../../src/server/logger.ts';
@@ -29,6 +29,8 @@ export interface TestAppOptions {
   now?: () => number;
   /** Where log lines go (with `settings.logLevel`); default: nowhere. */
   logDestination?: { write(line: string): void };
+  /** HTTP server options (shorter timeouts). */
+  appOptions?: AppOptions;
 }
 
 /** The real app on a real, fresh database; logs silenced; nothing listens until `listen()`. */
@@ -61,7 +63,7 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
     recorder,
     now: options.now,
   };
-  const app = await buildApp(deps);
+  const app = await buildApp(deps, options.appOptions);
   const testApp: TestApp = {
     app,
     deps,
