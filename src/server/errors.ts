@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ZodError } from 'zod';
+import { isDatabaseUnavailable } from './db/dialect.ts';
 
 /**
  * One error hierarchy. Handlers throw; `sendError` is the one place that turns an error into a
@@ -82,6 +83,9 @@ export function usesOpenAiEnvelope(url: string): boolean {
   return !path.startsWith('/api/auth/') && path !== '/api/auth';
 }
 
+// pg-pool gives up on a connection after 5 s; a retry sooner than that would meet the same outage.
+const DATABASE_RETRY_AFTER_S = 5;
+
 const DEFAULT_TYPES: Record<number, string> = {
   400: 'invalid_request_error',
   401: 'authentication_error',
@@ -127,6 +131,12 @@ function normalise(error: unknown): AppError {
       message = 'request body is not valid JSON';
     }
     return new AppError(status, message, { cause: error });
+  }
+  if (isDatabaseUnavailable(error)) {
+    return new ServiceUnavailableError('the database is unavailable; retry shortly', {
+      headers: { 'retry-after': String(DATABASE_RETRY_AFTER_S) },
+      cause: error,
+    });
   }
   return new AppError(500, 'internal server error', { type: 'server_error', cause: error });
 }

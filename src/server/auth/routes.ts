@@ -1,5 +1,6 @@
 import cookie from '@fastify/cookie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Counter } from 'prom-client';
 import {
   CreateApiKeyRequest,
   LoginRequest,
@@ -11,6 +12,7 @@ import {
 } from '../../shared/auth.ts';
 import type { AppDeps } from '../app.ts';
 import { BadRequestError, ForbiddenError, NotFoundError, UnauthorizedError } from '../errors.ts';
+import { metricsFor } from '../metrics/registry.ts';
 import {
   changePassword,
   loginUser,
@@ -50,6 +52,15 @@ export async function registerAuth(app: FastifyInstance, deps: AppDeps): Promise
   if (!app.hasDecorator('parseCookie')) await app.register(cookie);
   const now = deps.now ?? Date.now;
   const cache = new CredentialCache(now);
+  new Counter({
+    name: 'keytally_stale_credentials_served_total',
+    help: 'Credentials accepted from the stale cache because the database could not be read',
+    registers: [metricsFor(deps, deps.recorder).registry],
+    collect() {
+      this.reset();
+      this.inc(cache.staleServed);
+    },
+  });
   const events = await createAuthEvents({
     db: deps.db,
     databaseUrl: deps.config.databaseUrl,
