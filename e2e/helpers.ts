@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { type KeytallyProcess, REPO_ROOT, startKeytally } from '../test/helpers/process.ts';
+import { findChromium } from './chromium.ts';
 
 /**
  * Shared plumbing for the browser tests: one headless Chromium and one real keytally (SQLite, demo
@@ -12,7 +13,6 @@ import { type KeytallyProcess, REPO_ROOT, startKeytally } from '../test/helpers/
  */
 
 export const SCREENSHOT_DIR = path.join(REPO_ROOT, 'e2e/screenshots');
-const CHROMIUM = process.env.KEYTALLY_CHROMIUM ?? '/usr/bin/chromium';
 
 /** The server serves dist/web; build it once if this checkout has not (npm ci normally does). */
 export function ensureWebBuild(): void {
@@ -27,10 +27,12 @@ export function ensureWebBuild(): void {
   );
 }
 
-export async function launchBrowser(): Promise<Browser> {
+/** Headless Chromium from e2e/chromium.ts's finder (env, system, then the bundled one). */
+export async function launchBrowser(env: NodeJS.ProcessEnv = process.env): Promise<Browser> {
+  const { executablePath } = await findChromium(env);
   // Playwright gives every launch a fresh temporary profile (its own --user-data-dir).
   return chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath,
     headless: true,
     args: [
       '--headless',

@@ -2,27 +2,18 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { registerAuth } from './auth/routes.ts';
-import type { Config } from './config.ts';
-import type { Db } from './db/connection.ts';
+import type { AppDeps } from './deps.ts';
 import { sendError } from './errors.ts';
 import { registerGateway } from './gateway/routes.ts';
 import { registerHealthRoutes } from './health.ts';
 import { HTTP_TIMEOUTS, type HttpTimeouts, httpLimitOptions } from './http-limits.ts';
 import { LazyChildLogger } from './logger.ts';
 import { registerMetrics } from './metrics/routes.ts';
-import type { UsageRecorder } from './usage/recorder.ts';
 import { registerUsageRoutes } from './usage/routes.ts';
 import { registerWeb } from './web.ts';
 
-export interface AppDeps {
-  config: Config;
-  db: Db;
-  logger: Logger;
-  hmacSecret: string;
-  recorder: UsageRecorder;
-  /** Injected clock (epoch ms) for tests; Date.now by default. */
-  now?: () => number;
-}
+// Branches written before AppDeps moved import it from here; new code imports deps.ts.
+export type { AppDeps } from './deps.ts';
 
 /** What tests change about the HTTP server (production uses the defaults). */
 export interface AppOptions {

@@ -10,6 +10,9 @@ import { z } from 'zod';
 export const REGISTRATION_MODES = ['open', 'approval', 'invite'] as const;
 export type RegistrationMode = (typeof REGISTRATION_MODES)[number];
 
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 /** `90d`, `12h`, `30m`, `1y`, `2w` → milliseconds; null when the text is not a duration. */
 export function parseDurationMs(text: string): number | null {
   const match = /^(\d+)(ms|s|m|h|d|w|y)$/.exec(text.trim());
@@ -153,6 +156,12 @@ export const SETTINGS = {
     default: 'info',
     help: 'fatal, error, warn, info, debug, trace or silent',
   },
+  logFormat: {
+    env: 'KEYTALLY_LOG_FORMAT',
+    flag: '--log-format <format>',
+    default: 'pretty on a TTY, else json',
+    help: 'json (one JSON object per line) or pretty (readable lines)',
+  },
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -191,6 +200,7 @@ const ConfigSchema = z.object({
   // 1 KiB .. 1 GiB; the default, 25 MiB, fits chat requests with images and large embedding batches.
   maxBodyBytes: integer(1024, 1_073_741_824).default(26_214_400),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  logFormat: z.enum(LOG_FORMATS, { error: 'must be json or pretty' }).optional(),
 });
 
 export type Config = z.infer<typeof ConfigSchema> & {

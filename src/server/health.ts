@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
-import type { AppDeps } from './app.ts';
+import type { AppDeps } from './deps.ts';
 
 const READY_TIMEOUT_MS = 2000;
 

@@ -1,4 +1,6 @@
+import { createRequire } from 'node:module';
 import pino, { type Logger, type LoggerOptions } from 'pino';
+import type { LogFormat } from './config.ts';
 
 /** Header and field paths that may hold a credential; pino replaces them before serialising. */
 export const REDACTED_PATHS = [
@@ -22,7 +24,53 @@ export function loggerOptions(level: string): LoggerOptions {
   };
 }
 
-export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+/**
+ * KEYTALLY_LOG_FORMAT when given; otherwise readable lines for a person at a terminal and JSON for
+ * everything else (a pipe, a file, a log collector).
+ */
+export function selectLogFormat(given: LogFormat | undefined, stdoutIsTty: boolean): LogFormat {
+  return given ?? (stdoutIsTty ? 'pretty' : 'json');
+}
+
+type PrettyFactory = (options: Record<string, unknown>) => (line: string) => string;
+
+/** pino-pretty's formatter, or undefined where it is not installed (`npm ci --omit=dev`). */
+function loadPrettyFactory(): PrettyFactory | undefined {
+  try {
+    return (createRequire(import.meta.url)('pino-pretty') as { prettyFactory: PrettyFactory }).prettyFactory;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Formats each line in the logging call itself (pino-pretty's factory, not its transport): the
+ * transport is a stream pipeline, and its last lines ("stopped") are lost when the process exits.
+ */
+function prettyDestination(
+  out: pino.DestinationStream,
+  colorize: boolean,
+): pino.DestinationStream | undefined {
+  const prettyFactory = loadPrettyFactory();
+  if (!prettyFactory) return undefined;
+  const pretty = prettyFactory({ colorize, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
+  return { write: (line: string) => out.write(pretty(line)) };
+}
+
+export function createLogger(
+  level: string,
+  destination?: pino.DestinationStream,
+  format: LogFormat = 'json',
+): Logger {
+  if (format === 'pretty') {
+    // Colour only on a terminal: escape codes in a file or a test's buffer are noise.
+    const out = destination ?? pino.destination({ fd: 1, sync: true });
+    const pretty = prettyDestination(out, destination === undefined && process.stdout.isTTY === true);
+    if (pretty) return pino(loggerOptions(level), pretty);
+    const logger = pino(loggerOptions(level), out);
+    logger.warn('pino-pretty is not installed: logging JSON lines');
+    return logger;
+  }
   return destination ? pino(loggerOptions(level), destination) : pino(loggerOptions(level));
 }
 

@@ -3,7 +3,7 @@ import { loadOrCreateHmacSecret } from './auth/hash.ts';
 import { type Config, type ConfigFlags, loadConfig } from './config.ts';
 import { type Db, openDatabase } from './db/connection.ts';
 import { migrateToLatest } from './db/migrate.ts';
-import { createLogger } from './logger.ts';
+import { createLogger, selectLogFormat } from './logger.ts';
 import { backfillUsageSource } from './usage/backfill.ts';
 
 export interface Runtime {
@@ -19,7 +19,11 @@ export async function openRuntime(
   options: { logLevel?: string } = {},
 ): Promise<Runtime> {
   const config = loadConfig(flags);
-  const logger = createLogger(options.logLevel ?? config.logLevel);
+  const logger = createLogger(
+    options.logLevel ?? config.logLevel,
+    undefined,
+    selectLogFormat(config.logFormat, process.stdout.isTTY === true),
+  );
   const db = await openDatabase(config.databaseUrl);
   let secret: ReturnType<typeof loadOrCreateHmacSecret>;
   try {

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
-import { type AppDeps, type AppOptions, buildApp } from '../../src/server/app.ts';
+import { type AppOptions, buildApp } from '../../src/server/app.ts';
 import { type Config, type ConfigFlags, loadConfig } from '../../src/server/config.ts';
 import type { DialectName } from '../../src/server/db/dialect.ts';
+import type { AppDeps } from '../../src/server/deps.ts';
 import { createLogger } from '../../src/server/logger.ts';
 import { createUsageRecorder, type UsageRecorder } from '../../src/server/usage/recorder.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +35,67 @@ export function childEnv(env: Record<string, string>): Record<string, string> {
   return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env };
 }
 
+/**
+ * Set by test/global-setup.ts: every spawned keytally's pid is appended here, and the global
+ * teardown kills whatever is still alive, so a suite that fails before its `stop()` (or a worker
+ * that dies) leaves no `keytally serve` behind.
+ */
+export const PID_FILE_ENV = 'KEYTALLY_TEST_PID_FILE';
+
+const liveChildren = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function trackChild(child: ChildProcess): void {
+  const pidFile = process.env[PID_FILE_ENV];
+  if (pidFile && child.pid !== undefined) fs.appendFileSync(pidFile, `${child.pid}\n`);
+  liveChildren.add(child);
+  child.once('exit', () => liveChildren.delete(child));
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    // A worker that exits normally takes its children along; one killed by a signal does not run
+    // this, which is what the pid file is for.
+    process.once('exit', () => {
+      for (const live of liveChildren) live.kill('SIGKILL');
+    });
+  }
+}
+
+function isKeytally(pid: number): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(BIN);
+  } catch {
+    return false; // gone (or no /proc: then nothing is killed by pid, which is safe)
+  }
+}
+
+/**
+ * Kills (SIGKILL) every keytally listed in `pidFile` that is still running and waits until they are
+ * gone; returns their pids. The command line is checked first so that a recycled pid is left alone.
+ */
+export async function killTrackedKeytallies(pidFile: string, timeoutMs = 5000): Promise<number[]> {
+  let text = '';
+  try {
+    text = fs.readFileSync(pidFile, 'utf8');
+  } catch {
+    return [];
+  }
+  const pids = [...new Set(text.split('\n').filter(Boolean).map(Number))].filter(
+    (pid) => pid > 0 && isKeytally(pid),
+  );
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // exited in between
+    }
+  }
+  const deadline = Date.now() + timeoutMs;
+  while (pids.some(isKeytally) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return pids;
+}
+
 /** Spawns `keytally <args>` and collects its output. */
 export function runKeytally(args: string[], env: Record<string, string>): KeytallyProcess {
   const child = spawn(process.execPath, [BIN, ...args], {
@@ -41,6 +103,7 @@ export function runKeytally(args: string[], env: Record<string, string>): Keytal
     env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  trackChild(child);
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => {
     output += chunk.toString();

@@ -10,7 +10,7 @@ import {
   type StatusResponse,
   TokenLoginRequest,
 } from '../../shared/auth.ts';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { BadRequestError, ForbiddenError, NotFoundError, UnauthorizedError } from '../errors.ts';
 import { metricsFor } from '../metrics/registry.ts';
 import {

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppDeps } from '../app.ts';
+import type { AppDeps } from '../deps.ts';
 import { UpstreamError } from '../errors.ts';
 import { metricsFor } from '../metrics/registry.ts';
 import { createDemoUpstream } from './demo.ts';

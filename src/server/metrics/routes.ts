@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppDeps } from '../app.ts';
 import { requireAdmin } from '../auth/guards.ts';
+import type { AppDeps } from '../deps.ts';
 import { metricsFor } from './registry.ts';
 
 /** Prometheus /metrics: admins and legacy keys only (it names models and key ids). */

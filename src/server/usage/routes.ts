@@ -7,9 +7,9 @@ import {
   UsageExportQuery,
   UsageQuery,
 } from '../../shared/usage.ts';
-import type { AppDeps } from '../app.ts';
 import { requireAdmin, requireUser } from '../auth/guards.ts';
 import type { Db } from '../db/connection.ts';
+import type { AppDeps } from '../deps.ts';
 import { ForbiddenError, UnauthorizedError } from '../errors.ts';
 import { createUsageExportStream, EXPORT_CONTENT_TYPES, exportFileName } from './export.ts';
 import type { RecordQuery } from './usage.repository.ts';
