@@ -7,6 +7,7 @@ import { sendError } from './errors.ts';
 import { registerGateway } from './gateway/routes.ts';
 import { registerHealthRoutes } from './health.ts';
 import { HTTP_TIMEOUTS, type HttpTimeouts, httpLimitOptions } from './http-limits.ts';
+import { registerInputGuards } from './input-guards.ts';
 import { LazyChildLogger } from './logger.ts';
 import { registerMetrics } from './metrics/routes.ts';
 import { registerUsageRoutes } from './usage/routes.ts';
@@ -74,6 +75,7 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}): Promise
     done();
   });
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
+  registerInputGuards(app);
 
   await registerHealthRoutes(app, deps);
   await registerAuth(app, deps);

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ZodError } from 'zod';
-import { isDatabaseUnavailable } from './db/dialect.ts';
+import { isDatabaseUnavailable, isInvalidValue } from './db/dialect.ts';
 
 /**
  * One error hierarchy. Handlers throw; `sendError` is the one place that turns an error into a
@@ -131,6 +131,11 @@ function normalise(error: unknown): AppError {
       message = 'request body is not valid JSON';
     }
     return new AppError(status, message, { cause: error });
+  }
+  if (isInvalidValue(error)) {
+    return new BadRequestError('a value in the request cannot be stored (out of range or not valid text)', {
+      cause: error,
+    });
   }
   if (isDatabaseUnavailable(error)) {
     return new ServiceUnavailableError('the database is unavailable; retry shortly', {

@@ -4,6 +4,7 @@ import { type Config, type ConfigFlags, loadConfig } from '../../src/server/conf
 import type { DialectName } from '../../src/server/db/dialect.ts';
 import type { AppDeps } from '../../src/server/deps.ts';
 import { createLogger } from '../../src/server/logger.ts';
+import type { JournalFiles } from '../../src/server/usage/journal.ts';
 import { createUsageRecorder, type UsageRecorder } from '../../src/server/usage/recorder.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 
@@ -32,6 +33,8 @@ export interface TestAppOptions {
   logDestination?: { write(line: string): void };
   /** HTTP server options (shorter timeouts). */
   appOptions?: AppOptions;
+  /** The usage journal's file boundary (a full disk injected). */
+  journalFiles?: JournalFiles;
 }
 
 /** The real app on a real, fresh database; logs silenced; nothing listens until `listen()`. */
@@ -55,6 +58,7 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
     logger,
     flushMs: config.usageFlushMs,
     dataDir: config.dataDir,
+    journalFiles: options.journalFiles,
   });
   const deps: AppDeps = {
     config,

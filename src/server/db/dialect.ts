@@ -104,3 +104,13 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * True for a value the database refuses to store (PostgreSQL SQLSTATE class 22, data exception: a NUL
+ * in text, a number out of a column's range, invalid text encoding). Input guards stop the known
+ * cases with a message naming the field; this is the net under them: a 400, never a 500.
+ */
+export function isInvalidValue(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === 'string' && /^22[0-9A-Z]{3}$/.test(code);
+}

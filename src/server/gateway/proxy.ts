@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors as undiciErrors } from 'undici';
 import type { AuthContext } from '../auth/context.ts';
 import { pathOf } from '../auth/paths.ts';
-import { BadRequestError, NotFoundError, UpstreamError } from '../errors.ts';
+import { BadRequestError, NotFoundError, ServiceUnavailableError, UpstreamError } from '../errors.ts';
 import type { GatewayMetrics } from '../metrics/registry.ts';
 import type { UsageEvent, UsageRecorder } from '../usage/recorder.ts';
 import { usageRowId } from '../usage/row-id.ts';
@@ -39,7 +39,8 @@ export type UnrecordedReason =
   | 'upstream_status'
   | 'client_closed'
   | 'no_user'
-  | 'recorder_error';
+  | 'recorder_error'
+  | 'journal_unavailable';
 
 // RFC 9110 section 7.6.1 hop-by-hop headers, plus what keytally recomputes itself.
 const HOP_BY_HOP = new Set([
@@ -233,6 +234,17 @@ async function forward(
   startedAt: number,
   timeoutMs: number,
 ): Promise<FastifyReply | undefined> {
+  const journalProblem = deps.recorder.journalProblem?.();
+  if (journalProblem) {
+    // Refused before forwarding: its usage could not be recorded, and it must not be served unbilled.
+    throw new RequestFailure(
+      'journal_unavailable',
+      new ServiceUnavailableError(`usage cannot be recorded right now: ${journalProblem}; retry shortly`, {
+        code: 'usage_journal_unavailable',
+        headers: { 'retry-after': '5' },
+      }),
+    );
+  }
   const body = request.body;
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new RequestFailure('invalid_request', new BadRequestError('body: must be a JSON object'));
@@ -248,6 +260,13 @@ async function forward(
     throw new RequestFailure(
       'invalid_request',
       new BadRequestError('model: is required (a model id string)'),
+    );
+  }
+  if (json.model.includes('\u0000')) {
+    // Stored in the usage row: PostgreSQL cannot hold a NUL in text.
+    throw new RequestFailure(
+      'invalid_request',
+      new BadRequestError('model: must not contain NUL characters'),
     );
   }
   const auth = request.auth;
@@ -435,7 +454,8 @@ async function buildRow(
     counts = { prompt, completion, total: prompt + completion };
   }
   return rowFor(exchange.auth, {
-    model: model ?? exchange.requestedModel,
+    // The upstream's own name for the model; a NUL in it could not be stored on PostgreSQL.
+    model: (model ?? exchange.requestedModel).replaceAll('\u0000', ''),
     endpoint: pathOf(exchange.request.url),
     counts: counts ?? { prompt: 0, completion: 0, total: 0 },
     estimated,
