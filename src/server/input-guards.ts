@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { BadRequestError } from './errors.ts';
 
+const PASSWORD_FIELDS = new Set(['password', 'current_password', 'new_password']);
+
 /**
  * The dotted path (`messages.0.content`) of the first string in `value` that holds a NUL character,
  * or null. PostgreSQL cannot store U+0000 in text, so such a value failed with a 500 there (and was
@@ -19,6 +21,8 @@ export function findNulString(value: unknown, root: string): string | null {
     if (typeof current !== 'object' || current === null) continue;
     for (const key of Object.keys(current)) {
       if (key.includes('\u0000')) return path ? `${path}.${key}` : key;
+      // Passwords are hashed, never stored as text, and the password policy names a NUL itself.
+      if (PASSWORD_FIELDS.has(key)) continue;
       values.push((current as Record<string, unknown>)[key]);
       paths.push(path ? `${path}.${key}` : key);
     }

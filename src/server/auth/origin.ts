@@ -26,9 +26,9 @@ function originOf(url: string): string | null {
  * SameSite=Lax alone let a sibling subdomain (same-site) or a browser without Sec-Fetch-Site through.
  *
  * Browsers send `Origin` on every non-GET fetch and form post (`null` when they hide it, refused);
- * `Referer` is the fallback. A request with neither and no `Sec-Fetch-Site` is not from a browser
- * (so it cannot be forged by a page) and passes: LocalAI-compatible scripts that log in and reuse
- * the cookie keep working.
+ * `Referer` is the fallback. A request with neither is not from a current browser (so a page cannot
+ * have forged it) and passes unless it says `Sec-Fetch-Site: cross-site`: LocalAI-compatible scripts
+ * that log in and reuse the cookie keep working.
  */
 export function checkRequestOrigin(request: FastifyRequest, publicUrl: string | undefined): void {
   if (SAFE_METHODS.has(request.method)) return;
@@ -39,8 +39,9 @@ export function checkRequestOrigin(request: FastifyRequest, publicUrl: string | 
   const referer = origin === undefined ? header(request, 'referer') : undefined;
   const claimed = origin ?? referer;
   if (claimed === undefined) {
-    const site = header(request, 'sec-fetch-site')?.toLowerCase();
-    if (site === undefined || site === 'same-origin' || site === 'none') return;
+    // Browsers that send Sec-Fetch-Site send Origin too on these methods; without Origin, only an
+    // explicit cross-site is refused (as before Origin was checked).
+    if (header(request, 'sec-fetch-site')?.toLowerCase() !== 'cross-site') return;
     throw new ForbiddenError('cross-site request refused');
   }
   const from = claimed === 'null' ? null : originOf(claimed);
