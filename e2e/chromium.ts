@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { withFileLock } from './file-lock.ts';
 
 /**
  * Finds a Chromium for the browser tests, so that `npm ci && npm test` runs every browser suite on
@@ -27,7 +28,6 @@ const PATH_NAMES = ['chromium', 'chromium-browser'];
 // would pass an existence check. A marker written after a successful `--version` vouches for it.
 const MARKER = path.join(os.tmpdir(), 'keytally-chromium.ok');
 const LOCK = path.join(os.tmpdir(), 'keytally-chromium.lock');
-const LOCK_WAIT_MS = 120_000;
 
 function isExecutable(file: string): boolean {
   try {
@@ -68,53 +68,12 @@ function runsVersion(executable: string): boolean {
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function readLockOwner(): number {
-  try {
-    return Number(fs.readFileSync(path.join(LOCK, 'pid'), 'utf8')) || 0;
-  } catch {
-    return 0; // just created (pid not written yet) or just released
-  }
-}
-
-/** A cross-process lock (test files run in parallel workers): mkdir is atomic. */
-async function withLock<T>(fn: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + LOCK_WAIT_MS;
-  for (;;) {
-    try {
-      fs.mkdirSync(LOCK);
-      fs.writeFileSync(path.join(LOCK, 'pid'), String(process.pid));
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const owner = readLockOwner();
-      // A holder that died mid-unpack leaves the lock behind: take it over.
-      if (owner > 0 && !pidAlive(owner)) fs.rmSync(LOCK, { recursive: true, force: true });
-      else if (Date.now() > deadline) throw new Error(`timed out waiting for ${LOCK}`);
-      else await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    fs.rmSync(LOCK, { recursive: true, force: true });
-  }
-}
-
 /** Unpacks (once per machine) and returns the Chromium inside `@sparticuz/chromium`. */
 export async function bundledChromium(): Promise<string> {
   const { default: sparticuz } = await import('@sparticuz/chromium');
   const unpacked = path.join(os.tmpdir(), 'chromium');
   if (fs.existsSync(MARKER) && isExecutable(unpacked)) return unpacked;
-  return withLock(async () => {
+  return withFileLock(LOCK, async () => {
     if (fs.existsSync(MARKER) && isExecutable(unpacked)) return unpacked;
     if (fs.existsSync(unpacked) && !runsVersion(unpacked)) fs.rmSync(unpacked, { force: true });
     const executable = await sparticuz.executablePath();

@@ -68,6 +68,9 @@ describe('dashboard: first run, keys, chat, revocation', { timeout: 60_000 }, ()
     expect(key).toMatch(/^kt-[0-9a-f]{64}$/);
     await page.getByRole('button', { name: 'Copy' }).click();
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(key);
+    const setup = (await page.getByTestId('client-setup').textContent()) ?? '';
+    expect(setup).toContain(`${server.baseUrl}/v1`);
+    expect(setup).toContain('Ollama clients');
     await page.getByRole('cell', { name: 'ci-runner', exact: true }).waitFor();
     await screenshot(page, '02-key-created');
 
@@ -79,13 +82,22 @@ describe('dashboard: first run, keys, chat, revocation', { timeout: 60_000 }, ()
 
     const first = await chatWith(server.baseUrl, { authorization: `Bearer ${key}` }, 'hello from a script');
     const second = await chatWith(server.baseUrl, { authorization: `Bearer ${key}` }, 'and again');
+    // The same key from an Ollama client, on the demo model's native API.
+    const ollama = await fetch(`${server.baseUrl}/api/chat`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'demo', stream: false, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    const ollamaReply = (await ollama.json()) as { prompt_eval_count: number; eval_count: number };
     expect(first.status).toBe(200);
     expect(second.status).toBe(200);
+    expect(ollama.status).toBe(200);
 
     await page.goto('/app/usage?tab=sources');
     const row = page.locator(`[data-testid="source-row"][data-row-id="${keyId}"]`);
-    await row.getByRole('cell', { name: '2', exact: true }).waitFor();
-    const expected = first.totalTokens + second.totalTokens;
+    await row.getByRole('cell', { name: '3', exact: true }).waitFor();
+    const expected =
+      first.totalTokens + second.totalTokens + ollamaReply.prompt_eval_count + ollamaReply.eval_count;
     const sources = await adminSources();
     expect(sources.totals.by_key.find((k) => k.api_key_id === keyId)?.tokens).toBe(expected);
     expect(await row.textContent()).toContain(formatTokens(expected));

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { type KeytallyProcess, REPO_ROOT, startKeytally } from '../test/helpers/process.ts';
 import { findChromium } from './chromium.ts';
+import { withFileLock } from './file-lock.ts';
 
 /**
  * Shared plumbing for the browser tests: one headless Chromium and one real keytally (SQLite, demo
@@ -14,17 +15,40 @@ import { findChromium } from './chromium.ts';
 
 export const SCREENSHOT_DIR = path.join(REPO_ROOT, 'e2e/screenshots');
 
-/** The server serves dist/web; build it once if this checkout has not (npm ci normally does). */
-export function ensureWebBuild(): void {
-  if (fs.existsSync(path.join(REPO_ROOT, 'dist/web/index.html'))) return;
-  execFileSync(
-    process.execPath,
-    [path.join(REPO_ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn'],
-    {
-      cwd: REPO_ROOT,
-      stdio: 'inherit',
-    },
-  );
+// What the dashboard build is made from: a change to any of them makes dist/web stale.
+const WEB_SOURCES = ['src/web', 'src/shared', 'vite.config.ts'].map((name) => path.join(REPO_ROOT, name));
+const WEB_INDEX = path.join(REPO_ROOT, 'dist/web/index.html');
+
+function newestMtime(file: string): number {
+  const stat = fs.statSync(file);
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  let newest = stat.mtimeMs;
+  for (const entry of fs.readdirSync(file)) newest = Math.max(newest, newestMtime(path.join(file, entry)));
+  return newest;
+}
+
+function webBuildIsFresh(): boolean {
+  if (!fs.existsSync(WEB_INDEX)) return false;
+  const built = fs.statSync(WEB_INDEX).mtimeMs;
+  return WEB_SOURCES.every((source) => newestMtime(source) <= built);
+}
+
+/**
+ * The server serves dist/web: (re)build it when this checkout has none or its sources changed since
+ * (a merge, an edit), so the browser tests never test a stale dashboard. One worker builds; the
+ * others wait on the lock and then find it fresh.
+ */
+export async function ensureWebBuild(): Promise<void> {
+  if (webBuildIsFresh()) return;
+  fs.mkdirSync(path.join(REPO_ROOT, 'dist'), { recursive: true });
+  await withFileLock(path.join(REPO_ROOT, 'dist/.web-build.lock'), () => {
+    if (webBuildIsFresh()) return;
+    execFileSync(
+      process.execPath,
+      [path.join(REPO_ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn'],
+      { cwd: REPO_ROOT, stdio: 'inherit' },
+    );
+  });
 }
 
 /** Headless Chromium from e2e/chromium.ts's finder (env, system, then the bundled one). */
@@ -56,7 +80,7 @@ export interface Server {
 }
 
 export async function startServer(env: Record<string, string> = {}): Promise<Server> {
-  ensureWebBuild();
+  await ensureWebBuild();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keytally-e2e-'));
   const proc = await startKeytally({
     KEYTALLY_DATA_DIR: dataDir,

@@ -36,9 +36,10 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}): Promise
       const given = request.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    // Keep-alive sockets that are idle are closed on shutdown; in-flight requests finish.
+    // On shutdown in-flight requests finish, and a request that arrives on an open keep-alive
+    // connection is still served, with `connection: close` (graceful-close.ts closes idle ones).
     forceCloseConnections: 'idle',
-    return503OnClosing: true,
+    return503OnClosing: false,
     // One access line per response (onResponse below) instead of Fastify's two. Through a
     // LogController: the top-level option prints a deprecation warning on every start.
     logController: new LogController({ disableRequestLogging: true }),

@@ -66,6 +66,54 @@ describe('loadConfig', () => {
   });
 });
 
+describe('single sign-on settings', () => {
+  const oidc = {
+    KEYTALLY_OIDC_ISSUER: 'https://id.example.com/realms/main/',
+    KEYTALLY_OIDC_CLIENT_ID: 'keytally',
+  };
+
+  it('reads them with their defaults; a trailing slash is dropped from base URLs', () => {
+    const config = loadConfig({}, { ...oidc, KEYTALLY_PUBLIC_URL: 'https://keytally.example.com/' });
+    expect(config.oidcIssuer).toBe('https://id.example.com/realms/main');
+    expect(config.publicUrl).toBe('https://keytally.example.com');
+    expect(config.oidcScopes).toEqual(['openid', 'email', 'profile']);
+    expect(config.oidcName).toBe('SSO');
+    expect(config.githubUrl).toBe('https://github.com');
+    expect(config.githubApiUrl).toBe('https://api.github.com');
+    expect(config.disableLocalAuth).toBe(false);
+    expect(
+      loadConfig(
+        {},
+        { ...oidc, KEYTALLY_OIDC_SCOPES: 'openid  email groups', KEYTALLY_DISABLE_LOCAL_AUTH: '1' },
+      ),
+    ).toMatchObject({ oidcScopes: ['openid', 'email', 'groups'], disableLocalAuth: true });
+  });
+
+  it.each([
+    [{ KEYTALLY_GITHUB_CLIENT_ID: 'id' }, 'KEYTALLY_GITHUB_CLIENT_SECRET'],
+    [{ KEYTALLY_GITHUB_CLIENT_SECRET: 'secret' }, 'KEYTALLY_GITHUB_CLIENT_ID'],
+    [{ KEYTALLY_OIDC_CLIENT_ID: 'id' }, 'KEYTALLY_OIDC_ISSUER'],
+    [{ KEYTALLY_OIDC_ISSUER: 'https://id.example.com' }, 'KEYTALLY_OIDC_CLIENT_ID'],
+    [{ KEYTALLY_DISABLE_LOCAL_AUTH: '1' }, 'KEYTALLY_DISABLE_LOCAL_AUTH'],
+    [{ ...oidc, KEYTALLY_DISABLE_LOCAL_AUTH: 'yes' }, 'KEYTALLY_DISABLE_LOCAL_AUTH'],
+    [{ ...oidc, KEYTALLY_OIDC_SCOPES: 'email profile' }, 'KEYTALLY_OIDC_SCOPES'],
+    [{ ...oidc, KEYTALLY_HOST: '0.0.0.0' }, 'KEYTALLY_PUBLIC_URL'],
+    [{ KEYTALLY_PUBLIC_URL: 'keytally.example.com' }, 'KEYTALLY_PUBLIC_URL'],
+    [{ KEYTALLY_PUBLIC_URL: 'https://keytally.example.com/?x=1' }, 'KEYTALLY_PUBLIC_URL'],
+    [{ KEYTALLY_OIDC_ISSUER: 'ftp://id.example.com', KEYTALLY_OIDC_CLIENT_ID: 'x' }, 'KEYTALLY_OIDC_ISSUER'],
+  ])('refuses %j naming %s', (env, variable) => {
+    expect(() => loadConfig({}, env)).toThrow(new RegExp(`^${variable}: `));
+  });
+
+  it('accepts a wildcard host once the public URL says where browsers come from', () => {
+    const config = loadConfig(
+      {},
+      { ...oidc, KEYTALLY_HOST: '0.0.0.0', KEYTALLY_PUBLIC_URL: 'https://kt.example.com' },
+    );
+    expect(config.publicUrl).toBe('https://kt.example.com');
+  });
+});
+
 describe('parseDurationMs', () => {
   it('parses days, years and hours', () => {
     expect(parseDurationMs('90d')).toBe(90 * 86_400_000);

@@ -62,6 +62,15 @@ const httpUrl = z
     }
   }, 'must be an http:// or https:// URL');
 
+/** An http(s) base URL without query, fragment or trailing slash (a trailing slash is dropped). */
+const baseUrl = httpUrl
+  .refine((value) => {
+    // Runs after a failed http(s) check too (zod keeps checking): an unparsable URL is that error.
+    const url = URL.canParse(value) ? new URL(value) : undefined;
+    return !url || (url.search === '' && url.hash === '' && url.username === '' && url.password === '');
+  }, 'must be a base URL without query, fragment or credentials')
+  .transform((value) => value.replace(/\/+$/, ''));
+
 /** One row per setting: the environment variable, the `serve` flag, its default and its help. */
 export const SETTINGS = {
   host: { env: 'KEYTALLY_HOST', flag: '--host <host>', default: '127.0.0.1', help: 'address to listen on' },
@@ -82,7 +91,7 @@ export const SETTINGS = {
     env: 'KEYTALLY_UPSTREAM_URL',
     flag: '--upstream-url <url>',
     default: 'unset (demo model)',
-    help: 'one OpenAI-compatible upstream base URL, e.g. http://127.0.0.1:11434/v1',
+    help: 'one upstream: an OpenAI-compatible base URL (http://127.0.0.1:11434/v1), or an Ollama root without a path (http://127.0.0.1:11434)',
   },
   upstreamApiKey: {
     env: 'KEYTALLY_UPSTREAM_API_KEY',
@@ -138,12 +147,6 @@ export const SETTINGS = {
     default: '1000',
     help: 'how often recorded usage is written to the database',
   },
-  publicUrl: {
-    env: 'KEYTALLY_PUBLIC_URL',
-    flag: '--public-url <url>',
-    default: 'unset (the listen address)',
-    help: 'external base URL, e.g. https://keytally.example.com: the origin cookie-authenticated requests must come from',
-  },
   maxBodyBytes: {
     env: 'KEYTALLY_MAX_BODY_BYTES',
     flag: '--max-body-bytes <bytes>',
@@ -161,6 +164,72 @@ export const SETTINGS = {
     flag: '--log-format <format>',
     default: 'pretty on a TTY, else json',
     help: 'json (one JSON object per line) or pretty (readable lines)',
+  },
+  publicUrl: {
+    env: 'KEYTALLY_PUBLIC_URL',
+    flag: '--public-url <url>',
+    default: 'unset (the listen address)',
+    help: 'external base URL (http(s), no trailing slash): the origin cookie-authenticated writes must come from; single sign-on callbacks are built from it',
+  },
+  githubClientId: {
+    env: 'KEYTALLY_GITHUB_CLIENT_ID',
+    flag: '--github-client-id <id>',
+    default: 'unset',
+    help: 'GitHub OAuth app client ID: enables "Sign in with GitHub"',
+  },
+  githubClientSecret: {
+    env: 'KEYTALLY_GITHUB_CLIENT_SECRET',
+    flag: '--github-client-secret <secret>',
+    default: 'unset',
+    help: 'GitHub OAuth app client secret',
+  },
+  githubUrl: {
+    env: 'KEYTALLY_GITHUB_URL',
+    flag: '--github-url <url>',
+    default: 'https://github.com',
+    help: 'GitHub web base URL (authorize and token endpoints); GitHub Enterprise Server or a test fake',
+  },
+  githubApiUrl: {
+    env: 'KEYTALLY_GITHUB_API_URL',
+    flag: '--github-api-url <url>',
+    default: 'https://api.github.com',
+    help: 'GitHub REST API base URL (/user, /user/emails)',
+  },
+  oidcIssuer: {
+    env: 'KEYTALLY_OIDC_ISSUER',
+    flag: '--oidc-issuer <url>',
+    default: 'unset',
+    help: 'OpenID Connect issuer URL (discovery at <issuer>/.well-known/openid-configuration)',
+  },
+  oidcClientId: {
+    env: 'KEYTALLY_OIDC_CLIENT_ID',
+    flag: '--oidc-client-id <id>',
+    default: 'unset',
+    help: 'OpenID Connect client ID: enables single sign-on with the issuer',
+  },
+  oidcClientSecret: {
+    env: 'KEYTALLY_OIDC_CLIENT_SECRET',
+    flag: '--oidc-client-secret <secret>',
+    default: 'unset (public client with PKCE)',
+    help: 'OpenID Connect client secret',
+  },
+  oidcScopes: {
+    env: 'KEYTALLY_OIDC_SCOPES',
+    flag: '--oidc-scopes <scopes>',
+    default: 'openid email profile',
+    help: 'scopes requested from the issuer, space-separated (must include openid)',
+  },
+  oidcName: {
+    env: 'KEYTALLY_OIDC_NAME',
+    flag: '--oidc-name <label>',
+    default: 'SSO',
+    help: 'the OpenID Connect button label on the login page ("Sign in with <label>")',
+  },
+  disableLocalAuth: {
+    env: 'KEYTALLY_DISABLE_LOCAL_AUTH',
+    flag: '--disable-local-auth <bool>',
+    default: '0',
+    help: '1 turns off password login and registration (single sign-on only)',
   },
 } as const;
 
@@ -196,11 +265,29 @@ const ConfigSchema = z.object({
     .refine((value) => (parseDurationMs(value) ?? 0) <= MAX_KEY_EXPIRY_MS, 'must be at most 10y')
     .optional(),
   usageFlushMs: integer(10, 3_600_000).default(1000),
-  publicUrl: httpUrl.transform((value) => value.replace(/\/+$/, '')).optional(),
   // 1 KiB .. 1 GiB; the default, 25 MiB, fits chat requests with images and large embedding batches.
   maxBodyBytes: integer(1024, 1_073_741_824).default(26_214_400),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   logFormat: z.enum(LOG_FORMATS, { error: 'must be json or pretty' }).optional(),
+  publicUrl: baseUrl.optional(),
+  githubClientId: optionalText,
+  githubClientSecret: optionalText,
+  githubUrl: baseUrl.default('https://github.com'),
+  githubApiUrl: baseUrl.default('https://api.github.com'),
+  oidcIssuer: baseUrl.optional(),
+  oidcClientId: optionalText,
+  oidcClientSecret: optionalText,
+  oidcScopes: z
+    .string()
+    .trim()
+    .transform((value) => value.split(/\s+/).filter((scope) => scope !== ''))
+    .refine((scopes) => scopes.includes('openid'), 'must include openid')
+    .default(['openid', 'email', 'profile']),
+  oidcName: z.string().trim().min(1).max(60, 'must be at most 60 characters').default('SSO'),
+  disableLocalAuth: z
+    .enum(['1', '0', 'true', 'false'], { error: 'must be 1, 0, true or false' })
+    .transform((value) => value === '1' || value === 'true')
+    .default(false),
 });
 
 export type Config = z.infer<typeof ConfigSchema> & {
@@ -240,9 +327,48 @@ export function loadConfig(
     const given = flags[name] !== undefined ? setting.flag.split(' ')[0] : setting?.env;
     throw new ConfigError(given ?? name, `${issue?.message ?? 'invalid'} (got ${JSON.stringify(raw[name])})`);
   }
+  checkSingleSignOn(
+    parsed.data,
+    (name) => (flags[name] !== undefined ? SETTINGS[name].flag.split(' ')[0] : SETTINGS[name].env) ?? name,
+  );
   const dataDir = path.resolve(parsed.data.dataDir);
   const databaseUrl = parsed.data.databaseUrl ?? path.join(dataDir, 'keytally.db');
   return { ...parsed.data, dataDir, databaseUrl };
+}
+
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]']);
+
+/** Settings that only make sense together (single sign-on, decisions.md section 10). */
+function checkSingleSignOn(
+  config: z.infer<typeof ConfigSchema>,
+  nameOf: (name: SettingName) => string,
+): void {
+  const fail = (name: SettingName, message: string): never => {
+    throw new ConfigError(nameOf(name), message);
+  };
+  if (config.githubClientId && !config.githubClientSecret) {
+    fail('githubClientSecret', `is required with ${nameOf('githubClientId')}`);
+  }
+  if (config.githubClientSecret && !config.githubClientId) {
+    fail('githubClientId', `is required with ${nameOf('githubClientSecret')}`);
+  }
+  if (config.oidcClientId && !config.oidcIssuer)
+    fail('oidcIssuer', `is required with ${nameOf('oidcClientId')}`);
+  if (config.oidcIssuer && !config.oidcClientId)
+    fail('oidcClientId', `is required with ${nameOf('oidcIssuer')}`);
+  const sso = Boolean(config.githubClientId || config.oidcClientId);
+  if (config.disableLocalAuth && !sso) {
+    fail('disableLocalAuth', 'needs GitHub or OpenID Connect configured, or nobody could sign in');
+  }
+  // Callbacks are built from the public URL; a wildcard listen address is not one a browser can reach.
+  if (sso && !config.publicUrl && WILDCARD_HOSTS.has(config.host)) {
+    fail('publicUrl', `is required for single sign-on when ${nameOf('host')} is ${config.host}`);
+  }
+}
+
+/** True when GitHub or OpenID Connect sign-in is configured. */
+export function hasSingleSignOn(config: Config): boolean {
+  return Boolean(config.githubClientId || config.oidcClientId);
 }
 
 export function isPostgresUrl(url: string): boolean {

@@ -4,9 +4,12 @@ import { isDatabaseUnavailable, isInvalidValue } from './db/dialect.ts';
 
 /**
  * One error hierarchy. Handlers throw; `sendError` is the one place that turns an error into a
- * response, in one of two envelopes:
+ * response, in one of four envelopes:
  * - OpenAI's `{error:{message,type,code}}` for `/v1/*`, the unprefixed proxy routes, `/metrics` and
  *   `/api/*` outside `/api/auth/`;
+ * - Anthropic's `{type:"error",error:{type,message},request_id}` (+ `message`) on `/v1/messages` and
+ *   its count_tokens;
+ * - Ollama's `{error: message}` on Ollama's native routes (`/api/chat`, `/api/tags`, ...);
  * - LocalAI's flat `{error: message, ...extra}` for `/api/auth/*`.
  * An error may carry an exact `body` where the reference fixes one (e.g. RequireAdmin's shapes).
  */
@@ -17,8 +20,8 @@ export class AppError extends Error {
     readonly options: {
       /** OpenAI `type`; defaults from the status. */
       type?: string;
-      /** OpenAI `code`; defaults to the status code. */
-      code?: string | number | null;
+      /** OpenAI `code` (a string, or null: the default). */
+      code?: string | null;
       /** Extra fields merged into the flat `/api/auth/*` body (e.g. error_code, overridable). */
       extra?: Record<string, unknown>;
       /** An exact body that overrides both envelopes. */
@@ -79,12 +82,55 @@ export class ServiceUnavailableError extends AppError {
 
 /** True for paths answered in OpenAI's error envelope. */
 export function usesOpenAiEnvelope(url: string): boolean {
-  const path = url.split('?')[0] ?? '';
-  return !path.startsWith('/api/auth/') && path !== '/api/auth';
+  return errorEnvelopeOf(url) === 'openai';
 }
 
 // pg-pool gives up on a connection after 5 s; a retry sooner than that would meet the same outage.
 const DATABASE_RETRY_AFTER_S = 5;
+
+/**
+ * Ollama's native routes (its clients read `{"error": "..."}`); the rest of /api/* outside
+ * /api/auth/ keeps OpenAI's envelope.
+ */
+export const OLLAMA_PATHS: ReadonlySet<string> = new Set([
+  '/api/chat',
+  '/api/generate',
+  '/api/embed',
+  '/api/embeddings',
+  '/api/tags',
+  '/api/show',
+  '/api/version',
+]);
+
+export type ErrorEnvelope = 'openai' | 'anthropic' | 'ollama' | 'localai';
+
+/**
+ * The error envelope a path's clients read: Anthropic's on the Messages routes (so
+ * `@anthropic-ai/sdk` and `@ai-sdk/anthropic` show keytally's message), Ollama's on its native
+ * routes, LocalAI's flat one on /api/auth/*, OpenAI's everywhere else.
+ */
+export function errorEnvelopeOf(url: string): ErrorEnvelope {
+  const path = url.split('?')[0] ?? '';
+  if (path.startsWith('/api/auth/') || path === '/api/auth') return 'localai';
+  if (OLLAMA_PATHS.has(path)) return 'ollama';
+  if (path.startsWith('/v1/messages') || path.startsWith('/messages')) {
+    const rest = path.slice(path.indexOf('/messages') + '/messages'.length);
+    if (rest === '' || rest === '/count_tokens') return 'anthropic';
+  }
+  return 'openai';
+}
+
+// https://docs.anthropic.com/en/api/errors
+const ANTHROPIC_TYPES: Record<number, string> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  413: 'request_too_large',
+  429: 'rate_limit_error',
+  504: 'timeout_error',
+  529: 'overloaded_error',
+};
 
 const DEFAULT_TYPES: Record<number, string> = {
   400: 'invalid_request_error',
@@ -147,19 +193,33 @@ function normalise(error: unknown): AppError {
 }
 
 /** The body of an error answer on `url`, in that route's envelope. */
-export function errorBody(appError: AppError, url: string): unknown {
+export function errorBody(appError: AppError, url: string, requestId: string): unknown {
   const status = appError.statusCode;
   if (appError.options.body !== undefined) return appError.options.body;
-  if (usesOpenAiEnvelope(url)) {
-    return {
-      error: {
+  switch (errorEnvelopeOf(url)) {
+    case 'openai':
+      return {
+        error: {
+          message: appError.message,
+          type: appError.options.type ?? DEFAULT_TYPES[status] ?? 'error',
+          // OpenAI's clients read `code` as a string or null, never a number.
+          code: typeof appError.options.code === 'string' ? appError.options.code : null,
+        },
+      };
+    case 'anthropic':
+      return {
+        type: 'error',
+        error: { type: ANTHROPIC_TYPES[status] ?? 'api_error', message: appError.message },
+        request_id: requestId,
+        // Beside Anthropic's fields: @anthropic-ai/sdk builds `error.message` from a top-level
+        // `message` and otherwise from the whole body as raw JSON.
         message: appError.message,
-        type: appError.options.type ?? DEFAULT_TYPES[status] ?? 'error',
-        code: appError.options.code === undefined ? status : appError.options.code,
-      },
-    };
+      };
+    case 'ollama':
+      return { error: appError.message };
+    case 'localai':
+      return { error: appError.message, ...appError.options.extra };
   }
-  return { error: appError.message, ...appError.options.extra };
 }
 
 export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
@@ -170,5 +230,5 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
   }
   for (const [name, value] of Object.entries(appError.options.headers ?? {})) reply.header(name, value);
   reply.code(status);
-  return reply.send(errorBody(appError, request.url));
+  return reply.send(errorBody(appError, request.url, request.id));
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyHttpOptions, FastifyReply, FastifyRequest } from 'fastify';
@@ -88,7 +89,7 @@ function answerClientError(error: ClientError, socket: Socket): void {
     appError = new AppError(400, 'malformed HTTP request');
   }
   if (socket.writable) {
-    const body = JSON.stringify(errorBody(appError, pathOfClientError(error, socket)));
+    const body = JSON.stringify(errorBody(appError, pathOfClientError(error, socket), randomUUID()));
     const status = appError.statusCode;
     socket.write(
       `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,

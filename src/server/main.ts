@@ -7,6 +7,7 @@ import { DatabaseUnavailableError, openDatabase } from './db/connection.ts';
 import { MigrationError, migrateToLatest } from './db/migrate.ts';
 import { registerDemoCommands } from './demo/cli.ts';
 import { servesDemoModel } from './gateway/routes.ts';
+import { installGracefulClose } from './graceful-close.ts';
 import { openRuntime } from './runtime.ts';
 import { registerUsageCommands } from './usage/cli.ts';
 import { createUsageRecorder } from './usage/recorder.ts';
@@ -52,6 +53,7 @@ async function serve(flags: ConfigFlags): Promise<void> {
     sqliteWorker: true,
   });
   const app = await buildApp({ ...runtime, recorder });
+  installGracefulClose(app.server);
   await app.listen({ host: config.host, port: config.port });
   logger.info({ database: db.describe, dataDir: config.dataDir }, 'keytally is ready');
   if (servesDemoModel(runtime)) {

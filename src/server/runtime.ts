@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { loadOrCreateHmacSecret } from './auth/hash.ts';
 import { type Config, type ConfigFlags, loadConfig } from './config.ts';
+import { secureDataDir } from './data-dir.ts';
 import { type Db, openDatabase } from './db/connection.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { createLogger, selectLogFormat } from './logger.ts';
@@ -24,6 +25,13 @@ export async function openRuntime(
     undefined,
     selectLogFormat(config.logFormat, process.stdout.isTTY === true),
   );
+  const tightened = secureDataDir(config.dataDir, config.databaseUrl);
+  if (tightened.length > 0) {
+    logger.warn(
+      { tightened: tightened.map((entry) => `${entry.path} (was ${entry.from})`) },
+      'tightened file permissions: the data directory is now 0700 and its files 0600, readable by no other local user',
+    );
+  }
   const db = await openDatabase(config.databaseUrl);
   let secret: ReturnType<typeof loadOrCreateHmacSecret>;
   try {

@@ -19,7 +19,17 @@ const WEB_SECURITY_HEADERS = {
   'referrer-policy': 'same-origin',
 } as const;
 
-/** Serves the Vite build of src/web at `/`; unknown non-API GETs get index.html (client-side routes). */
+// Vite names everything under assets/ by its content hash: a changed file is a new URL, so a
+// browser may keep these for a year without asking again. index.html (and anything else) names
+// those URLs, so it is revalidated on every load.
+const HASHED_ASSET_CACHE = 'public, max-age=31536000, immutable';
+const REVALIDATE = 'no-cache';
+
+/**
+ * Serves the Vite build of src/web at `/`; unknown non-API GETs get index.html (client-side routes;
+ * the app shows its not-found page for an unknown /app/… path). Assets are sent as the .br or .gz
+ * file the build wrote beside them (src/web/build/precompress.ts) when the client accepts it.
+ */
 export async function registerWeb(app: FastifyInstance, webRoot = WEB_ROOT): Promise<void> {
   const hasBuild = fs.existsSync(path.join(webRoot, 'index.html'));
   if (hasBuild) {
@@ -27,8 +37,13 @@ export async function registerWeb(app: FastifyInstance, webRoot = WEB_ROOT): Pro
       root: webRoot,
       wildcard: false,
       index: false,
-      setHeaders: (response) => {
+      preCompressed: true,
+      // Set per file below; @fastify/static's own header would say max-age=0 for everything.
+      cacheControl: false,
+      setHeaders: (response, file) => {
         response.headers(WEB_SECURITY_HEADERS);
+        const hashed = path.relative(webRoot, file).startsWith(`assets${path.sep}`);
+        response.header('cache-control', hashed ? HASHED_ASSET_CACHE : REVALIDATE);
       },
     });
   }
@@ -38,7 +53,7 @@ export async function registerWeb(app: FastifyInstance, webRoot = WEB_ROOT): Pro
     const read = request.method === 'GET' || request.method === 'HEAD';
     if (read && !isApiPath(urlPath) && !urlPath.startsWith('/assets/')) {
       reply.headers(WEB_SECURITY_HEADERS);
-      if (hasBuild) return reply.type('text/html').header('cache-control', 'no-cache').sendFile('index.html');
+      if (hasBuild) return reply.type('text/html').header('cache-control', REVALIDATE).sendFile('index.html');
       return reply
         .type('text/plain')
         .send('keytally is running, but the dashboard is not built: run `npm run build` (npm ci does it).');

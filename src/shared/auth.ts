@@ -81,6 +81,10 @@ export type AdminApiKeysQuery = z.infer<typeof AdminApiKeysQuery>;
 
 // ---- responses ------------------------------------------------------------------------------
 
+/** POST /api/auth/sso/link: the password of the local account the pending sign-in names. */
+export const LinkIdentityRequest = z.object({ password: z.string() });
+export type LinkIdentityRequest = z.infer<typeof LinkIdentityRequest>;
+
 export const MessageResponse = z.object({ message: z.string() });
 export type MessageResponse = z.infer<typeof MessageResponse>;
 
@@ -119,16 +123,50 @@ export const MeResponse = UserSummary.extend({
 });
 export type MeResponse = z.infer<typeof MeResponse>;
 
+/** A single sign-on provider that is ready for logins (its button on the login page). */
+export const SsoProviderDto = z.object({
+  id: z.enum(['github', 'oidc']),
+  label: z.string(),
+  /** Starts the login; `?invite_code=` may be appended. */
+  loginUrl: z.string(),
+});
+export type SsoProviderDto = z.infer<typeof SsoProviderDto>;
+
 export const StatusResponse = z.object({
   authEnabled: z.boolean(),
   staticApiKeyRequired: z.boolean(),
+  /** `local` (unless local auth is disabled), then the single sign-on providers that are ready. */
   providers: z.array(z.string()),
+  /** keytally's addition: button labels and login URLs of the ready single sign-on providers. */
+  sso: z.array(SsoProviderDto),
   /** False before the first account exists: the dashboard then offers to create the admin. */
   hasUsers: z.boolean(),
   registrationMode: z.string(),
   user: MeResponse.nullable(),
 });
 export type StatusResponse = z.infer<typeof StatusResponse>;
+
+/** GET /api/auth/sso/link: the sign-in waiting to be linked to a local account (this browser's). */
+export const PendingLinkResponse = z.object({
+  provider: z.enum(['github', 'oidc']),
+  label: z.string(),
+  email: z.string(),
+  name: z.string(),
+});
+export type PendingLinkResponse = z.infer<typeof PendingLinkResponse>;
+
+/** GET /api/auth/identities: the single sign-on identities that sign the caller in. */
+export const IdentityDto = z.object({
+  id: z.string(),
+  provider: z.string(),
+  label: z.string(),
+  email: z.string(),
+  createdAt: z.string(),
+  lastLoginAt: z.string(),
+});
+export type IdentityDto = z.infer<typeof IdentityDto>;
+export const IdentityListResponse = z.object({ identities: z.array(IdentityDto) });
+export type IdentityListResponse = z.infer<typeof IdentityListResponse>;
 
 export const ApiKeyDto = z.object({
   id: z.string(),

@@ -5,6 +5,7 @@ import { useAuthStatus } from './hooks/useAuthStatus.ts';
 import { AccountPage } from './pages/AccountPage.tsx';
 import { ChatPage } from './pages/ChatPage.tsx';
 import { LoginPage } from './pages/LoginPage.tsx';
+import { NotFoundPage } from './pages/NotFoundPage.tsx';
 import { UsagePage } from './pages/UsagePage.tsx';
 import { UsersPage } from './pages/UsersPage.tsx';
 import { navigate, useLocation } from './router.ts';
@@ -17,6 +18,12 @@ const TITLES: Record<string, string> = {
   '/app/users': 'Users',
   '/login': 'Sign in',
 };
+
+function isKnownPage(path: string): boolean {
+  return Object.keys(TITLES).some(
+    (page) => page !== '/login' && (path === page || path.startsWith(`${page}/`)),
+  );
+}
 
 export function App() {
   const status = useAuthStatus();
@@ -40,13 +47,14 @@ export function App() {
       navigate(next?.startsWith('/app/') ? next : '/app/usage', { replace: true });
       return;
     }
-    const known = Object.keys(TITLES).some((page) => page !== '/login' && path.startsWith(page));
     const allowed = !path.startsWith('/app/users') || user?.role === 'admin';
-    if (!known || !allowed) navigate('/app/usage', { replace: true });
+    // An unknown /app/… path stays put and shows the not-found page; `/` and the like go to Usage.
+    if ((!isKnownPage(path) && !path.startsWith('/app/')) || !allowed)
+      navigate('/app/usage', { replace: true });
   }, [status.data, signedIn, path, user?.role]);
 
   useEffect(() => {
-    document.title = `${TITLES[path] ?? 'keytally'} · keytally`;
+    document.title = `${TITLES[path] ?? (isKnownPage(path) ? 'keytally' : 'Page not found')} · keytally`;
   }, [path]);
 
   if (status.isPending) return <Loading label="Starting keytally…" />;
@@ -54,7 +62,8 @@ export function App() {
   if (!user) return <LoginPage status={status.data} />;
 
   let page: ReactElement;
-  if (path.startsWith('/app/chat')) page = <ChatPage />;
+  if (path.startsWith('/app/') && !isKnownPage(path)) page = <NotFoundPage path={path} />;
+  else if (path.startsWith('/app/chat')) page = <ChatPage />;
   else if (path.startsWith('/app/account')) page = <AccountPage user={user} />;
   else if (path.startsWith('/app/users') && user.role === 'admin') page = <UsersPage me={user} />;
   else page = <UsagePage user={user} />;

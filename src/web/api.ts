@@ -10,8 +10,10 @@ import type {
   ApiKeyDto,
   CreatedApiKeyResponse,
   CreatedInviteResponse,
+  IdentityListResponse,
   InviteDto,
   MeResponse,
+  PendingLinkResponse,
   Role,
   StatusResponse,
   UserSummary,
@@ -129,6 +131,12 @@ export const api = {
   register: (body: RegisterBody) => request<RegisterResult>('POST', '/api/auth/register', body),
   tokenLogin: (token: string) => request<{ user: SessionUser }>('POST', '/api/auth/token-login', { token }),
   logout: () => request<unknown>('POST', '/api/auth/logout'),
+  /** The single sign-on identity waiting (in this browser) to be linked to a local account. */
+  pendingLink: () => get<PendingLinkResponse>('/api/auth/sso/link'),
+  linkIdentity: (password: string) =>
+    request<{ user: SessionUser }>('POST', '/api/auth/sso/link', { password }),
+  cancelLink: () => request<unknown>('DELETE', '/api/auth/sso/link'),
+  identities: () => get<IdentityListResponse>('/api/auth/identities'),
   me: () => get<MeResponse>('/api/auth/me'),
   updateProfile: (name: string) => request<unknown>('PUT', '/api/auth/profile', { name }),
   changePassword: (current_password: string, new_password: string, acknowledge_weak_password: boolean) =>

@@ -105,7 +105,7 @@ describe.each(DIALECTS)('identity: credentials, admin guard, API keys on %s', (d
         expect(response.statusCode, url).toBe(401);
         expect(response.headers['www-authenticate']).toBe('Bearer');
         expect(response.json()).toEqual({
-          error: { code: 401, message: 'An authentication key is required', type: 'invalid_request_error' },
+          error: { code: null, message: 'An authentication key is required', type: 'invalid_request_error' },
         });
       }
       expect((await t.app.inject({ method: 'GET', url: '/api/auth/status' })).statusCode).toBe(200);

@@ -13,6 +13,7 @@ const TABLES = [
   'usage_rollups_daily_models',
   'usage_rollups_daily_sources',
   'usage_rollups_hourly',
+  'user_identities',
   'users',
 ];
 
@@ -46,6 +47,7 @@ describe.each(DIALECTS)('database on %s', (dialect) => {
       '20261128T0030-usage-daily-rollups',
       '20261128T0031-usage-day-versions',
       '20261128T0032-usage-raw-indexes',
+      '20261201T0600-user-identities',
     ]);
     expect((await listTables(database)).sort()).toEqual(TABLES);
     const second = await migrateToLatest(database.db);

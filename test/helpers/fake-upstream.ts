@@ -1,16 +1,19 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { respondOllama } from './fake-ollama.ts';
 
 /**
  * A real HTTP server on 127.0.0.1 that speaks OpenAI (chat/completions/embeddings, Responses,
- * Anthropic Messages, /v1/models), for gateway tests and the bench. Behaviour is chosen by the
+ * Anthropic Messages with its error shape and count_tokens, /v1/models) below `/v1`, and Ollama's
+ * native API below `/api` (fake-ollama.ts), for gateway tests and the bench. Behaviour is chosen by the
  * request's model (by prefix, so tests can make every model name unique, e.g. `fake-slow-17`):
  * - `fake-429`, `fake-500`: that status with an OpenAI error body;
  * - `fake-slow`: the first byte after `slowMs`;
  * - `fake-no-usage`: no usage in JSON, and streams ignore `include_usage`;
  * - `fake-break`: a stream that dies (socket destroyed) after 2 chunks;
  * - `fake-long`: a stream of 200 chunks 20 ms apart (for client disconnects);
+ * - `fake-no-count`: no /v1/messages/count_tokens (404);
  * - anything else: a normal answer.
  * Streams are written with every event split across two writes, so a proxy must reassemble them.
  * Every request is recorded: headers, body, and whether the client closed before the end.
@@ -60,6 +63,10 @@ const CREATED = 1_764_288_000;
 
 function openAiError(status: number, message: string) {
   return { error: { message, type: status === 429 ? 'rate_limit_error' : 'server_error', code: status } };
+}
+
+function anthropicError(type: string, message: string) {
+  return { type: 'error', error: { type, message } };
 }
 
 export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Promise<FakeUpstream> {
@@ -134,19 +141,22 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
   };
 }
 
-function sendJson(res: http.ServerResponse, status: number, payload: unknown): void {
+export function sendJson(res: http.ServerResponse, status: number, payload: unknown): void {
   const text = JSON.stringify(payload);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
 
 /** Writes each event in two halves (split mid-JSON) so the reader must reassemble it. */
-async function writeEvents(
+export async function writeEvents(
   res: http.ServerResponse,
   events: string[],
-  options: { delayMs?: number; breakAfter?: number; whole?: boolean } = {},
+  options: { delayMs?: number; breakAfter?: number; whole?: boolean; contentType?: string } = {},
 ): Promise<void> {
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  res.writeHead(200, {
+    'content-type': options.contentType ?? 'text/event-stream',
+    'cache-control': 'no-cache',
+  });
   for (const [index, event] of events.entries()) {
     if (res.destroyed) return;
     if (options.breakAfter !== undefined && index === options.breakAfter) {
@@ -184,17 +194,24 @@ async function respond(
     });
     return;
   }
+  if (received.path.startsWith('/api/')) {
+    await respondOllama(received, res, options);
+    return;
+  }
   if (received.method !== 'POST') {
     sendJson(res, 404, openAiError(404, `no route ${received.path}`));
     return;
   }
+  const anthropic = received.path.startsWith('/v1/messages');
   if (model.startsWith('fake-429')) {
     res.setHeader('retry-after', '7');
-    sendJson(res, 429, openAiError(429, 'Rate limit reached for fake-429'));
+    const message = 'Rate limit reached for fake-429';
+    sendJson(res, 429, anthropic ? anthropicError('rate_limit_error', message) : openAiError(429, message));
     return;
   }
   if (model.startsWith('fake-500')) {
-    sendJson(res, 500, openAiError(500, 'The fake upstream had an internal error'));
+    const message = 'The fake upstream had an internal error';
+    sendJson(res, 500, anthropic ? anthropicError('api_error', message) : openAiError(500, message));
     return;
   }
   if (model.startsWith('fake-slow')) await sleep(options.slowMs ?? 2000);
@@ -321,6 +338,12 @@ async function respond(
       await writeEvents(res, events, streamOptions);
       return;
     }
+    case '/v1/messages/count_tokens': {
+      // `fake-no-count`: an OpenAI-compatible server without the route (404, like the default).
+      if (model.startsWith('fake-no-count')) break;
+      sendJson(res, 200, { input_tokens: FAKE_PROMPT_TOKENS });
+      return;
+    }
     case '/v1/messages': {
       if (!stream) {
         sendJson(res, 200, {
@@ -369,7 +392,6 @@ async function respond(
       await writeEvents(res, events, streamOptions);
       return;
     }
-    default:
-      sendJson(res, 404, openAiError(404, `no route ${received.path}`));
   }
+  sendJson(res, 404, openAiError(404, `no route ${received.path}`));
 }

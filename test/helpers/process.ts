@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -60,12 +60,18 @@ function trackChild(child: ChildProcess): void {
   }
 }
 
-function isKeytally(pid: number): boolean {
+function commandLine(pid: number): string {
   try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(BIN);
+    if (fs.existsSync('/proc/self')) return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    // macOS and the BSDs have no /proc.
+    return execFileSync('ps', ['-o', 'command=', '-p', String(pid)], { encoding: 'utf8' });
   } catch {
-    return false; // gone (or no /proc: then nothing is killed by pid, which is safe)
+    return ''; // gone
   }
+}
+
+function isKeytally(pid: number): boolean {
+  return commandLine(pid).includes(BIN);
 }
 
 /**

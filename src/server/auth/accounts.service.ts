@@ -30,7 +30,7 @@ export type RegistrationOutcome =
   /** Duplicate email: answered exactly like a success without a session (no enumeration). */
   | { kind: 'processed' };
 
-function isAdminEmail(rt: AuthRuntime, email: string): boolean {
+export function isAdminEmail(rt: AuthRuntime, email: string): boolean {
   return rt.config.adminEmail !== undefined && rt.config.adminEmail === normaliseEmail(email);
 }
 
@@ -41,7 +41,7 @@ function checkEmail(email: string): string {
 }
 
 /** True for a unique-constraint violation on either database (a concurrent duplicate register). */
-function isUniqueViolation(error: unknown): boolean {
+export function isUniqueViolation(error: unknown): boolean {
   const code = (error as { code?: string })?.code;
   return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }

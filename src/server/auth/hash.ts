@@ -39,7 +39,7 @@ export function loadOrCreateHmacSecret(configured: string | undefined, dataDir: 
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  fs.mkdirSync(dataDir, { recursive: true });
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const secret = randomHex(32);
   fs.writeFileSync(file, `${secret}\n`, { mode: 0o600 });
   return { secret, origin: 'generated', file };

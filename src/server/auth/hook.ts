@@ -3,7 +3,7 @@ import { AppError } from '../errors.ts';
 import type { AuthRuntime } from './auth-runtime.ts';
 import { type AuthContext, type AuthUser, LEGACY_USER_ID, LEGACY_USER_NAME } from './context.ts';
 import type { CachedApiKey, CachedSession } from './credential-cache.ts';
-import { cachedApiKey, validateApiKey, validateSession } from './credentials.service.ts';
+import { cachedApiKey, KEY_INVALID, validateApiKey, validateSession } from './credentials.service.ts';
 import { constantTimeEqual } from './hash.ts';
 import { checkRequestOrigin } from './origin.ts';
 import { isApiPath, isExemptPath, pathOf } from './paths.ts';
@@ -81,11 +81,24 @@ async function resolveRequest(request: FastifyRequest, reply: FastifyReply, rt: 
   if (auth?.viaCookie && auth.sessionId) await maybeRotate(request, reply, rt, auth);
   const path = pathOf(request.url);
   if (auth || isExemptPath(path) || !isApiPath(path)) return;
-  const message = failure ?? AUTH_REQUIRED_MESSAGE;
+  // Each route family's envelope (errors.ts). A credential that was presented and refused
+  // (unknown, revoked, expired, owner disabled) is OpenAI's `invalid_api_key`; none at all: null.
+  const presented = presentedCredential(request);
+  const message = failure ?? (presented ? KEY_INVALID : AUTH_REQUIRED_MESSAGE);
   throw new AppError(401, message, {
+    type: 'invalid_request_error',
+    code: presented ? 'invalid_api_key' : null,
     headers: { 'www-authenticate': 'Bearer' },
-    body: { error: { code: 401, message, type: 'invalid_request_error' } },
   });
+}
+
+function presentedCredential(request: FastifyRequest): boolean {
+  return (
+    header(request, 'authorization') !== undefined ||
+    header(request, 'x-api-key') !== undefined ||
+    header(request, 'xi-api-key') !== undefined ||
+    Boolean(request.cookies?.[TOKEN_COOKIE])
+  );
 }
 
 interface Resolution {

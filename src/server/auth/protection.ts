@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { TooManyRequestsError } from '../errors.ts';
+import { clientAddressOf } from './client-address.ts';
 
 /**
  * Fixed-window limiter per (endpoint, client IP): register, login and token-login allow 5 a
@@ -25,8 +26,19 @@ export class RateLimiter {
 
   /** Counts one attempt; throws 429 with Retry-After when over the limit. */
   hit(bucket: string, request: FastifyRequest): void {
+    const retryAfterMs = this.count(bucket, request);
+    if (retryAfterMs !== undefined) throw new TooManyRequestsError(retryAfterMs / 1000);
+  }
+
+  /** Counts one attempt; false when over the limit (for routes that answer with a redirect). */
+  allows(bucket: string, request: FastifyRequest): boolean {
+    return this.count(bucket, request) === undefined;
+  }
+
+  /** Undefined within the limit, else the milliseconds until the window ends. */
+  private count(bucket: string, request: FastifyRequest): number | undefined {
     const now = this.clock();
-    const key = `${bucket} ${request.ip}`;
+    const key = `${bucket} ${clientAddressOf(request)}`;
     let window = this.windows.get(key);
     if (!window || now - window.start >= this.windowMs) {
       if (!window && this.windows.size >= MAX_TRACKED) this.sweep(now);
@@ -34,9 +46,7 @@ export class RateLimiter {
       this.windows.set(key, window);
     }
     window.count += 1;
-    if (window.count > this.limit) {
-      throw new TooManyRequestsError((window.start + this.windowMs - now) / 1000);
-    }
+    return window.count > this.limit ? window.start + this.windowMs - now : undefined;
   }
 
   private sweep(now: number): void {

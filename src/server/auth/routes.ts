@@ -41,6 +41,7 @@ import {
   setCredentialCookie,
   TOKEN_COOKIE,
 } from './sessions.service.ts';
+import { registerSsoRoutes, type SsoRuntime } from './sso/routes.ts';
 import { countUsers } from './users.repository.ts';
 import { parseInput } from './validation.ts';
 
@@ -88,7 +89,8 @@ export async function registerAuth(app: FastifyInstance, deps: AppDeps): Promise
     await events.close();
   });
   await registerAuthHook(app, rt);
-  registerAccountRoutes(app, rt);
+  const sso = registerSsoRoutes(app, rt);
+  registerAccountRoutes(app, rt, sso);
   registerApiKeyRoutes(app, rt);
   registerAdminRoutes(app, rt);
   return rt;
@@ -115,15 +117,25 @@ async function startSession(
   setCredentialCookie(request, reply, SESSION_COOKIE, token);
 }
 
-function registerAccountRoutes(app: FastifyInstance, rt: AuthRuntime): void {
+/** KEYTALLY_DISABLE_LOCAL_AUTH: password login and registration are refused (single sign-on only). */
+function refuseWhenLocalAuthDisabled(rt: AuthRuntime): void {
+  if (rt.config.disableLocalAuth) {
+    throw new ForbiddenError('local sign-in is disabled on this server; use single sign-on');
+  }
+}
+
+function registerAccountRoutes(app: FastifyInstance, rt: AuthRuntime, sso: SsoRuntime): void {
   const limiter = new RateLimiter(rt.now);
 
   app.get('/api/auth/status', async (request): Promise<StatusResponse> => {
     const mode = rt.config.registrationMode;
+    const ready = sso.readyProviders();
     return {
       authEnabled: true,
       staticApiKeyRequired: false,
-      providers: ['local'],
+      // Built from the providers that actually initialised (reference-control section 6 item 3).
+      providers: [...(rt.config.disableLocalAuth ? [] : ['local']), ...ready.map((provider) => provider.id)],
+      sso: ready,
       hasUsers: (await countUsers(rt.db)) > 0,
       registrationMode: mode,
       user: request.auth ? toMe(request.auth) : null,
@@ -131,6 +143,7 @@ function registerAccountRoutes(app: FastifyInstance, rt: AuthRuntime): void {
   });
 
   app.post('/api/auth/register', opts, async (request, reply) => {
+    refuseWhenLocalAuthDisabled(rt);
     limiter.hit('register', request);
     const input = parseInput(RegisterRequest, request.body);
     const outcome = await registerUser(rt, input);
@@ -145,6 +158,7 @@ function registerAccountRoutes(app: FastifyInstance, rt: AuthRuntime): void {
   });
 
   app.post('/api/auth/login', opts, async (request, reply) => {
+    refuseWhenLocalAuthDisabled(rt);
     limiter.hit('login', request);
     const input = parseInput(LoginRequest, request.body);
     if (input.email.trim() === '') throw new BadRequestError('email is required');

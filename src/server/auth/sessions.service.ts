@@ -92,7 +92,7 @@ export async function cleanExpiredSessions(rt: AuthRuntime): Promise<number> {
 }
 
 /** Secure only when the client reached us over https (directly or via a proxy saying so). */
-function isHttps(request: FastifyRequest): boolean {
+export function isHttps(request: FastifyRequest): boolean {
   const forwarded = request.headers['x-forwarded-proto'];
   const proto = Array.isArray(forwarded) ? forwarded[0] : forwarded;
   return request.protocol === 'https' || proto?.split(',')[0]?.trim().toLowerCase() === 'https';

@@ -1,9 +1,9 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import type pg from 'pg';
 import { isPostgresUrl } from '../config.ts';
+import { createPrivateFile, makePrivateDir } from '../data-dir.ts';
 import type { DialectName } from './dialect.ts';
 import type { Database } from './schema.ts';
 import { applySqlitePragmas } from './sqlite-pragmas.ts';
@@ -71,7 +71,10 @@ function openSqlite(file: string): Db {
   try {
     // Inside the try: a data dir that cannot be created (a path through a file, no permission) is
     // one line naming the file, not a stack trace.
-    if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    if (file !== ':memory:') {
+      makePrivateDir(path.dirname(path.resolve(file)));
+      createPrivateFile(file);
+    }
     database = new SqliteDatabase(file);
     applySqlitePragmas(database);
   } catch (error) {

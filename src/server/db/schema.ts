@@ -12,6 +12,10 @@ export interface UsersTable {
   name: string;
   avatar_url: string;
   provider: string;
+  /**
+   * Local accounts: the email. Single sign-on accounts: the id of the identity row they were
+   * created from (unique, unlike a provider subject across issuers); user_identities holds the key.
+   */
   subject: string;
   password_hash: string | null;
   role: 'admin' | 'user';
@@ -52,6 +56,24 @@ export interface InvitesTable {
   used_at: number | null;
   created_at: number;
   expires_at: number;
+}
+
+/** Single sign-on identities (migration 20261201T0600); one user may have several. */
+export interface UserIdentitiesTable {
+  id: string;
+  user_id: string;
+  /** 'github' or 'oidc'. */
+  provider: string;
+  /** The OIDC issuer, or the GitHub base URL: part of the key, so another issuer never matches. */
+  issuer: string;
+  subject: string;
+  /** The verified email last seen, '' when none. */
+  email: string;
+  /** The name and avatar the provider last sent. */
+  name: string;
+  avatar_url: string;
+  created_at: number;
+  last_login_at: number;
 }
 
 export interface UsageRecordsTable {
@@ -133,6 +155,7 @@ export interface Database {
   sessions: SessionsTable;
   api_keys: ApiKeysTable;
   invites: InvitesTable;
+  user_identities: UserIdentitiesTable;
   usage_records: UsageRecordsTable;
   usage_rollups_hourly: UsageRollupsHourlyTable;
   usage_rollups_daily_sources: UsageRollupsDailySourcesTable;
@@ -146,6 +169,7 @@ export type UserUpdate = Updateable<UsersTable>;
 export type SessionRow = Selectable<SessionsTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type InviteRow = Selectable<InvitesTable>;
+export type UserIdentityRow = Selectable<UserIdentitiesTable>;
 export type UsageRecordRow = Selectable<UsageRecordsTable>;
 export type NewUsageRecordRow = Insertable<UsageRecordsTable>;
 export type UsageRollupRow = Selectable<UsageRollupsHourlyTable>;

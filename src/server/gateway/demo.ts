@@ -1,14 +1,21 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { answerOllamaNative } from './demo-ollama.ts';
 import { countTextTokens, estimatePromptTokens, promptTexts } from './tokens.ts';
-import type { ModelEntry, Upstream, UpstreamRequest, UpstreamResponse } from './upstreams.ts';
+import {
+  isOllamaNativePath,
+  type ModelEntry,
+  type Upstream,
+  type UpstreamRequest,
+  type UpstreamResponse,
+} from './upstreams.ts';
 
 export const DEMO_MODEL = 'demo';
 export const DEMO_UPSTREAM_NAME = 'demo';
 // A few dozen words at 8 ms apart: the dashboard's chat visibly streams, a test waits < 0.5 s.
-const DEMO_STREAM_DELAY_MS = 8;
-const DEMO_CREATED = 1_764_288_000;
+export const DEMO_STREAM_DELAY_MS = 8;
+export const DEMO_CREATED = 1_764_288_000;
 
 export const DEMO_MODEL_ENTRY: ModelEntry = {
   id: DEMO_MODEL,
@@ -32,7 +39,7 @@ export async function demoReply(body: Record<string, unknown>): Promise<string> 
   );
 }
 
-function jsonResponse(statusCode: number, payload: unknown): UpstreamResponse {
+export function jsonResponse(statusCode: number, payload: unknown): UpstreamResponse {
   return {
     statusCode,
     headers: { 'content-type': 'application/json' },
@@ -44,7 +51,7 @@ function idFor(kind: string, body: Record<string, unknown>): string {
   return `${kind}-demo${createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 12)}`;
 }
 
-function embeddingOf(text: string): number[] {
+export function embeddingOf(text: string): number[] {
   const digest = createHash('sha256').update(text).digest();
   return Array.from({ length: 16 }, (_, i) => Number(((digest[i] ?? 0) / 255 - 0.5).toFixed(6)));
 }
@@ -64,7 +71,7 @@ async function* streamEvents(
   yield 'data: [DONE]\n\n';
 }
 
-function invalidMessages(messages: unknown): string | undefined {
+export function invalidMessages(messages: unknown): string | undefined {
   if (!Array.isArray(messages) || messages.length === 0) {
     return 'messages: must be a non-empty array of {role, content} objects';
   }
@@ -86,9 +93,11 @@ function invalidPrompt(prompt: unknown): string | undefined {
 export function createDemoUpstream(): Upstream {
   return {
     name: DEMO_UPSTREAM_NAME,
+    ollama: true,
     describe: 'the built-in demo model',
     models: [DEMO_MODEL],
     async send(request) {
+      if (isOllamaNativePath(request.path)) return answerOllamaNative(request);
       const body = JSON.parse(request.body ?? '{}') as Record<string, unknown>;
       const promptTokens = await estimatePromptTokens(body);
       const created = DEMO_CREATED;

@@ -8,10 +8,12 @@ import type { GatewayMetrics } from '../metrics/registry.ts';
 import type { UsageEvent, UsageRecorder } from '../usage/recorder.ts';
 import { usageRowId } from '../usage/row-id.ts';
 import { exceedsJsonDepth, MAX_JSON_DEPTH } from './json-depth.ts';
+import type { OllamaInferencePath } from './ollama-shapes.ts';
 import { SseRelay } from './sse-relay.ts';
 import { countTextTokens, estimatePromptTokens } from './tokens.ts';
 import {
   type BufferedResponse,
+  listsModel,
   type OpenExchange,
   openViaSend,
   type ResponseSink,
@@ -19,7 +21,7 @@ import {
   type UpstreamRequest,
   type UpstreamResponse,
 } from './upstreams.ts';
-import { readJsonResponse, type TokenCounts } from './usage-shapes.ts';
+import { OPENAI_SHAPE, type TokenCounts, type WireShape } from './usage-shapes.ts';
 
 export const INFERENCE_ENDPOINTS = [
   '/chat/completions',
@@ -29,6 +31,8 @@ export const INFERENCE_ENDPOINTS = [
   '/messages',
 ] as const;
 export type InferenceEndpoint = (typeof INFERENCE_ENDPOINTS)[number];
+/** What the proxy forwards: an OpenAI inference route, or an Ollama native one (ollama.ts). */
+export type ProxiedPath = InferenceEndpoint | OllamaInferencePath;
 
 /** Why an inference request produced no usage row (label of keytally_usage_unrecorded_total). */
 export type UnrecordedReason =
@@ -71,6 +75,7 @@ export class UpstreamSet {
   route(model: string): Upstream | undefined {
     return (
       this.upstreams.find((upstream) => upstream.models?.includes(model)) ??
+      this.upstreams.find((upstream) => upstream.ollama && listsModel(upstream, model)) ??
       this.upstreams.find((upstream) => upstream.models === undefined)
     );
   }
@@ -120,7 +125,8 @@ export function upstreamRequestHeaders(request: FastifyRequest): Record<string, 
   return headers;
 }
 
-function responseHeaders(upstream: UpstreamResponse['headers']): Record<string, string | string[]> {
+/** The upstream's response headers minus hop-by-hop ones and what keytally sets itself. */
+export function responseHeaders(upstream: UpstreamResponse['headers']): Record<string, string | string[]> {
   const named = connectionTokens(upstream.connection);
   const headers: Record<string, string | string[]> = {};
   for (const name in upstream) {
@@ -145,13 +151,15 @@ function errorCode(error: unknown): string | undefined {
 
 function isTimeout(error: unknown): boolean {
   return (
+    (error instanceof Error && error.name === 'TimeoutError') ||
     error instanceof undiciErrors.HeadersTimeoutError ||
     error instanceof undiciErrors.BodyTimeoutError ||
     error instanceof undiciErrors.ConnectTimeoutError
   );
 }
 
-class RequestFailure extends Error {
+/** A request that ends without a usage row, and why (the error handler answers `error`). */
+export class RequestFailure extends Error {
   constructor(
     readonly reason: UnrecordedReason,
     readonly error: unknown,
@@ -172,7 +180,8 @@ export function modelNotFound(model: string, upstreams: UpstreamSet): NotFoundEr
   });
 }
 
-function upstreamFailure(error: unknown, upstream: Upstream, timeoutHint: string): UpstreamError {
+/** An upstream that failed to answer, as the 502 or 504 the client sees. */
+export function upstreamFailure(error: unknown, upstream: Upstream, timeoutHint: string): UpstreamError {
   if (isTimeout(error)) {
     return new UpstreamError(
       504,
@@ -188,17 +197,22 @@ function upstreamFailure(error: unknown, upstream: Upstream, timeoutHint: string
   );
 }
 
-/** Proxies one inference request and records its usage; throws typed errors for the error handler. */
+/**
+ * Proxies one inference request and records its usage; throws typed errors for the error handler.
+ * `shape` says how the answers of `endpoint`'s API family carry usage (OpenAI's SSE by default,
+ * Ollama's NDJSON for its native routes).
+ */
 export async function proxyInference(
   deps: ProxyDeps,
-  endpoint: InferenceEndpoint,
+  endpoint: ProxiedPath,
   request: FastifyRequest,
   reply: FastifyReply,
   timeoutMs: number,
+  shape: WireShape = OPENAI_SHAPE,
 ): Promise<FastifyReply | undefined> {
   const startedAt = deps.now();
   try {
-    return await forward(deps, endpoint, request, reply, startedAt, timeoutMs);
+    return await forward(deps, endpoint, shape, request, reply, startedAt, timeoutMs);
   } catch (error) {
     if (error instanceof RequestFailure) {
       deps.metrics.unrecorded.inc({ reason: error.reason });
@@ -221,30 +235,33 @@ interface Exchange {
   json: Json;
   requestedModel: string;
   upstream: Upstream;
+  shape: WireShape;
   stream: boolean;
   startedAt: number;
   timeoutMs: number;
 }
 
-async function forward(
+/** A request that passed admission: its body, caller, model and the upstream serving it. */
+export interface Admission {
+  json: Json;
+  auth: AuthContext;
+  requestedModel: string;
+  upstream: Upstream;
+}
+
+/**
+ * The checks every model request passes before anything is forwarded: the /v1 inference routes,
+ * Ollama's native ones (`api: 'ollama'`: the upstream must speak it), count_tokens and /api/show.
+ * A check added here (scopes, model allowlists) applies to all of them. Checks only: whatever
+ * reserves capacity belongs in `forward`, after this, which every recorded route (OpenAI's and
+ * Ollama's) passes and the unrecorded ones do not, so nothing is reserved that no row settles.
+ * Throws RequestFailure.
+ */
+export function admitModelRequest(
   deps: ProxyDeps,
-  endpoint: InferenceEndpoint,
   request: FastifyRequest,
-  reply: FastifyReply,
-  startedAt: number,
-  timeoutMs: number,
-): Promise<FastifyReply | undefined> {
-  const journalProblem = deps.recorder.journalProblem?.();
-  if (journalProblem) {
-    // Refused before forwarding: its usage could not be recorded, and it must not be served unbilled.
-    throw new RequestFailure(
-      'journal_unavailable',
-      new ServiceUnavailableError(`usage cannot be recorded right now: ${journalProblem}; retry shortly`, {
-        code: 'usage_journal_unavailable',
-        headers: { 'retry-after': '5' },
-      }),
-    );
-  }
+  api: WireShape['api'] = 'openai',
+): Admission {
   const body = request.body;
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new RequestFailure('invalid_request', new BadRequestError('body: must be a JSON object'));
@@ -274,8 +291,40 @@ async function forward(
   const requestedModel = json.model;
   const upstream = deps.upstreams.route(requestedModel);
   if (!upstream) throw new RequestFailure('unknown_model', modelNotFound(requestedModel, deps.upstreams));
+  if (api === 'ollama' && !upstream.ollama) {
+    throw new RequestFailure(
+      'unknown_model',
+      new NotFoundError(
+        `The model "${requestedModel}" is served by the upstream "${upstream.name}", which speaks OpenAI's API, not Ollama's: call /v1/chat/completions, or set api: ollama on an Ollama upstream in KEYTALLY_CONFIG.`,
+        { code: 'model_not_found' },
+      ),
+    );
+  }
+  return { json, auth, requestedModel, upstream };
+}
 
-  const stream = json.stream === true;
+async function forward(
+  deps: ProxyDeps,
+  endpoint: ProxiedPath,
+  shape: WireShape,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  startedAt: number,
+  timeoutMs: number,
+): Promise<FastifyReply | undefined> {
+  const journalProblem = deps.recorder.journalProblem?.();
+  if (journalProblem) {
+    // Refused before anything else: its usage could not be recorded, and it must not be served unbilled.
+    throw new RequestFailure(
+      'journal_unavailable',
+      new ServiceUnavailableError(`usage cannot be recorded right now: ${journalProblem}; retry shortly`, {
+        code: 'usage_journal_unavailable',
+        headers: { 'retry-after': '5' },
+      }),
+    );
+  }
+  const { json, auth, requestedModel, upstream } = admitModelRequest(deps, request, shape.api);
+  const stream = shape.streams(json);
   let outgoing = json;
   let stripUsageChunk = false;
   if (stream && (endpoint === '/chat/completions' || endpoint === '/completions')) {
@@ -295,6 +344,7 @@ async function forward(
     json,
     requestedModel,
     upstream,
+    shape,
     stream,
     startedAt,
     timeoutMs,
@@ -326,7 +376,7 @@ async function forward(
     } finally {
       reply.raw.off('close', onClientClose);
     }
-    if (isEventStream(response)) {
+    if (isStreamAnswer(shape, response)) {
       // An upstream that streams although the client did not ask: relay it, reading its usage.
       const relay = createRelay(exchange, false, noop, noop);
       relay.feed(response.body);
@@ -376,7 +426,7 @@ async function forwardStreamed(
         onStart(code, given) {
           statusCode = code;
           headers = given;
-          if (!isEventStream({ statusCode: code, headers: given })) return;
+          if (!isStreamAnswer(exchange.shape, { statusCode: code, headers: given })) return;
           relay = createRelay(
             exchange,
             stripUsageChunk,
@@ -414,13 +464,17 @@ async function forwardStreamed(
   return sendRelay(exchange, outcome.relay, outcome, sentAt);
 }
 
-function isEventStream(response: { statusCode: number; headers: UpstreamResponse['headers'] }): boolean {
+/** A 2xx answer in the shape's stream type (SSE, NDJSON): relayed event by event. */
+function isStreamAnswer(
+  shape: WireShape,
+  response: { statusCode: number; headers: UpstreamResponse['headers'] },
+): boolean {
   const type = response.headers['content-type'];
   return (
     response.statusCode >= 200 &&
     response.statusCode < 300 &&
     typeof type === 'string' &&
-    type.startsWith('text/event-stream')
+    type.startsWith(shape.streamType)
   );
 }
 
@@ -473,15 +527,17 @@ async function record(deps: ProxyDeps, row: UsageEvent): Promise<void> {
   if (row.api_key_id) deps.metrics.noteKeyTraffic(row.api_key_id, row.total_tokens ?? 0);
 }
 
-/** The relay of one SSE answer, recording its usage at its end (or what was relayed, if cut). */
+/** The relay of one streamed answer (SSE or NDJSON), recording its usage at its end (or what was relayed, if cut). */
 function createRelay(
   exchange: Exchange,
   stripUsageChunk: boolean,
   resume: () => void,
   abort: () => void,
 ): SseRelay {
-  const { deps, request } = exchange;
+  const { deps, request, shape } = exchange;
   return new SseRelay({
+    format: shape.format,
+    usage: shape.streamUsage(),
     stripUsageChunk,
     resume,
     abort,
@@ -535,7 +591,7 @@ async function sendWhole(
     } catch {
       parsed = undefined;
     }
-    const usage = readJsonResponse(parsed);
+    const usage = exchange.shape.readWhole(parsed);
     await record(deps, await buildRow(exchange, usage.model, usage.usage, usage.completionText, false));
   } else {
     deps.metrics.unrecorded.inc({ reason: 'upstream_status' });

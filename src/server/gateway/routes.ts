@@ -2,8 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../deps.ts';
 import { UpstreamError } from '../errors.ts';
 import { metricsFor } from '../metrics/registry.ts';
+import { registerCountTokens } from './count-tokens.ts';
 import { createDemoUpstream } from './demo.ts';
 import { listModels } from './models.ts';
+import { registerOllamaRoutes } from './ollama.ts';
 import { INFERENCE_ENDPOINTS, type ProxyDeps, proxyInference, UpstreamSet } from './proxy.ts';
 import { createHttpUpstream, upstreamConfigs } from './upstreams.ts';
 
@@ -14,7 +16,8 @@ export function servesDemoModel(deps: Pick<AppDeps, 'config'>): boolean {
 
 /**
  * The OpenAI-compatible proxy: every inference route with and without `/v1`, and the merged
- * model list. Upstreams are validated here, at start-up (a bad KEYTALLY_CONFIG stops the process).
+ * model list; Ollama's native API (ollama.ts) and Anthropic's count_tokens (count-tokens.ts).
+ * Upstreams are validated here, at start-up (a bad KEYTALLY_CONFIG stops the process).
  */
 export async function registerGateway(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const configs = upstreamConfigs(deps.config);
@@ -52,6 +55,8 @@ export async function registerGateway(app: FastifyInstance, deps: AppDeps): Prom
       );
     }
   }
+  registerOllamaRoutes(app, proxyDeps, deps.config.upstreamTimeoutMs);
+  registerCountTokens(app, proxyDeps, deps.config.upstreamTimeoutMs);
 
   for (const path of ['/v1/models', '/models']) {
     app.get(path, async (request, reply) => {

@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
+import { OllamaStreamUsage } from './ollama-shapes.ts';
 import { SseRelay, type SseRelayOptions } from './sse-relay.ts';
-import type { StreamUsage } from './usage-shapes.ts';
+import type { StreamUsageTap } from './usage-shapes.ts';
 
 const chunk = (content: string) =>
   `data: ${JSON.stringify({ model: 'm', choices: [{ delta: { content } }] })}\n\n`;
 const usageChunk = `data: ${JSON.stringify({ model: 'm', choices: [], usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } })}\n\n`;
 
 function relayWith(overrides: Partial<SseRelayOptions> = {}) {
-  const calls = { resume: 0, abort: 0, ended: [] as StreamUsage[], abandoned: [] as StreamUsage[] };
+  const calls = { resume: 0, abort: 0, ended: [] as StreamUsageTap[], abandoned: [] as StreamUsageTap[] };
   const relay = new SseRelay({
     stripUsageChunk: false,
     onEnd: async (usage) => {
@@ -90,5 +91,32 @@ describe('SseRelay', () => {
     expect(calls.ended).toHaveLength(1);
     expect(calls.abandoned).toHaveLength(0);
     expect(calls.abort).toBe(0);
+  });
+
+  it('NDJSON (Ollama): lines split across reads pass unchanged; the done line gives the counts', async () => {
+    const { relay, calls } = relayWith({ format: 'ndjson', usage: new OllamaStreamUsage() });
+    const line = (payload: unknown) => `${JSON.stringify(payload)}\n`;
+    const text =
+      line({ model: 'llama', message: { role: 'assistant', content: 'Hel' }, done: false }) +
+      line({ model: 'llama', message: { role: 'assistant', content: 'lo' }, done: false }) +
+      line({ model: 'llama', message: { content: '' }, done: true, prompt_eval_count: 7, eval_count: 2 });
+    const reading = readAll(relay);
+    relay.feed(Buffer.from(text.slice(0, 30)));
+    relay.feed(Buffer.from(text.slice(30)));
+    relay.finish();
+    expect(await reading).toBe(text);
+    expect(relay.eventsForwarded).toBe(3);
+    expect(calls.ended[0]?.counts).toEqual({ prompt: 7, completion: 2, total: 9 });
+    expect(calls.ended[0]?.completionText).toBe('Hello');
+    expect(calls.ended[0]?.model).toBe('llama');
+  });
+
+  it('NDJSON cut before its done line: abandoned with the text so far and no counts', async () => {
+    const { relay, calls } = relayWith({ format: 'ndjson', usage: new OllamaStreamUsage() });
+    relay.feed(Buffer.from(`${JSON.stringify({ response: 'one', done: false })}\n{"respo`));
+    relay.destroy();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(calls.abandoned[0]?.counts).toBeNull();
+    expect(calls.abandoned[0]?.completionText).toBe('one');
   });
 });

@@ -1,16 +1,22 @@
 import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { StreamUsage } from './usage-shapes.ts';
+import { StreamUsage, type StreamUsageTap } from './usage-shapes.ts';
 
 const EVENT_END = /\r?\n\r?\n/;
+// Ollama's native streams: one JSON object a line (application/x-ndjson).
+const LINE_END = /\r?\n/;
 
 export interface SseRelayOptions {
+  /** `sse` (the default): `data:` events; `ndjson`: one JSON object a line (Ollama). */
+  format?: 'sse' | 'ndjson';
+  /** Reads usage from each parsed event; OpenAI/Responses/Anthropic's StreamUsage by default. */
+  usage?: StreamUsageTap;
   /** Drop OpenAI usage-only chunks: keytally asked for them, the client did not. */
   stripUsageChunk: boolean;
   /** Runs before the stream's end reaches the client (the usage row is journaled here). */
-  onEnd: (usage: StreamUsage) => Promise<void>;
+  onEnd: (usage: StreamUsageTap) => Promise<void>;
   /** Runs once if the stream stops early (client gone, upstream broken): record what was relayed. */
-  onAbandon: (usage: StreamUsage) => void;
+  onAbandon: (usage: StreamUsageTap) => void;
   /** The client can take more: let the upstream send again. */
   resume: () => void;
   /** Stop the upstream request (the client went away). */
@@ -18,23 +24,26 @@ export interface SseRelayOptions {
 }
 
 /**
- * An SSE answer on its way to the client, event by event as the upstream sends it, its usage read
+ * An SSE (or NDJSON) answer on its way to the client, event by event as the upstream sends it, its usage read
  * on the way. The upstream's chunks are fed in (`feed`); only the bytes of an incomplete event are
  * held back (an event split across reads), never the stream. Backpressure: `feed` returns false
  * when the client's buffer is full, the caller pauses the upstream, and `_read` resumes it.
  * A plain Readable fed by undici's handler: no body stream, Transform or pipeline per request.
  */
 export class SseRelay extends Readable {
-  readonly usage = new StreamUsage();
+  readonly usage: StreamUsageTap;
   /** Events forwarded to the client so far. */
   eventsForwarded = 0;
   private readonly decoder = new StringDecoder('utf8');
   private pending = '';
   /** The upstream finished (its usage is being or has been recorded) or the relay was abandoned. */
   private settled = false;
+  private readonly eventEnd: RegExp;
 
   constructor(private readonly options: SseRelayOptions) {
     super();
+    this.usage = options.usage ?? new StreamUsage();
+    this.eventEnd = options.format === 'ndjson' ? LINE_END : EVENT_END;
   }
 
   /** One upstream chunk; false when the client is behind (pause the upstream until `_read`). */
@@ -44,7 +53,7 @@ export class SseRelay extends Readable {
     let out = '';
     let dropped = false;
     for (;;) {
-      const match = EVENT_END.exec(this.pending);
+      const match = this.eventEnd.exec(this.pending);
       if (!match) break;
       const end = match.index + match[0].length;
       const event = this.pending.slice(0, end);
@@ -96,12 +105,7 @@ export class SseRelay extends Readable {
 
   /** Reads the event's data; returns false when it must not reach the client. */
   private inspect(event: string): boolean {
-    let data = '';
-    for (const line of event.split(/\r?\n/)) {
-      if (!line.startsWith('data:')) continue;
-      const value = line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5);
-      data = data === '' ? value : `${data}\n${value}`;
-    }
+    const data = this.options.format === 'ndjson' ? event.trim() : sseData(event);
     if (data === '' || data === '[DONE]') return true;
     let parsed: unknown;
     try {
@@ -112,4 +116,15 @@ export class SseRelay extends Readable {
     this.usage.observe(parsed);
     return !(this.options.stripUsageChunk && StreamUsage.isUsageOnlyChunk(parsed));
   }
+}
+
+/** The `data:` payload of one SSE event (its data lines joined by newlines). */
+function sseData(event: string): string {
+  let data = '';
+  for (const line of event.split(/\r?\n/)) {
+    if (!line.startsWith('data:')) continue;
+    const value = line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5);
+    data = data === '' ? value : `${data}\n${value}`;
+  }
+  return data;
 }

@@ -22,6 +22,14 @@ export const UpstreamConfig = z.object({
   /** Models this upstream serves; omitted: it serves every model no other upstream lists. */
   models: z.array(z.string().trim().min(1, 'must not be empty')).optional(),
   timeout_ms: z.number().int().min(1).max(86_400_000).optional(),
+  /**
+   * What the upstream speaks: `openai` (url is its OpenAI base, e.g. `…/v1`) or `ollama` (url is
+   * the Ollama root; Ollama's native /api/* routes go there, the OpenAI routes to its `/v1`).
+   */
+  api: z.enum(['openai', 'ollama']).default('openai'),
+  /** Sent as OpenAI-Organization / OpenAI-Project instead of the client's (header hygiene). */
+  organization: z.string().trim().min(1, 'must not be empty').optional(),
+  project: z.string().trim().min(1, 'must not be empty').optional(),
 });
 export type UpstreamConfig = z.infer<typeof UpstreamConfig>;
 
@@ -80,8 +88,29 @@ export interface ModelEntry {
   owned_by?: string;
 }
 
+/** Paths of Ollama's native API (below the Ollama root), as opposed to OpenAI paths. */
+export function isOllamaNativePath(path: string): boolean {
+  return path.startsWith('/api/');
+}
+
+/**
+ * The other spelling of an Ollama model name: Ollama treats `llama3.1` and `llama3.1:latest` as one
+ * model, and clients send either (Open WebUI the tag from /api/tags, a config usually the bare name).
+ */
+export function ollamaAlias(model: string): string {
+  return model.endsWith(':latest') ? model.slice(0, -':latest'.length) : `${model}:latest`;
+}
+
+/** True when `upstream` lists `model`, an Ollama upstream also under its other spelling. */
+export function listsModel(upstream: Pick<Upstream, 'models' | 'ollama'>, model: string): boolean {
+  if (!upstream.models) return false;
+  return upstream.models.includes(model) || (upstream.ollama && upstream.models.includes(ollamaAlias(model)));
+}
+
 export interface Upstream {
   name: string;
+  /** True when it serves Ollama's native /api/* routes (an `api: ollama` upstream, the demo model). */
+  ollama: boolean;
   /** Where requests go, for error messages (never contains the key). */
   describe: string;
   models: readonly string[] | undefined;
@@ -133,10 +162,30 @@ export function loadUpstreamsFile(file: string): UpstreamsFile {
 export function upstreamConfigs(config: Config): UpstreamConfig[] {
   if (config.configFile) return loadUpstreamsFile(config.configFile).upstreams;
   if (config.upstreamUrl) {
-    return [{ name: 'default', url: config.upstreamUrl, api_key: config.upstreamApiKey }];
+    return [
+      {
+        name: 'default',
+        url: config.upstreamUrl,
+        api_key: config.upstreamApiKey,
+        api: isOllamaRoot(config.upstreamUrl) ? 'ollama' : 'openai',
+      },
+    ];
   }
   return [];
 }
+
+/**
+ * KEYTALLY_UPSTREAM_URL without a path (`http://127.0.0.1:11434`) is an Ollama root: an OpenAI
+ * base URL always has one (`/v1`, `/openai/v1`), and Ollama's own root serves both its native API
+ * and, below `/v1`, the OpenAI one.
+ */
+export function isOllamaRoot(url: string): boolean {
+  return new URL(url).pathname.replace(/\/+$/, '') === '';
+}
+
+// Client headers about the client's OpenAI account: with keytally's key they would name an
+// organization that key does not belong to, and OpenAI refuses the request.
+const ACCOUNT_HEADERS = ['openai-organization', 'openai-project'] as const;
 
 // Keep-alive connections per upstream origin. 128 covers concurrency 64 with streams in flight;
 // pipelining stays off because a slow stream would block the requests queued behind it.
@@ -159,17 +208,24 @@ export function createHttpUpstream(upstream: UpstreamConfig, defaultTimeoutMs: n
     const headers = { ...request.headers };
     if (upstream.api_key) {
       headers.authorization = `Bearer ${upstream.api_key}`;
-      if (request.path === '/messages') headers['x-api-key'] = upstream.api_key;
+      if (request.path.startsWith('/messages')) headers['x-api-key'] = upstream.api_key;
+      for (const name of ACCOUNT_HEADERS) delete headers[name];
     }
+    if (upstream.organization) headers['openai-organization'] = upstream.organization;
+    if (upstream.project) headers['openai-project'] = upstream.project;
     return headers;
   };
+  // An Ollama root serves the OpenAI routes below /v1 and its native ones (/api/*) as they are.
+  const openAiBase = upstream.api === 'ollama' ? `${basePath}/v1` : basePath;
+  const pathOf = (path: string) => (isOllamaNativePath(path) ? basePath : openAiBase) + path;
   return {
     name: upstream.name,
+    ollama: upstream.api === 'ollama',
     describe: `${base.origin}${basePath}`,
     models: upstream.models,
     async send(request) {
       const response = await pool.request({
-        path: `${basePath}${request.path}`,
+        path: pathOf(request.path),
         method: request.method,
         headers: withKey(request),
         body: request.body,
@@ -181,7 +237,7 @@ export function createHttpUpstream(upstream: UpstreamConfig, defaultTimeoutMs: n
       return dispatchStreaming(
         pool,
         {
-          path: `${basePath}${request.path}`,
+          path: pathOf(request.path),
           method: request.method,
           headers: withKey(request),
           body: request.body,
@@ -191,7 +247,7 @@ export function createHttpUpstream(upstream: UpstreamConfig, defaultTimeoutMs: n
     },
     exchange(request) {
       return dispatchBuffered(pool, {
-        path: `${basePath}${request.path}`,
+        path: pathOf(request.path),
         method: request.method,
         headers: withKey(request),
         body: request.body,

@@ -69,8 +69,19 @@ export function readJsonResponse(body: unknown): JsonUsage {
   };
 }
 
+/** What a relay learns from a stream's events, for its usage row. */
+export interface StreamUsageTap {
+  readonly model: string | undefined;
+  /** Counts the upstream reported; null when it reported none (yet). */
+  readonly counts: TokenCounts | null;
+  /** Text streamed so far, for the estimate when `counts` is null or the stream was cut. */
+  readonly completionText: string;
+  /** Feeds one parsed event. */
+  observe(event: unknown): void;
+}
+
 /** Accumulates usage over the events of one SSE stream. */
-export class StreamUsage {
+export class StreamUsage implements StreamUsageTap {
   model: string | undefined;
   private usage: TokenCounts | null = null;
   private readonly text: string[] = [];
@@ -159,3 +170,29 @@ export class StreamUsage {
     }
   }
 }
+
+/** How one API family's answers carry usage: the proxy's only protocol-specific part. */
+export interface WireShape {
+  /** The API family: an `ollama` shape's requests need an upstream that speaks Ollama's API. */
+  api: 'openai' | 'ollama';
+  /** True when the request body asks for a streamed answer. */
+  streams(body: Json): boolean;
+  /** Content type of a streamed answer (relayed event by event). */
+  streamType: string;
+  /** How the relay splits a streamed answer into events. */
+  format: 'sse' | 'ndjson';
+  /** Usage of a whole JSON answer. */
+  readWhole(body: unknown): JsonUsage;
+  /** A fresh reader for one streamed answer. */
+  streamUsage(): StreamUsageTap;
+}
+
+/** OpenAI chat/completions/embeddings, Responses and Anthropic Messages: JSON or SSE. */
+export const OPENAI_SHAPE: WireShape = {
+  api: 'openai',
+  streams: (body) => body.stream === true,
+  streamType: 'text/event-stream',
+  format: 'sse',
+  readWhole: readJsonResponse,
+  streamUsage: () => new StreamUsage(),
+};

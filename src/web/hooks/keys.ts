@@ -7,6 +7,8 @@ export const queryKeys = {
   adminUsers: ['admin', 'users'] as const,
   adminKeys: (userId: string) => ['admin', 'api-keys', userId] as const,
   invites: ['admin', 'invites'] as const,
+  identities: ['auth', 'identities'] as const,
+  pendingLink: ['auth', 'sso-link'] as const,
   usageAll: ['usage'] as const,
   usage: (range: UsageRange) => ['usage', 'self', range] as const,
   adminUsage: (range: UsageRange, userId?: string) => ['usage', 'admin', range, userId ?? ''] as const,

@@ -3,9 +3,11 @@ import { createColumnHelper } from '@tanstack/react-table';
 import { KeyRound, Plus, Trash2, X } from 'lucide-react';
 import { type FormEvent, useMemo, useState } from 'react';
 import { type ApiKey, api, type CreatedApiKey, type SessionUser } from '../api.ts';
+import { ClientSetupHint } from '../components/ClientSetupHint.tsx';
 import { ConfirmDialog } from '../components/ConfirmDialog.tsx';
 import { CopyButton } from '../components/CopyButton.tsx';
 import { DataTable } from '../components/DataTable.tsx';
+import { SignInMethods } from '../components/SignInMethods.tsx';
 import { Empty, ErrorState, InlineError, Loading } from '../components/States.tsx';
 import { useToast } from '../components/Toast.tsx';
 import { onTabListKeyDown } from '../components/tablist.ts';
@@ -46,7 +48,12 @@ export function AccountPage({ user }: { user: SessionUser }) {
         ))}
       </div>
       {tab === 'profile' ? <ProfileTab user={user} /> : null}
-      {tab === 'security' ? <SecurityTab /> : null}
+      {tab === 'security' ? (
+        <>
+          <SignInMethods user={user} />
+          {user.provider === 'local' ? <SecurityTab /> : null}
+        </>
+      ) : null}
       {tab === 'keys' ? <ApiKeysTab /> : null}
     </>
   );
@@ -239,10 +246,7 @@ function ApiKeysTab() {
               <code data-testid="new-key">{created.key}</code>
               <CopyButton text={created.key} />
             </div>
-            <p className="hint">
-              Use it with any OpenAI-compatible client: base URL <code>{window.location.origin}/v1</code>,
-              header <code>Authorization: Bearer kt-…</code>
-            </p>
+            <ClientSetupHint origin={window.location.origin} />
           </div>
         ) : null}
       </section>

@@ -1,11 +1,13 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { CheckCircle2 } from 'lucide-react';
-import { type FormEvent, useState } from 'react';
+import { type FormEvent, type ReactNode, useState } from 'react';
 import { ApiError, type AuthStatus, api } from '../api.ts';
 import { BrandMark, ThemeToggle } from '../components/Layout.tsx';
+import { LinkForm, SsoButtons, SsoError } from '../components/SsoSignIn.tsx';
 import { InlineError } from '../components/States.tsx';
 import { onTabListKeyDown } from '../components/tablist.ts';
 import { queryKeys } from '../hooks/keys.ts';
+import { useLocation } from '../router.ts';
 
 type Mode = 'login' | 'register' | 'token';
 
@@ -19,10 +21,7 @@ function isOverridable(error: unknown): boolean {
   );
 }
 
-export function LoginPage({ status }: { status: AuthStatus }) {
-  const firstRun = !status.hasUsers;
-  const [mode, setMode] = useState<Mode>(firstRun ? 'register' : 'login');
-  const effective: Mode = firstRun ? 'register' : mode;
+function AuthFrame({ children }: { children: ReactNode }) {
   return (
     <div className="auth-page">
       <div style={{ position: 'fixed', top: 12, right: 12 }}>
@@ -33,47 +32,114 @@ export function LoginPage({ status }: { status: AuthStatus }) {
           <BrandMark />
           keytally
         </div>
-        {firstRun ? (
-          <>
-            <h1>Welcome to keytally</h1>
-            <p className="lead">No account exists yet. Create the administrator account to get started.</p>
-          </>
-        ) : (
-          <>
-            <h1>{effective === 'register' ? 'Create your account' : 'Sign in'}</h1>
-            <p className="lead">Usage, API keys and chat for your model gateway.</p>
-            <div
-              className="segmented"
-              role="tablist"
-              onKeyDown={onTabListKeyDown}
-              aria-label="Sign-in method"
-              style={{ marginBottom: 20 }}
-            >
-              {(
-                [
-                  ['login', 'Sign in'],
-                  ['register', 'Register'],
-                  ['token', 'Use a key'],
-                ] as const
-              ).map(([value, label]) => (
-                <button
-                  key={value}
-                  type="button"
-                  role="tab"
-                  aria-selected={effective === value}
-                  onClick={() => setMode(value)}
-                >
-                  {label}
-                </button>
-              ))}
-            </div>
-          </>
-        )}
-        {effective === 'login' ? <LoginForm /> : null}
-        {effective === 'register' ? <RegisterForm status={status} firstRun={firstRun} /> : null}
-        {effective === 'token' ? <TokenForm /> : null}
+        {children}
       </div>
     </div>
+  );
+}
+
+export function LoginPage({ status }: { status: AuthStatus }) {
+  const { search } = useLocation();
+  const errorCode = search.get('error');
+  const invite = search.get('invite_code') ?? '';
+  const localAuth = status.providers.includes('local');
+  if (search.get('link')) {
+    return (
+      <AuthFrame>
+        <h1>Link your account</h1>
+        <LinkForm />
+      </AuthFrame>
+    );
+  }
+  if (!localAuth) {
+    // KEYTALLY_DISABLE_LOCAL_AUTH: single sign-on buttons only.
+    return (
+      <AuthFrame>
+        <h1>Sign in</h1>
+        <p className="lead">
+          {status.hasUsers
+            ? 'Usage, API keys and chat for your model gateway.'
+            : 'No account exists yet: the first person to sign in with a verified email becomes the administrator.'}
+        </p>
+        <SsoError code={errorCode} />
+        {status.sso.length === 0 ? (
+          <div className="alert alert-warning" role="status">
+            <span>
+              Single sign-on is not available right now (its provider cannot be reached). Try again in a
+              minute.
+            </span>
+          </div>
+        ) : null}
+        <SsoButtons status={status} initialInvite={invite} />
+      </AuthFrame>
+    );
+  }
+  return <LocalLogin status={status} errorCode={errorCode} invite={invite} />;
+}
+
+function LocalLogin({
+  status,
+  errorCode,
+  invite,
+}: {
+  status: AuthStatus;
+  errorCode: string | null;
+  invite: string;
+}) {
+  const firstRun = !status.hasUsers;
+  const [mode, setMode] = useState<Mode>(firstRun ? 'register' : 'login');
+  const effective: Mode = firstRun ? 'register' : mode;
+  return (
+    <AuthFrame>
+      <SsoError code={errorCode} />
+      {firstRun ? (
+        <>
+          <h1>Welcome to keytally</h1>
+          <p className="lead">No account exists yet. Create the administrator account to get started.</p>
+        </>
+      ) : (
+        <>
+          <h1>{effective === 'register' ? 'Create your account' : 'Sign in'}</h1>
+          <p className="lead">Usage, API keys and chat for your model gateway.</p>
+          <div
+            className="segmented"
+            role="tablist"
+            onKeyDown={onTabListKeyDown}
+            aria-label="Sign-in method"
+            style={{ marginBottom: 20 }}
+          >
+            {(
+              [
+                ['login', 'Sign in'],
+                ['register', 'Register'],
+                ['token', 'Use a key'],
+              ] as const
+            ).map(([value, label]) => (
+              <button
+                key={value}
+                type="button"
+                role="tab"
+                aria-selected={effective === value}
+                onClick={() => setMode(value)}
+              >
+                {label}
+              </button>
+            ))}
+          </div>
+        </>
+      )}
+      {effective === 'login' ? <LoginForm /> : null}
+      {effective === 'register' ? <RegisterForm status={status} firstRun={firstRun} /> : null}
+      {effective === 'token' ? <TokenForm /> : null}
+      {effective !== 'token' && status.sso.length > 0 ? (
+        <>
+          <div className="muted small" style={{ textAlign: 'center', margin: '16px 0' }}>
+            or
+          </div>
+          <SsoButtons status={status} initialInvite={invite} />
+        </>
+      ) : null}
+    </AuthFrame>
   );
 }
 
