@@ -240,7 +240,12 @@ describe.each(DIALECTS)('fuzzing every /v1 and /api/auth route on %s (issue 11, 
       ...extra.map((body, i): [string | Buffer, Credential] => [body, i % 2 === 0 ? 'legacy' : 'none']),
     ];
     for (const route of routes) {
-      for (const [body, credential] of casesFor(route)) {
+      // A GET has no body: one request per credential is enough.
+      const cases =
+        route.method === 'GET'
+          ? (['session', 'apikey', 'legacy', 'none'] as const).map((c): [string, Credential] => ['', c])
+          : casesFor(route);
+      for (const [body, credential] of cases) {
         const what = `${route.method} ${route.path} as ${credential} with ${String(body).slice(0, 120)}`;
         const sent = route.method === 'GET' ? undefined : body;
         const response = await send(
