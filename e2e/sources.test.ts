@@ -124,7 +124,7 @@ describe('usage sources as an admin with several users', { timeout: 60_000 }, ()
       .readFileSync(await download.path(), 'utf8')
       .trim()
       .split(/\r?\n/);
-    expect(csv[0]).toBe('kind,name,user,prefix,requests,tokens,last_used,revoked');
+    expect(csv[0]).toBe('kind,name,user,prefix,requests,tokens,cost_usd,unpriced_requests,last_used,revoked');
     expect(
       csv
         .slice(1)

@@ -49,6 +49,13 @@ interface Flags {
    * median of the rounds' ratios and their range.
    */
   rounds: number;
+  /**
+   * `on`, `off` or both (`--prices=on,off`): keytally with an admin price for the bench model (every
+   * row priced: the catalogue-free cost path, resolution cached, integer arithmetic) and/or without
+   * (every row `none` after the same cached look-up). Both: the report adds each dialect's CPU per
+   * request priced ÷ unpriced, paired by round (the cost acceptance of issue #12).
+   */
+  prices: boolean[];
 }
 
 function parseFlags(args: string[]): Flags {
@@ -64,6 +71,7 @@ function parseFlags(args: string[]): Flags {
     cpuProf: get('cpu-prof'),
     streams: (get('stream') ?? 'false,true').split(',').map((value) => value === 'true'),
     rounds: Math.max(1, Number(get('rounds') ?? 3)),
+    prices: (get('prices') ?? 'on').split(',').map((value) => value !== 'off'),
   };
 }
 
@@ -255,10 +263,26 @@ interface KeytallyTarget {
   cleanup: () => Promise<void>;
 }
 
-async function seedKey(db: Db): Promise<string> {
+async function seedKey(db: Db, priced: boolean): Promise<string> {
   await migrateToLatest(db);
   const userId = randomUUID();
   const now = Date.now();
+  if (priced) {
+    await db.kysely
+      .insertInto('prices')
+      .values({
+        id: randomUUID(),
+        model: 'bench-model',
+        input_micros: 150_000,
+        output_micros: 600_000,
+        cached_input_micros: 75_000,
+        cache_write_micros: null,
+        effective_from: 0,
+        created_at: now,
+        created_by: 'bench',
+      })
+      .execute();
+  }
   await db.kysely
     .insertInto('users')
     .values({
@@ -329,12 +353,13 @@ async function startKeytally(
   dialect: 'sqlite' | 'postgres',
   upstream: string,
   cpuProf: string | undefined,
+  priced: boolean,
 ): Promise<KeytallyTarget> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keytally-bench-'));
   const postgres = dialect === 'postgres' ? await freshPostgres() : undefined;
   const databaseUrl = postgres?.url ?? path.join(dataDir, 'keytally.db');
   const db = await openDatabase(databaseUrl);
-  const key = await seedKey(db);
+  const key = await seedKey(db, priced);
   await db.close();
   const port = await freePort();
   // keytally runs its esbuild bundle only when it is newer than every source (others may be editing
@@ -370,7 +395,7 @@ async function startKeytally(
     );
   }, 'keytally to start');
   return {
-    name: `keytally-${dialect}`,
+    name: priced ? `keytally-${dialect}` : `keytally-${dialect}-unpriced`,
     url,
     headers: { authorization: `Bearer ${key}` },
     child,
@@ -441,6 +466,9 @@ async function measureRecorder(dialect: 'sqlite' | 'postgres', rows: number): Pr
     aborted: 0,
     stream: i % 2,
     upstream: 'default',
+    // As the gateway records them: most rows priced, some without a known price.
+    cost_nanos: i % 5 === 0 ? null : 27_000 + (i % 7),
+    price_source: i % 5 === 0 ? 'none' : 'catalog',
   });
   // Warm-up (not timed): the writer thread is started and the code paths are compiled; "sustains"
   // is about the steady state, not the first second after start-up.
@@ -539,7 +567,8 @@ async function runProxy(
       }
     }
     for (const dialect of flags.dialects)
-      keytallys.push(await startKeytally(dialect, upstream, flags.cpuProf));
+      for (const priced of flags.prices)
+        keytallys.push(await startKeytally(dialect, upstream, flags.cpuProf, priced));
     // Warm-up, 3 s each (JIT, caches, connection pools): in 1-s warm-ups the first round measured
     // every proxy, the minimal one included, at a third to a half of its later rate.
     for (const keytally of keytallys) {
@@ -660,6 +689,52 @@ function report(
       `  ${r.target.padEnd(17)} c=${String(r.concurrency).padEnd(3)} stream=${String(r.stream).padEnd(5)} throughput ${percent(r.throughputRatio)} [${r.throughputRatioRange?.map(percent).join('..')}]  p99 ${signed(r.p99AddedMs)} ms [${r.p99AddedMsRange?.map(signed).join('..')}]  cpu/req ×${r.cpuRatio ?? '?'}`,
     );
   }
+  // Issue #12: the same build's CPU per request with every row priced vs without a price.
+  const costRatios =
+    flags.prices.length < 2
+      ? []
+      : flags.concurrency.flatMap((concurrency) =>
+          flags.streams.flatMap((stream) =>
+            flags.dialects.map((dialect) => {
+              const priced = `keytally-${dialect}`;
+              const unpriced = `${priced}-unpriced`;
+              const raw: number[] = [];
+              const normalised: number[] = [];
+              for (let round = 1; round <= flags.rounds; round += 1) {
+                const same = (m: Measurement) =>
+                  m.concurrency === concurrency && m.stream === stream && m.round === round;
+                const with_ = measurements.find((m) => same(m) && m.target === priced);
+                const without = measurements.find((m) => same(m) && m.target === unpriced);
+                const base = (name: string) =>
+                  measurements.find((m) => same(m) && m.target === 'minimal-proxy' && m.pairedWith === name);
+                if (!with_?.cpuMsPerRequest || !without?.cpuMsPerRequest) continue;
+                raw.push(with_.cpuMsPerRequest / without.cpuMsPerRequest);
+                const b1 = base(priced)?.cpuMsPerRequest;
+                const b2 = base(unpriced)?.cpuMsPerRequest;
+                if (b1 && b2) normalised.push(with_.cpuMsPerRequest / b1 / (without.cpuMsPerRequest / b2));
+              }
+              const round3 = (value: number) => Number(value.toFixed(3));
+              return {
+                dialect,
+                concurrency,
+                stream,
+                /** Median over the rounds of CPU ms per request priced ÷ unpriced. */
+                cpuRatio: raw.length > 0 ? round3(median(raw)) : null,
+                cpuRatioRange: raw.length > 0 ? [round3(Math.min(...raw)), round3(Math.max(...raw))] : null,
+                /** The same, each side first divided by its paired minimal proxy's CPU per request. */
+                cpuRatioVsMinimal: normalised.length > 0 ? round3(median(normalised)) : null,
+              };
+            }),
+          ),
+        );
+  if (costRatios.length > 0) {
+    console.log('cost per row: CPU per request with prices ÷ without, median of paired rounds [range]:');
+    for (const r of costRatios) {
+      console.log(
+        `  keytally-${r.dialect.padEnd(8)} c=${String(r.concurrency).padEnd(3)} stream=${String(r.stream).padEnd(5)} ×${r.cpuRatio ?? '?'} [${r.cpuRatioRange?.join('..') ?? '?'}]  (each ÷ its minimal proxy: ×${r.cpuRatioVsMinimal ?? '?'})`,
+      );
+    }
+  }
   for (const [name, bytes] of Object.entries(peaks)) {
     const underLoad = measurements
       .filter((m) => m.target === name)
@@ -691,6 +766,7 @@ function report(
         flags,
         measurements,
         ratios,
+        costRatios,
         peakRssBytes: peaks,
         recorder,
       },

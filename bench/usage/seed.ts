@@ -2,7 +2,6 @@ import { sql } from 'kysely';
 import { hashSecret } from '../../src/server/auth/hash.ts';
 import type { Db } from '../../src/server/db/connection.ts';
 import {
-  dailyRollupTriggerStatements,
   dropDailyRollupTriggerStatements,
   rebuildDailyRollupStatements,
 } from '../../src/server/db/migrations/20261128T0030-usage-daily-rollups.ts';
@@ -12,6 +11,7 @@ import {
   SEED_DAY_VERSIONS,
 } from '../../src/server/db/migrations/20261128T0031-usage-day-versions.ts';
 import { UNSOURCED_INDEX } from '../../src/server/db/migrations/20261128T0032-usage-raw-indexes.ts';
+import { costRollupTriggerStatements } from '../../src/server/db/migrations/20261201T0300-usage-cost.ts';
 
 /**
  * Bulk seeding for the usage bench: raw rows generated inside the database (PostgreSQL
@@ -194,7 +194,9 @@ export async function seedUsage(db: Db, plan: SeedPlan, log: (line: string) => v
       for (const statement of rebuildDailyRollupStatements()) await sql.raw(statement).execute(trx);
       await sql.raw(SEED_DAY_VERSIONS).execute(trx);
       for (const statement of [
-        ...dailyRollupTriggerStatements(db.dialect),
+        // The current triggers (migration 20261201T0300 replaced 0030's to carry cost); the seeded rows
+        // have no cost, so their rollups' cost sums keep their default 0.
+        ...costRollupTriggerStatements(db.dialect),
         ...dayVersionTriggerStatements(db.dialect),
       ]) {
         // The function survives the trigger drop; re-creating it is harmless.

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { registerAuth } from './auth/routes.ts';
+import { registerCost } from './cost/routes.ts';
 import type { AppDeps } from './deps.ts';
 import { sendError } from './errors.ts';
 import { registerGateway } from './gateway/routes.ts';
@@ -80,7 +81,8 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}): Promise
 
   await registerHealthRoutes(app, deps);
   await registerAuth(app, deps);
-  await registerGateway(app, deps);
+  const prices = await registerCost(app, deps);
+  await registerGateway(app, deps, prices);
   await registerUsageRoutes(app, deps);
   await registerMetrics(app, deps);
   await registerWeb(app);

@@ -95,6 +95,10 @@ export const UsageBucket = z.object({
   completion_tokens: z.number(),
   total_tokens: z.number(),
   request_count: z.number(),
+  /** keytally: cost in USD of the requests with a known price (decisions.md section 8). */
+  cost: z.number(),
+  /** keytally: requests without a known price (their cost is unknown, not 0). */
+  unpriced_requests: z.number(),
 });
 export type UsageBucket = z.infer<typeof UsageBucket>;
 
@@ -103,6 +107,10 @@ export const UsageTotals = z.object({
   completion_tokens: z.number(),
   total_tokens: z.number(),
   request_count: z.number(),
+  /** keytally: cost in USD of the requests with a known price (decisions.md section 8). */
+  cost: z.number(),
+  /** keytally: requests without a known price (their cost is unknown, not 0). */
+  unpriced_requests: z.number(),
 });
 export type UsageTotals = z.infer<typeof UsageTotals>;
 
@@ -118,7 +126,14 @@ export const UsageResponse = z.object({
 export type UsageResponse = z.infer<typeof UsageResponse>;
 
 /** `tokens` is SUM(total_tokens); `requests` a row count. */
-export const TotalsEntry = z.object({ tokens: z.number(), requests: z.number() });
+export const TotalsEntry = z.object({
+  tokens: z.number(),
+  requests: z.number(),
+  /** keytally: cost in USD of the requests with a known price (decisions.md section 8). */
+  cost: z.number(),
+  /** keytally: requests without a known price (their cost is unknown, not 0). */
+  unpriced_requests: z.number(),
+});
 export type TotalsEntry = z.infer<typeof TotalsEntry>;
 
 /**
@@ -132,6 +147,10 @@ export const KeyTotal = z.object({
   user_name: z.string(),
   tokens: z.number(),
   requests: z.number(),
+  /** keytally: cost in USD of the requests with a known price (decisions.md section 8). */
+  cost: z.number(),
+  /** keytally: requests without a known price (their cost is unknown, not 0). */
+  unpriced_requests: z.number(),
   /** RFC3339 (UTC, with milliseconds) of the newest request in the window. */
   last_used: z.string(),
   key_prefix: z.string(),
@@ -146,6 +165,10 @@ export const UserSourceTotal = z.object({
   user_name: z.string(),
   tokens: z.number(),
   requests: z.number(),
+  /** keytally: cost in USD of the requests with a known price (decisions.md section 8). */
+  cost: z.number(),
+  /** keytally: requests without a known price (their cost is unknown, not 0). */
+  unpriced_requests: z.number(),
 });
 export type UserSourceTotal = z.infer<typeof UserSourceTotal>;
 
@@ -214,6 +237,11 @@ export const USAGE_EXPORT_COLUMNS = [
   'aborted',
   'stream',
   'upstream',
+  'cached_tokens',
+  'cache_write_tokens',
+  'reasoning_tokens',
+  'cost',
+  'price_source',
 ] as const;
 
 export const UsageExportRow = z.object({
@@ -235,5 +263,12 @@ export const UsageExportRow = z.object({
   aborted: z.boolean(),
   stream: z.boolean(),
   upstream: z.string(),
+  /** null: not reported by the upstream. */
+  cached_tokens: z.number().nullable(),
+  cache_write_tokens: z.number().nullable(),
+  reasoning_tokens: z.number().nullable(),
+  /** USD; null when no price was known (price_source `none`). */
+  cost: z.number().nullable(),
+  price_source: z.enum(['admin', 'catalog', 'none']),
 });
 export type UsageExportRow = z.infer<typeof UsageExportRow>;

@@ -6,6 +6,7 @@ import { AccountPage } from './pages/AccountPage.tsx';
 import { ChatPage } from './pages/ChatPage.tsx';
 import { LoginPage } from './pages/LoginPage.tsx';
 import { NotFoundPage } from './pages/NotFoundPage.tsx';
+import { PricesPage } from './pages/PricesPage.tsx';
 import { UsagePage } from './pages/UsagePage.tsx';
 import { UsersPage } from './pages/UsersPage.tsx';
 import { navigate, useLocation } from './router.ts';
@@ -16,6 +17,7 @@ const TITLES: Record<string, string> = {
   '/app/chat': 'Chat',
   '/app/account': 'API keys & account',
   '/app/users': 'Users',
+  '/app/prices': 'Prices',
   '/login': 'Sign in',
 };
 
@@ -47,7 +49,8 @@ export function App() {
       navigate(next?.startsWith('/app/') ? next : '/app/usage', { replace: true });
       return;
     }
-    const allowed = !path.startsWith('/app/users') || user?.role === 'admin';
+    const adminOnly = path.startsWith('/app/users') || path.startsWith('/app/prices');
+    const allowed = !adminOnly || user?.role === 'admin';
     // An unknown /app/… path stays put and shows the not-found page; `/` and the like go to Usage.
     if ((!isKnownPage(path) && !path.startsWith('/app/')) || !allowed)
       navigate('/app/usage', { replace: true });
@@ -66,6 +69,7 @@ export function App() {
   else if (path.startsWith('/app/chat')) page = <ChatPage />;
   else if (path.startsWith('/app/account')) page = <AccountPage user={user} />;
   else if (path.startsWith('/app/users') && user.role === 'admin') page = <UsersPage me={user} />;
+  else if (path.startsWith('/app/prices') && user.role === 'admin') page = <PricesPage />;
   else page = <UsagePage user={user} />;
   return <Layout user={user}>{page}</Layout>;
 }

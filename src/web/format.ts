@@ -50,3 +50,33 @@ export function formatDateTime(value: string | null | undefined): string {
 export function percent(part: number, whole: number): number {
   return whole > 0 ? Math.round((part / whole) * 100) : 0;
 }
+
+/** What the Usage page measures: tokens, or cost in USD. */
+export type Measure = 'tokens' | 'cost';
+
+/**
+ * USD as a price list shows it: `$12.34` (cents from a dollar up), `$0.0042` (two significant
+ * digits below a dollar, so small per-request costs do not all read `$0.00`), `$0` for nothing.
+ */
+export function formatUsd(value: number): string {
+  if (value === 0) return '$0';
+  const sign = value < 0 ? '-' : '';
+  const abs = Math.abs(value);
+  if (abs >= 1) {
+    return `${sign}$${abs.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+  }
+  const decimals = Math.min(9, Math.max(2, 1 - Math.floor(Math.log10(abs))));
+  return `${sign}$${abs.toFixed(decimals)}`;
+}
+
+/** A figure in the page's measure: tokens (`1.2K`) or USD. */
+export function formatMeasure(measure: Measure, value: number): string {
+  return measure === 'cost' ? formatUsd(value) : formatTokens(value);
+}
+
+/** Sums USD figures through integer nano-USD, so a column adds up exactly as the server's totals do. */
+export function sumUsd(values: readonly number[]): number {
+  let nanos = 0;
+  for (const value of values) nanos += Math.round(value * 1e9);
+  return nanos / 1e9;
+}

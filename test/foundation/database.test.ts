@@ -7,6 +7,7 @@ import { createTestDatabase, DIALECTS, type TestDatabase } from '../helpers/db.t
 const TABLES = [
   'api_keys',
   'invites',
+  'prices',
   'sessions',
   'usage_records',
   'usage_rollup_day_versions',
@@ -47,6 +48,7 @@ describe.each(DIALECTS)('database on %s', (dialect) => {
       '20261128T0030-usage-daily-rollups',
       '20261128T0031-usage-day-versions',
       '20261128T0032-usage-raw-indexes',
+      '20261201T0300-usage-cost',
       '20261201T0600-user-identities',
     ]);
     expect((await listTables(database)).sort()).toEqual(TABLES);
@@ -103,6 +105,25 @@ describe.each(DIALECTS)('database on %s', (dialect) => {
     expect(columns('usage_records')).toEqual(
       expect.arrayContaining(['usage_origin', 'aborted', 'stream', 'upstream', 'api_key_name', 'user_name']),
     );
+    // Cost (issue #12): token details, the row's cost and where its price came from.
+    expect(columns('usage_records')).toEqual(
+      expect.arrayContaining([
+        'cached_tokens',
+        'cache_write_tokens',
+        'reasoning_tokens',
+        'cost_nanos',
+        'price_source',
+      ]),
+    );
+    for (const table of [
+      'usage_rollups_hourly',
+      'usage_rollups_daily_sources',
+      'usage_rollups_daily_models',
+    ]) {
+      expect(columns(table)).toEqual(
+        expect.arrayContaining(['cost_nanos', 'unpriced_count', 'cached_tokens']),
+      );
+    }
     expect(columns('usage_rollups_hourly')).toEqual(
       expect.arrayContaining([
         'hour',

@@ -101,7 +101,12 @@ describe.each(DIALECTS)('usage source backfill on %s (reference 8.6)', (dialect)
 
   it('turns empty sources into web, and into legacy for the legacy user; rollups follow', async () => {
     const before = await getJson<SourcesResponse>(t.app, '/api/auth/admin/usage/sources', adminKey);
-    expect(before.body.totals.by_source['']).toEqual({ tokens: 51, requests: 3 });
+    expect(before.body.totals.by_source['']).toEqual({
+      tokens: 51,
+      requests: 3,
+      cost: 0,
+      unpriced_requests: 3,
+    });
 
     expect(await backfillUsageSource(t.database.db)).toEqual({ rows: 3, hours: 2 });
     const sources = await t.database.db.kysely
@@ -120,12 +125,12 @@ describe.each(DIALECTS)('usage source backfill on %s (reference 8.6)', (dialect)
 
     const after = await getJson<SourcesResponse>(t.app, '/api/auth/admin/usage/sources', adminKey);
     expect(after.body.totals.by_source).toEqual({
-      web: { tokens: 47, requests: 3 },
-      legacy: { tokens: 9, requests: 1 },
-      apikey: { tokens: 3, requests: 1 },
+      web: { tokens: 47, requests: 3, cost: 0, unpriced_requests: 3 },
+      legacy: { tokens: 9, requests: 1, cost: 0, unpriced_requests: 1 },
+      apikey: { tokens: 3, requests: 1, cost: 0, unpriced_requests: 1 },
     });
     const own = await getJson<SourcesResponse>(t.app, '/api/auth/usage/sources?period=day', aliceKey);
-    expect(own.body.totals.by_source.web).toEqual({ tokens: 45, requests: 2 });
+    expect(own.body.totals.by_source.web).toEqual({ tokens: 45, requests: 2, cost: 0, unpriced_requests: 2 });
     expect(own.body.totals.grand_total.tokens).toBe(48);
     expect(aliceId).toBeTruthy();
   });

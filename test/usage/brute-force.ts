@@ -89,6 +89,8 @@ interface Agg {
   total: number;
   count: number;
   last: number;
+  costNanos: number;
+  unpriced: number;
 }
 
 function aggregate(rows: UsageRow[], identity: (row: UsageRow) => string[]): Agg[] {
@@ -98,7 +100,7 @@ function aggregate(rows: UsageRow[], identity: (row: UsageRow) => string[]): Agg
     const key = id.join('\u0000');
     let agg = map.get(key);
     if (!agg) {
-      agg = { id, prompt: 0, completion: 0, total: 0, count: 0, last: 0 };
+      agg = { id, prompt: 0, completion: 0, total: 0, count: 0, last: 0, costNanos: 0, unpriced: 0 };
       map.set(key, agg);
     }
     agg.prompt += Number(row.prompt_tokens);
@@ -106,6 +108,8 @@ function aggregate(rows: UsageRow[], identity: (row: UsageRow) => string[]): Agg
     agg.total += Number(row.total_tokens);
     agg.count += 1;
     agg.last = Math.max(agg.last, row.created_at);
+    agg.costNanos += Number(row.cost_nanos ?? 0);
+    agg.unpriced += (row.price_source ?? 'none') === 'none' ? 1 : 0;
   }
   return [...map.values()];
 }
@@ -127,20 +131,39 @@ function buckets(rows: UsageRow[], unit: BucketUnit, fields: (keyof UsageRow)[])
         completion_tokens: agg.completion,
         total_tokens: agg.total,
         request_count: agg.count,
+        cost: agg.costNanos / 1e9,
+        unpriced_requests: agg.unpriced,
+        costNanos: agg.costNanos,
       };
     });
 }
 
 function sumOf(
-  list: { prompt_tokens: number; completion_tokens: number; total_tokens: number; request_count: number }[],
+  list: {
+    prompt_tokens: number;
+    completion_tokens: number;
+    total_tokens: number;
+    request_count: number;
+    costNanos: number;
+    unpriced_requests: number;
+  }[],
 ) {
   return {
     prompt_tokens: list.reduce((s, b) => s + b.prompt_tokens, 0),
     completion_tokens: list.reduce((s, b) => s + b.completion_tokens, 0),
     total_tokens: list.reduce((s, b) => s + b.total_tokens, 0),
     request_count: list.reduce((s, b) => s + b.request_count, 0),
+    cost: list.reduce((s, b) => s + b.costNanos, 0) / 1e9,
+    unpriced_requests: list.reduce((s, b) => s + b.unpriced_requests, 0),
   };
 }
+
+/** Buckets as the API shows them (the exact nano sum is kept aside for the totals). */
+function shown<T extends { costNanos: number }>(list: T[]): Omit<T, 'costNanos'>[] {
+  return list.map(({ costNanos: _, ...rest }) => rest);
+}
+
+const costOf = (agg: Agg) => ({ cost: agg.costNanos / 1e9, unpriced_requests: agg.unpriced });
 
 export function bruteUsage(
   rows: UsageRow[],
@@ -151,7 +174,7 @@ export function bruteUsage(
     (row) => inWindow(row, window) && (filter.userId === undefined || row.user_id === filter.userId),
   );
   const usage = buckets(selected, window.unit, filter.admin ? ['model', 'user_id', 'user_name'] : ['model']);
-  return { usage, totals: sumOf(usage), window: windowJson(window) };
+  return { usage: shown(usage), totals: sumOf(usage), window: windowJson(window) };
 }
 
 export function bruteKeyUsage(
@@ -161,7 +184,13 @@ export function bruteKeyUsage(
 ) {
   const selected = rows.filter((row) => inWindow(row, window) && row.api_key_id === key.id);
   const usage = buckets(selected, window.unit, ['model']);
-  return { object: 'usage', api_key: key, usage, totals: sumOf(usage), window: windowJson(window) };
+  return {
+    object: 'usage',
+    api_key: key,
+    usage: shown(usage),
+    totals: sumOf(usage),
+    window: windowJson(window),
+  };
 }
 
 export function bruteSources(
@@ -179,7 +208,7 @@ export function bruteSources(
   );
   const bySource: Record<string, { tokens: number; requests: number }> = {};
   for (const agg of aggregate(selected, (row) => [row.source ?? ''])) {
-    bySource[agg.id[0] ?? ''] = { tokens: agg.total, requests: agg.count };
+    bySource[agg.id[0] ?? ''] = { tokens: agg.total, requests: agg.count, ...costOf(agg) };
   }
   const keyRows = selected.filter((row) => (row.api_key_id ?? '') !== '');
   const byKey = aggregate(keyRows, (row) => [
@@ -197,6 +226,7 @@ export function bruteSources(
       user_name: agg.id[3],
       tokens: agg.total,
       requests: agg.count,
+      ...costOf(agg),
       last_used: new Date(agg.last).toISOString(),
       key_prefix: keys.get(agg.id[0] ?? '')?.prefix ?? '',
       revoked: keys.get(agg.id[0] ?? '')?.revoked ?? true,
@@ -207,6 +237,8 @@ export function bruteSources(
     grand_total: {
       tokens: selected.reduce((s, row) => s + Number(row.total_tokens), 0),
       requests: selected.length,
+      cost: selected.reduce((s, row) => s + Number(row.cost_nanos ?? 0), 0) / 1e9,
+      unpriced_requests: selected.filter((row) => (row.price_source ?? 'none') === 'none').length,
     },
   };
   if (filter.admin) {
@@ -221,16 +253,19 @@ export function bruteSources(
         user_name: agg.id[2],
         tokens: agg.total,
         requests: agg.count,
+        ...costOf(agg),
       }));
     if (byUserSource.length > 0) totals.by_user_source = byUserSource;
   }
   return {
-    buckets: buckets(
-      selected,
-      window.unit,
-      filter.admin
-        ? ['source', 'api_key_id', 'api_key_name', 'user_id', 'user_name']
-        : ['source', 'api_key_id', 'api_key_name'],
+    buckets: shown(
+      buckets(
+        selected,
+        window.unit,
+        filter.admin
+          ? ['source', 'api_key_id', 'api_key_name', 'user_id', 'user_name']
+          : ['source', 'api_key_id', 'api_key_name'],
+      ),
     ),
     totals,
     truncated: filter.admin && new Set(keyRows.map((row) => row.api_key_id)).size > 200,

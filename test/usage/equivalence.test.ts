@@ -107,6 +107,13 @@ async function seed(t: TestApp, seedValue: number, rowCount: number, extraKeys: 
       aborted: random() < 0.05 ? 1 : 0,
       stream: random() < 0.5 ? 1 : 0,
       upstream: 'default',
+      // Cost: a third unpriced, the rest priced by the catalogue or an admin price.
+      ...(random() < 0.33
+        ? { cost_nanos: null, price_source: 'none' as const }
+        : {
+            cost_nanos: Math.floor(random() * 5_000_000),
+            price_source: random() < 0.5 ? ('admin' as const) : ('catalog' as const),
+          }),
     });
   }
   // In several batches, as the recorder writes them: the rollups add up across batches.

@@ -52,6 +52,8 @@ describe.each(DIALECTS)('usage endpoints on %s (reference usage_test)', (dialect
       completion_tokens: 15,
       total_tokens: 45,
       request_count: 3,
+      cost: 0,
+      unpriced_requests: 3,
     });
     expect(body.usage.every((bucket) => bucket.model === 'gpt-4' && bucket.user_id === undefined)).toBe(true);
     // Daily buckets, sparse, ascending.
@@ -80,6 +82,8 @@ describe.each(DIALECTS)('usage endpoints on %s (reference usage_test)', (dialect
         completion_tokens: 15,
         total_tokens: 45,
         request_count: 3,
+        cost: 0,
+        unpriced_requests: 3,
       },
     ]);
     expect(all.body.window).toEqual({ from: null, to: null, granularity: 'month' });
@@ -107,6 +111,8 @@ describe.each(DIALECTS)('usage endpoints on %s (reference usage_test)', (dialect
       completion_tokens: 5,
       total_tokens: 15,
       request_count: 1,
+      cost: 0,
+      unpriced_requests: 1,
     });
     expect(all.body.totals.prompt_tokens).toBe(350);
     const one = await getJson<UsageResponse>(t.app, `/api/auth/admin/usage?user_id=${bobId}`, admin.key);
@@ -269,10 +275,10 @@ describe.each(DIALECTS)('sources endpoints on %s (reference usage_test, auth_tes
   it("shows the caller's traffic without legacy: grand total 150, apikey 100, web 50", async () => {
     const { status, body } = await getJson<SourcesResponse>(t.app, '/api/auth/usage/sources', k1.key);
     expect(status).toBe(200);
-    expect(body.totals.grand_total).toEqual({ tokens: 150, requests: 4 });
+    expect(body.totals.grand_total).toEqual({ tokens: 150, requests: 4, cost: 0, unpriced_requests: 4 });
     expect(body.totals.by_source).toEqual({
-      apikey: { tokens: 100, requests: 3 },
-      web: { tokens: 50, requests: 1 },
+      apikey: { tokens: 100, requests: 3, cost: 0, unpriced_requests: 3 },
+      web: { tokens: 50, requests: 1, cost: 0, unpriced_requests: 1 },
     });
     expect(body.truncated).toBe(false);
     expect('by_user_source' in body.totals).toBe(false);
@@ -288,6 +294,8 @@ describe.each(DIALECTS)('sources endpoints on %s (reference usage_test, auth_tes
         completion_tokens: 5,
         total_tokens: 30,
         request_count: 1,
+        cost: 0,
+        unpriced_requests: 1,
       },
       ...[
         [k1.id, 'ci-runner', 50],
@@ -303,6 +311,8 @@ describe.each(DIALECTS)('sources endpoints on %s (reference usage_test, auth_tes
           completion_tokens: 5,
           total_tokens: total,
           request_count: 1,
+          cost: 0,
+          unpriced_requests: 1,
         })),
       {
         bucket: '2026-11-28',
@@ -311,6 +321,8 @@ describe.each(DIALECTS)('sources endpoints on %s (reference usage_test, auth_tes
         completion_tokens: 5,
         total_tokens: 50,
         request_count: 1,
+        cost: 0,
+        unpriced_requests: 1,
       },
     ]);
   });
@@ -325,6 +337,8 @@ describe.each(DIALECTS)('sources endpoints on %s (reference usage_test, auth_tes
         user_name: 'Alice',
         tokens: 80,
         requests: 2,
+        cost: 0,
+        unpriced_requests: 2,
         last_used: new Date(NOW - 2 * HOUR).toISOString(),
         key_prefix: k1.prefix,
         revoked: false,
@@ -336,6 +350,8 @@ describe.each(DIALECTS)('sources endpoints on %s (reference usage_test, auth_tes
         user_name: 'Alice',
         tokens: 20,
         requests: 1,
+        cost: 0,
+        unpriced_requests: 1,
         last_used: new Date(NOW - 2 * HOUR).toISOString(),
         key_prefix: k2.prefix,
         revoked: true,
@@ -369,16 +385,48 @@ describe.each(DIALECTS)('sources endpoints on %s (reference usage_test, auth_tes
     );
     expect(status).toBe(200);
     expect(body.totals.by_source).toEqual({
-      apikey: { tokens: 195, requests: 5 },
-      web: { tokens: 120, requests: 2 },
-      legacy: { tokens: 40, requests: 2 },
+      apikey: { tokens: 195, requests: 5, cost: 0, unpriced_requests: 5 },
+      web: { tokens: 120, requests: 2, cost: 0, unpriced_requests: 2 },
+      legacy: { tokens: 40, requests: 2, cost: 0, unpriced_requests: 2 },
     });
-    expect(body.totals.grand_total).toEqual({ tokens: 355, requests: 9 });
+    expect(body.totals.grand_total).toEqual({ tokens: 355, requests: 9, cost: 0, unpriced_requests: 9 });
     expect(body.totals.by_user_source).toEqual([
-      { source: 'web', user_id: bobId, user_name: 'Bob', tokens: 70, requests: 1 },
-      { source: 'web', user_id: aliceId, user_name: 'Alice', tokens: 50, requests: 1 },
-      { source: 'legacy', user_id: aliceId, user_name: 'Alice', tokens: 30, requests: 1 },
-      { source: 'legacy', user_id: 'legacy-api-key', user_name: 'API Key User', tokens: 10, requests: 1 },
+      {
+        source: 'web',
+        user_id: bobId,
+        user_name: 'Bob',
+        tokens: 70,
+        requests: 1,
+        cost: 0,
+        unpriced_requests: 1,
+      },
+      {
+        source: 'web',
+        user_id: aliceId,
+        user_name: 'Alice',
+        tokens: 50,
+        requests: 1,
+        cost: 0,
+        unpriced_requests: 1,
+      },
+      {
+        source: 'legacy',
+        user_id: aliceId,
+        user_name: 'Alice',
+        tokens: 30,
+        requests: 1,
+        cost: 0,
+        unpriced_requests: 1,
+      },
+      {
+        source: 'legacy',
+        user_id: 'legacy-api-key',
+        user_name: 'API Key User',
+        tokens: 10,
+        requests: 1,
+        cost: 0,
+        unpriced_requests: 1,
+      },
     ]);
     expect(body.totals.by_key.map((entry) => [entry.api_key_name, entry.user_id, entry.tokens])).toEqual([
       ['bob-key', bobId, 90],
@@ -396,6 +444,8 @@ describe.each(DIALECTS)('sources endpoints on %s (reference usage_test, auth_tes
       completion_tokens: 5,
       total_tokens: 10,
       request_count: 1,
+      cost: 0,
+      unpriced_requests: 1,
     });
     const legacyCaller = await getJson<SourcesResponse>(t.app, '/api/auth/admin/usage/sources', LEGACY);
     expect(legacyCaller.body).toEqual(body);
@@ -407,7 +457,7 @@ describe.each(DIALECTS)('sources endpoints on %s (reference usage_test, auth_tes
       `/api/auth/admin/usage/sources?user_id=${aliceId}&api_key_id=${k2.id}`,
       admin.key,
     );
-    expect(body.totals.grand_total).toEqual({ tokens: 20, requests: 1 });
+    expect(body.totals.grand_total).toEqual({ tokens: 20, requests: 1, cost: 0, unpriced_requests: 1 });
     expect('by_user_source' in body.totals).toBe(false);
     const wrongUser = await getJson<SourcesResponse>(
       t.app,
@@ -417,7 +467,7 @@ describe.each(DIALECTS)('sources endpoints on %s (reference usage_test, auth_tes
     expect(wrongUser.body.totals).toEqual({
       by_source: {},
       by_key: [],
-      grand_total: { tokens: 0, requests: 0 },
+      grand_total: { tokens: 0, requests: 0, cost: 0, unpriced_requests: 0 },
     });
     expect(wrongUser.body.buckets).toEqual([]);
     const empty = await getJson<SourcesResponse>(t.app, '/api/auth/admin/usage/sources?user_id=', admin.key);
@@ -438,6 +488,8 @@ describe.each(DIALECTS)('sources endpoints on %s (reference usage_test, auth_tes
           completion_tokens: 5,
           total_tokens: 30,
           request_count: 1,
+          cost: 0,
+          unpriced_requests: 1,
         },
         {
           bucket: '2026-11-28',
@@ -446,9 +498,18 @@ describe.each(DIALECTS)('sources endpoints on %s (reference usage_test, auth_tes
           completion_tokens: 5,
           total_tokens: 50,
           request_count: 1,
+          cost: 0,
+          unpriced_requests: 1,
         },
       ],
-      totals: { prompt_tokens: 20, completion_tokens: 10, total_tokens: 80, request_count: 2 },
+      totals: {
+        prompt_tokens: 20,
+        completion_tokens: 10,
+        total_tokens: 80,
+        request_count: 2,
+        cost: 0,
+        unpriced_requests: 2,
+      },
       window: { from: '2026-11-21T00:00:00.000Z', to: null, granularity: 'day' },
     });
     const day = await getJson<{ totals: { total_tokens: number } }>(t.app, '/v1/usage?period=day', k1.key);
@@ -509,7 +570,12 @@ describe.each(DIALECTS)('by_key cap on %s', (dialect) => {
     expect(body.totals.by_key.map((entry) => entry.tokens)).toEqual(
       Array.from({ length: 200 }, (_, i) => 210 - i),
     );
-    expect(body.totals.grand_total).toEqual({ tokens: (210 * 211) / 2, requests: 210 });
+    expect(body.totals.grand_total).toEqual({
+      tokens: (210 * 211) / 2,
+      requests: 210,
+      cost: 0,
+      unpriced_requests: 210,
+    });
   });
 
   it('the self endpoint caps by_key at 200 too but always reports truncated=false', async () => {
@@ -538,7 +604,12 @@ describe.each(DIALECTS)('admin sources day-part cache on %s', (dialect) => {
         { ...row(0, NOW - 3 * DAY), source: 'apikey', api_key_id: spare.id, api_key_name: 'spare' },
       ]);
       const first = await getJson<SourcesResponse>(a.app, '/api/auth/admin/usage/sources', admin.key);
-      expect(first.body.totals.grand_total).toEqual({ tokens: 3, requests: 3 });
+      expect(first.body.totals.grand_total).toEqual({
+        tokens: 3,
+        requests: 3,
+        cost: 0,
+        unpriced_requests: 3,
+      });
       expect(first.body.totals.by_key.map((entry) => entry.revoked)).toEqual([false]);
       // Revoking a key changes no usage, yet the (memoised) answer reports it at once.
       await db.kysely.updateTable('api_keys').set({ revoked_at: NOW }).where('id', '=', spare.id).execute();
@@ -548,7 +619,12 @@ describe.each(DIALECTS)('admin sources day-part cache on %s', (dialect) => {
       // Another writer (another instance's connection) adds to an old day and to today.
       await insertUsageBatch(other, [row(10, NOW - 3 * DAY + 1), row(100, NOW - 2 * HOUR)]);
       const second = await getJson<SourcesResponse>(a.app, '/api/auth/admin/usage/sources', admin.key);
-      expect(second.body.totals.grand_total).toEqual({ tokens: 113, requests: 5 });
+      expect(second.body.totals.grand_total).toEqual({
+        tokens: 113,
+        requests: 5,
+        cost: 0,
+        unpriced_requests: 5,
+      });
       expect(
         second.body.buckets.map((bucket) => [bucket.bucket, bucket.source, bucket.total_tokens]),
       ).toEqual([
@@ -570,7 +646,12 @@ describe.each(DIALECTS)('admin sources day-part cache on %s', (dialect) => {
         .execute();
       const third = await getJson<SourcesResponse>(a.app, '/api/auth/admin/usage/sources', admin.key);
       expect(third.body.buckets.map((bucket) => bucket.bucket)).toEqual(['2026-11-28']);
-      expect(third.body.totals.grand_total).toEqual({ tokens: 102, requests: 2 });
+      expect(third.body.totals.grand_total).toEqual({
+        tokens: 102,
+        requests: 2,
+        cost: 0,
+        unpriced_requests: 2,
+      });
     } finally {
       await other.close();
       await a.close();

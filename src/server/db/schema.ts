@@ -96,9 +96,41 @@ export interface UsageRecordsTable {
   aborted: number;
   stream: number;
   upstream: string;
+  /** Token details that change a price (migration 20261201T0300); NULL when not reported. */
+  cached_tokens: number | null;
+  cache_write_tokens: number | null;
+  reasoning_tokens: number | null;
+  /** Integer nano-USD; NULL when no price is known (price_source 'none'), never a guessed 0. */
+  cost_nanos: number | null;
+  price_source: Generated<'admin' | 'catalog' | 'none'>;
 }
 
-export interface UsageRollupsHourlyTable {
+/** The sums migration 20261201T0300 adds to every rollup table. */
+export interface CostSums {
+  cached_tokens: number;
+  cache_write_tokens: number;
+  reasoning_tokens: number;
+  cost_nanos: number;
+  /** Requests with price_source 'none'. */
+  unpriced_count: number;
+}
+
+/** One version of an admin price (migration 20261201T0300). */
+export interface PricesTable {
+  id: string;
+  /** Exact model name or glob (`*`, `?`). */
+  model: string;
+  /** Micro-USD per million tokens (= pico-USD per token). */
+  input_micros: number;
+  output_micros: number;
+  cached_input_micros: number | null;
+  cache_write_micros: number | null;
+  effective_from: number;
+  created_at: number;
+  created_by: string;
+}
+
+export interface UsageRollupsHourlyTable extends CostSums {
   /** Start of the UTC hour, epoch ms. */
   hour: number;
   user_id: string;
@@ -116,7 +148,7 @@ export interface UsageRollupsHourlyTable {
 }
 
 /** Derived from usage_rollups_hourly by triggers (migration 0030): sources without the model. */
-export interface UsageRollupsDailySourcesTable {
+export interface UsageRollupsDailySourcesTable extends CostSums {
   /** Start of the UTC day, epoch ms. */
   day: number;
   user_id: string;
@@ -132,7 +164,7 @@ export interface UsageRollupsDailySourcesTable {
 }
 
 /** Derived from usage_rollups_hourly by triggers (migration 0030): models without source or key. */
-export interface UsageRollupsDailyModelsTable {
+export interface UsageRollupsDailyModelsTable extends CostSums {
   day: number;
   user_id: string;
   user_name: string;
@@ -161,6 +193,7 @@ export interface Database {
   usage_rollups_daily_sources: UsageRollupsDailySourcesTable;
   usage_rollups_daily_models: UsageRollupsDailyModelsTable;
   usage_rollup_day_versions: UsageRollupDayVersionsTable;
+  prices: PricesTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
@@ -173,6 +206,7 @@ export type UserIdentityRow = Selectable<UserIdentitiesTable>;
 export type UsageRecordRow = Selectable<UsageRecordsTable>;
 export type NewUsageRecordRow = Insertable<UsageRecordsTable>;
 export type UsageRollupRow = Selectable<UsageRollupsHourlyTable>;
+export type PriceRow = Selectable<PricesTable>;
 
 // Kysely's Generated is re-exported for migrations that add defaulted columns later.
 export type { Generated };

@@ -4,7 +4,7 @@ import { createTestDatabase, DIALECTS, makeTempDir, type TestDatabase } from '..
 import { runKeytally } from '../../../test/helpers/process.ts';
 import { LEGACY_USER_ID } from '../auth/context.ts';
 import { verifyPassword } from '../auth/password.ts';
-import { DEMO_DAYS, DEMO_UPSTREAM, DemoSeedRefused, seedDemo } from './seed.ts';
+import { DEMO_DAYS, DEMO_PRICES, DEMO_UPSTREAM, DemoSeedRefused, seedDemo } from './seed.ts';
 
 const DAY = 86_400_000;
 
@@ -73,6 +73,26 @@ describe.each(DIALECTS)('seedDemo on %s', (dialect) => {
       .select((eb) => eb.fn.sum<number>('total_tokens').as('t'))
       .executeTakeFirst();
     expect(Number(rollup?.t)).toBe(result.totalTokens);
+
+    // Every demo model has an admin price, so every seeded row has a cost (and the rollups sum it).
+    const prices = await kysely.selectFrom('prices').select('model').execute();
+    expect(prices.map((p) => p.model).sort()).toEqual(DEMO_PRICES.map((p) => p.model).sort());
+    const unpriced = await kysely
+      .selectFrom('usage_records')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('price_source', '<>', 'admin')
+      .executeTakeFirst();
+    expect(Number(unpriced?.n)).toBe(0);
+    const costs = await kysely
+      .selectFrom('usage_records')
+      .select((eb) => eb.fn.sum<number>('cost_nanos').as('c'))
+      .executeTakeFirst();
+    const rolledCost = await kysely
+      .selectFrom('usage_rollups_daily_models')
+      .select((eb) => eb.fn.sum<number>('cost_nanos').as('c'))
+      .executeTakeFirst();
+    expect(Number(costs?.c)).toBeGreaterThan(0);
+    expect(Number(rolledCost?.c)).toBe(Number(costs?.c));
   });
 
   it('refuses a database that already has users or usage', async () => {

@@ -2,9 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { LEGACY_USER_ID, LEGACY_USER_NAME } from '../auth/context.ts';
 import { hashSecret, randomHex } from '../auth/hash.ts';
 import { hashPassword } from '../auth/password.ts';
+import { PriceBook } from '../cost/price-book.ts';
+import { priceUsageRow } from '../cost/pricing.ts';
+import { microsOf } from '../cost/rates.ts';
 import type { Db } from '../db/connection.ts';
-import type { ApiKeysTable, UsersTable } from '../db/schema.ts';
+import type { ApiKeysTable, PriceRow, UsersTable } from '../db/schema.ts';
 import { insertUsageBatch, type UsageRow } from '../usage/ingest.repository.ts';
+import type { UsageEvent } from '../usage/recorder.ts';
 
 /**
  * `keytally seed-demo`: 30 days of sample usage in an empty database, so the dashboard can be
@@ -52,6 +56,18 @@ const USERS: DemoUser[] = [
 ];
 
 const MODELS = ['demo-llama-3.1-8b', 'demo-qwen2.5-coder-7b', 'demo-mistral-small', 'demo-embed-small'];
+
+/**
+ * Admin prices for the demo models (USD per million tokens), so a new user sees cost at once; the
+ * built-in `demo` model is priced too, so live demo traffic shows cost as well.
+ */
+export const DEMO_PRICES: readonly { model: string; input: number; output: number }[] = [
+  { model: 'demo-llama-3.1-8b', input: 0.05, output: 0.08 },
+  { model: 'demo-qwen2.5-coder-7b', input: 0.07, output: 0.16 },
+  { model: 'demo-mistral-small', input: 0.2, output: 0.6 },
+  { model: 'demo-embed-small', input: 0.02, output: 0 },
+  { model: 'demo', input: 0.1, output: 0.3 },
+];
 
 const KEYS: DemoKey[] = [
   {
@@ -335,12 +351,40 @@ export async function seedDemo(
     }
   }
 
+  const priceRows: PriceRow[] = DEMO_PRICES.map((price) => ({
+    id: randomUUID(),
+    model: price.model,
+    input_micros: microsOf(price.input),
+    output_micros: microsOf(price.output),
+    cached_input_micros: null,
+    cache_write_micros: null,
+    effective_from: start - DAY,
+    created_at: now,
+    created_by: userRows.get(USERS[0]!.key)!.id,
+  }));
+  // Each row priced as the gateway would have priced it when it was recorded.
+  const book = new PriceBook();
+  book.setApiPrices(
+    priceRows.map((row) => ({
+      id: row.id,
+      model: row.model,
+      input: row.input_micros,
+      output: row.output_micros,
+      cachedInput: null,
+      cacheWrite: null,
+      effectiveFrom: row.effective_from,
+      origin: 'api',
+    })),
+  );
+  for (const row of rows) priceUsageRow(book, null, row as UsageEvent);
+
   await db.kysely.transaction().execute(async (trx) => {
     await trx
       .insertInto('users')
       .values([...userRows.values()])
       .execute();
     await trx.insertInto('api_keys').values(keyRows).execute();
+    await trx.insertInto('prices').values(priceRows).execute();
   });
   await insertUsageBatch(db, rows);
   return {

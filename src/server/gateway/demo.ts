@@ -93,6 +93,8 @@ function invalidPrompt(prompt: unknown): string | undefined {
 export function createDemoUpstream(): Upstream {
   return {
     name: DEMO_UPSTREAM_NAME,
+    // The demo model has no catalogue price; `keytally seed-demo` sets an admin price for it.
+    provider: null,
     ollama: true,
     describe: 'the built-in demo model',
     models: [DEMO_MODEL],

@@ -3,6 +3,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors as undiciErrors } from 'undici';
 import type { AuthContext } from '../auth/context.ts';
 import { pathOf } from '../auth/paths.ts';
+import type { PriceBook } from '../cost/price-book.ts';
+import { priceUsageRow } from '../cost/pricing.ts';
 import { BadRequestError, NotFoundError, ServiceUnavailableError, UpstreamError } from '../errors.ts';
 import type { GatewayMetrics } from '../metrics/registry.ts';
 import type { UsageEvent, UsageRecorder } from '../usage/recorder.ts';
@@ -90,6 +92,8 @@ export interface ProxyDeps {
   recorder: UsageRecorder;
   metrics: GatewayMetrics;
   now: () => number;
+  /** Prices each row at record time (decisions.md section 8). */
+  prices: PriceBook;
 }
 
 type Json = Record<string, unknown>;
@@ -507,7 +511,7 @@ async function buildRow(
     const completion = Math.max(provided?.completion ?? 0, await countTextTokens(completionText));
     counts = { prompt, completion, total: prompt + completion };
   }
-  return rowFor(exchange.auth, {
+  const row = rowFor(exchange.auth, {
     // The upstream's own name for the model; a NUL in it could not be stored on PostgreSQL.
     model: (model ?? exchange.requestedModel).replaceAll('\u0000', ''),
     endpoint: pathOf(exchange.request.url),
@@ -519,11 +523,14 @@ async function buildRow(
     startedAt: exchange.startedAt,
     durationMs: exchange.deps.now() - exchange.startedAt,
   });
+  priceUsageRow(exchange.deps.prices, exchange.upstream.provider, row);
+  return row;
 }
 
 async function record(deps: ProxyDeps, row: UsageEvent): Promise<void> {
   await deps.recorder.record(row);
   deps.metrics.countTokens(row.source, row.model, row.prompt_tokens ?? 0, row.completion_tokens ?? 0);
+  if (row.cost_nanos) deps.metrics.countCost(row.source, row.model, row.cost_nanos);
   if (row.api_key_id) deps.metrics.noteKeyTraffic(row.api_key_id, row.total_tokens ?? 0);
 }
 
@@ -636,5 +643,9 @@ export function rowFor(auth: AuthContext, input: RowInput): UsageEvent {
     aborted: input.aborted ? 1 : 0,
     stream: input.stream ? 1 : 0,
     upstream: input.upstream,
+    // Undefined (left out of the journal line, NULL in the database) when not reported.
+    cached_tokens: input.counts.cached,
+    cache_write_tokens: input.counts.cacheWrite,
+    reasoning_tokens: input.counts.reasoning,
   };
 }

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { PriceBook } from '../cost/price-book.ts';
 import type { AppDeps } from '../deps.ts';
 import { UpstreamError } from '../errors.ts';
 import { metricsFor } from '../metrics/registry.ts';
@@ -19,7 +20,7 @@ export function servesDemoModel(deps: Pick<AppDeps, 'config'>): boolean {
  * model list; Ollama's native API (ollama.ts) and Anthropic's count_tokens (count-tokens.ts).
  * Upstreams are validated here, at start-up (a bad KEYTALLY_CONFIG stops the process).
  */
-export async function registerGateway(app: FastifyInstance, deps: AppDeps): Promise<void> {
+export async function registerGateway(app: FastifyInstance, deps: AppDeps, prices: PriceBook): Promise<void> {
   const configs = upstreamConfigs(deps.config);
   const demo = configs.length === 0;
   const upstreams = new UpstreamSet(
@@ -34,6 +35,7 @@ export async function registerGateway(app: FastifyInstance, deps: AppDeps): Prom
     recorder: deps.recorder,
     metrics,
     now: deps.now ?? Date.now,
+    prices,
   };
   app.addHook('onClose', async () => {
     await Promise.all(upstreams.upstreams.map((upstream) => upstream.close()));

@@ -3,7 +3,9 @@ import { createRequire } from 'node:module';
 import type { Readable } from 'node:stream';
 import { type Dispatcher, Pool, errors as undiciErrors } from 'undici';
 import { z } from 'zod';
+import { PriceInput } from '../../shared/cost.ts';
 import { type Config, ConfigError } from '../config.ts';
+import { inferProvider, isCatalogProvider } from '../cost/catalog.ts';
 
 /** One upstream of a KEYTALLY_CONFIG file. */
 export const UpstreamConfig = z.object({
@@ -23,6 +25,16 @@ export const UpstreamConfig = z.object({
   models: z.array(z.string().trim().min(1, 'must not be empty')).optional(),
   timeout_ms: z.number().int().min(1).max(86_400_000).optional(),
   /**
+   * Whose prices the catalogue applies to this upstream's models (a genai-prices provider id such as
+   * `openai` or `anthropic`; `none`: admin prices only). Omitted: inferred from the URL's host, else
+   * matched by model name (gpt-*, claude-*, …).
+   */
+  provider: z
+    .string()
+    .trim()
+    .regex(/^[a-z0-9._-]{1,64}$/, 'must be a provider id such as openai, anthropic or none')
+    .optional(),
+  /**
    * What the upstream speaks: `openai` (url is its OpenAI base, e.g. `…/v1`) or `ollama` (url is
    * the Ollama root; Ollama's native /api/* routes go there, the OpenAI routes to its `/v1`).
    */
@@ -35,6 +47,8 @@ export type UpstreamConfig = z.infer<typeof UpstreamConfig>;
 
 export const UpstreamsFile = z.object({
   upstreams: z.array(UpstreamConfig).min(1, 'must list at least one upstream'),
+  /** Admin prices of the configuration (decisions.md section 8). */
+  prices: z.array(PriceInput).optional(),
 });
 export type UpstreamsFile = z.infer<typeof UpstreamsFile>;
 
@@ -109,6 +123,11 @@ export function listsModel(upstream: Pick<Upstream, 'models' | 'ollama'>, model:
 
 export interface Upstream {
   name: string;
+  /**
+   * The catalogue provider of its models: a genai-prices id, null for none (admin prices only),
+   * undefined to match by model name.
+   */
+  provider?: string | null;
   /** True when it serves Ollama's native /api/* routes (an `api: ollama` upstream, the demo model). */
   ollama: boolean;
   /** Where requests go, for error messages (never contains the key). */
@@ -154,6 +173,12 @@ export function loadUpstreamsFile(file: string): UpstreamsFile {
       throw new ConfigError('KEYTALLY_CONFIG', `${file}: upstream name "${upstream.name}" is used twice`);
     }
     names.add(upstream.name);
+    if (upstream.provider && upstream.provider !== 'none' && !isCatalogProvider(upstream.provider)) {
+      throw new ConfigError(
+        'KEYTALLY_CONFIG',
+        `${file}: upstream "${upstream.name}": provider "${upstream.provider}" is not in the price catalogue (use e.g. openai, anthropic, google, or none)`,
+      );
+    }
   }
   return parsed.data;
 }
@@ -174,6 +199,23 @@ export function upstreamConfigs(config: Config): UpstreamConfig[] {
   return [];
 }
 
+/** The admin prices of the KEYTALLY_CONFIG file (none without one). */
+export function configPrices(config: Config): PriceInput[] {
+  return config.configFile ? (loadUpstreamsFile(config.configFile).prices ?? []) : [];
+}
+
+/**
+ * `provider` as configured (`none`: null); else none for an Ollama upstream (local models: a local
+ * `gpt-oss` is not billed at OpenAI's price); else the genai-prices provider whose API URL this is.
+ */
+export function catalogProviderOf(
+  upstream: Pick<UpstreamConfig, 'provider' | 'url' | 'api'>,
+): string | null | undefined {
+  if (upstream.provider === 'none') return null;
+  if (upstream.provider) return upstream.provider;
+  if (upstream.api === 'ollama') return null;
+  return inferProvider(upstream.url);
+}
 /**
  * KEYTALLY_UPSTREAM_URL without a path (`http://127.0.0.1:11434`) is an Ollama root: an OpenAI
  * base URL always has one (`/v1`, `/openai/v1`), and Ollama's own root serves both its native API
@@ -220,6 +262,7 @@ export function createHttpUpstream(upstream: UpstreamConfig, defaultTimeoutMs: n
   const pathOf = (path: string) => (isOllamaNativePath(path) ? basePath : openAiBase) + path;
   return {
     name: upstream.name,
+    provider: catalogProviderOf(upstream),
     ollama: upstream.api === 'ollama',
     describe: `${base.origin}${basePath}`,
     models: upstream.models,

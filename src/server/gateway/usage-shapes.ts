@@ -9,6 +9,13 @@ export interface TokenCounts {
   prompt: number;
   completion: number;
   total: number;
+  /**
+   * The details that change a price, when the upstream reports them (undefined otherwise): cached
+   * input tokens and cache writes (both part of `prompt`), reasoning tokens (part of `completion`).
+   */
+  cached?: number;
+  cacheWrite?: number;
+  reasoning?: number;
 }
 
 type Json = Record<string, unknown>;
@@ -34,7 +41,24 @@ export function readUsageObject(usage: unknown): TokenCounts | null {
   const completion = count(usage.completion_tokens) ?? count(usage.output_tokens);
   if (prompt === undefined && completion === undefined) return null;
   const total = count(usage.total_tokens) ?? (prompt ?? 0) + (completion ?? 0);
-  return { prompt: prompt ?? 0, completion: completion ?? 0, total };
+  const counts: TokenCounts = { prompt: prompt ?? 0, completion: completion ?? 0, total };
+  // Chat/completions, Responses and Anthropic name the details differently.
+  const cached =
+    detail(usage.prompt_tokens_details, 'cached_tokens') ??
+    detail(usage.input_tokens_details, 'cached_tokens') ??
+    count(usage.cache_read_input_tokens);
+  const cacheWrite = count(usage.cache_creation_input_tokens);
+  const reasoning =
+    detail(usage.completion_tokens_details, 'reasoning_tokens') ??
+    detail(usage.output_tokens_details, 'reasoning_tokens');
+  if (cached !== undefined) counts.cached = cached;
+  if (cacheWrite !== undefined) counts.cacheWrite = cacheWrite;
+  if (reasoning !== undefined) counts.reasoning = reasoning;
+  return counts;
+}
+
+function detail(details: unknown, field: string): number | undefined {
+  return isObject(details) ? count(details[field]) : undefined;
 }
 
 function collectText(value: unknown, out: string[]): void {
@@ -124,7 +148,12 @@ export class StreamUsage implements StreamUsageTap {
         const prompt = event.usage.input_tokens !== undefined ? delta.prompt : (this.usage?.prompt ?? 0);
         const completion =
           event.usage.output_tokens !== undefined ? delta.completion : (this.usage?.completion ?? 0);
-        this.usage = { prompt, completion, total: prompt + completion };
+        const merged: TokenCounts = { prompt, completion, total: prompt + completion };
+        const cached = delta.cached ?? this.usage?.cached;
+        const cacheWrite = delta.cacheWrite ?? this.usage?.cacheWrite;
+        if (cached !== undefined) merged.cached = cached;
+        if (cacheWrite !== undefined) merged.cacheWrite = cacheWrite;
+        this.usage = merged;
       }
       return;
     }

@@ -24,6 +24,8 @@ export interface GatewayMetrics {
   /** Counts one row's prompt and completion tokens, the same way. */
   countTokens(source: string, model: string, prompt: number, completion: number): void;
   noteKeyTraffic(keyId: string, tokens: number): void;
+  /** Counts one priced row's cost (integer nano-USD; published in USD). */
+  countCost(source: string, model: string, costNanos: number): void;
 }
 
 /** A series' labels and its count so far. */
@@ -89,6 +91,18 @@ export function createGatewayMetrics(recorder: UsageRecorder): GatewayMetrics {
     registers: [registry],
     collect() {
       publish(this, tokenTallies);
+    },
+  });
+  // Summed in integer nano-USD (exact), published in USD.
+  const costTallies = new Map<string, Tally<'source' | 'model'>>();
+  new Counter({
+    name: 'keytally_cost_usd_total',
+    help: 'Cost in USD of the usage recorded, by source and model (rows without a known price add nothing)',
+    labelNames: ['source', 'model'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const { labels, value } of costTallies.values()) this.inc(labels, value / 1e9);
     },
   });
   const unrecorded = new Counter({
@@ -162,6 +176,15 @@ export function createGatewayMetrics(recorder: UsageRecorder): GatewayMetrics {
   recorder.onFlush?.((seconds) => flushDuration.observe(seconds));
 
   const modelLabels = new Set<string>();
+  /** The model's label: itself while fewer than MODEL_LABELS_MAX are known, else `other`. */
+  const modelLabel = (model: string): string => {
+    if (modelLabels.has(model)) return model;
+    if (modelLabels.size < MODEL_LABELS_MAX) {
+      modelLabels.add(model);
+      return model;
+    }
+    return 'other';
+  };
 
   return {
     registry,
@@ -177,13 +200,13 @@ export function createGatewayMetrics(recorder: UsageRecorder): GatewayMetrics {
       );
     },
     countTokens(source, rawModel, prompt, completion) {
-      let model = rawModel;
-      if (!modelLabels.has(model)) {
-        if (modelLabels.size < MODEL_LABELS_MAX) modelLabels.add(model);
-        else model = 'other';
-      }
+      const model = modelLabel(rawModel);
       add(tokenTallies, `p\0${source}\0${model}`, () => ({ source, model, kind: 'prompt' }), prompt);
       add(tokenTallies, `c\0${source}\0${model}`, () => ({ source, model, kind: 'completion' }), completion);
+    },
+    countCost(source, rawModel, costNanos) {
+      const model = modelLabel(rawModel);
+      add(costTallies, `${source}\0${model}`, () => ({ source, model }), costNanos);
     },
     noteKeyTraffic(keyId, count) {
       const totals = keyTotals.get(keyId);

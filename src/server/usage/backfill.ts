@@ -28,6 +28,13 @@ export interface BackfillOutcome {
 // The hour a row's rollup is in, exactly as ingest computes it.
 const hourOf = sql<number>`${sql.raw(SQL_HOUR_OF)}`;
 const dayOf = sql<number>`hour - (hour % ${sql.lit(DAY_MS)})`;
+const COST_SUMS = [
+  'cached_tokens',
+  'cache_write_tokens',
+  'reasoning_tokens',
+  'cost_nanos',
+  'unpriced_count',
+] as const;
 
 function chunks<T>(values: readonly T[]): T[][] {
   const out: T[][] = [];
@@ -87,6 +94,11 @@ export async function backfillUsageSource(db: Db): Promise<BackfillOutcome> {
               eb.fn.sum<number>('total_tokens').as('total_tokens'),
               eb.fn.countAll<number>().as('request_count'),
               eb.fn.max('created_at').as('last_used'),
+              sql<number>`coalesce(sum(cached_tokens), 0)`.as('cached_tokens'),
+              sql<number>`coalesce(sum(cache_write_tokens), 0)`.as('cache_write_tokens'),
+              sql<number>`coalesce(sum(reasoning_tokens), 0)`.as('reasoning_tokens'),
+              sql<number>`coalesce(sum(cost_nanos), 0)`.as('cost_nanos'),
+              sql<number>`sum(case when price_source = 'none' then 1 else 0 end)`.as('unpriced_count'),
             ])
             .where('created_at', '>=', first)
             .where('created_at', '<', last + HOUR_MS)
@@ -113,6 +125,7 @@ export async function backfillUsageSource(db: Db): Promise<BackfillOutcome> {
         sql<number>`sum(total_tokens)`.as('total_tokens'),
         sql<number>`sum(request_count)`.as('request_count'),
         sql<number>`max(last_used)`.as('last_used'),
+        ...COST_SUMS.map((column) => sql<number>`sum(${sql.ref(column)})`.as(column)),
       ];
       await trx
         .insertInto('usage_rollups_daily_sources')
@@ -128,6 +141,7 @@ export async function backfillUsageSource(db: Db): Promise<BackfillOutcome> {
           'total_tokens',
           'request_count',
           'last_used',
+          ...COST_SUMS,
         ])
         .expression(
           hourly
@@ -155,6 +169,7 @@ export async function backfillUsageSource(db: Db): Promise<BackfillOutcome> {
           'total_tokens',
           'request_count',
           'last_used',
+          ...COST_SUMS,
         ])
         .expression(
           hourly

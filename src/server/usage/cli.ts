@@ -2,8 +2,13 @@ import fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { ZodError } from 'zod';
-import { ExportFormat, UsageQuery } from '../../shared/usage.ts';
+import { ExportFormat, UsageQuery, UsageTimestamp } from '../../shared/usage.ts';
+import type { CatalogProvider } from '../cost/price-book.ts';
+import { PriceBook } from '../cost/price-book.ts';
+import { configAdminPrices, reloadPrices } from '../cost/prices.service.ts';
+import { repriceUsage } from '../cost/reprice.ts';
 import { BadRequestError, describeZodError } from '../errors.ts';
+import { catalogProviderOf, configPrices, upstreamConfigs } from '../gateway/upstreams.ts';
 import { openRuntime } from '../runtime.ts';
 import { createUsageExportStream } from './export.ts';
 import { resolveWindow } from './usage.service.ts';
@@ -22,11 +27,86 @@ interface ExportOptions {
 
 export class UsageCliError extends Error {}
 
+interface RepriceCliOptions {
+  from: string;
+  to: string;
+  model?: string;
+  dataDir?: string;
+  databaseUrl?: string;
+}
+
+function parseFlagTime(flag: string, value: string): number {
+  const parsed = UsageTimestamp.safeParse(value);
+  if (!parsed.success)
+    throw new UsageCliError(`--${flag}: must be an RFC3339 timestamp such as 2026-11-28T00:00:00Z`);
+  return Date.parse(value.replace(' ', 'T'));
+}
+
+async function repriceCommand(options: RepriceCliOptions): Promise<void> {
+  const from = parseFlagTime('from', options.from);
+  const to = parseFlagTime('to', options.to);
+  if (to <= from) throw new UsageCliError('--to: must be after --from');
+  const flags: Record<string, string> = {};
+  if (options.dataDir) flags.dataDir = options.dataDir;
+  if (options.databaseUrl) flags.databaseUrl = options.databaseUrl;
+  const runtime = await openRuntime(flags, { logLevel: 'silent' });
+  try {
+    const book = new PriceBook(configAdminPrices(configPrices(runtime.config)));
+    await reloadPrices(runtime.db, book);
+    const providers = new Map<string, CatalogProvider>([['demo', null]]);
+    for (const upstream of upstreamConfigs(runtime.config))
+      providers.set(upstream.name, catalogProviderOf(upstream));
+    const interactive = process.stderr.isTTY === true;
+    const outcome = await repriceUsage(runtime.db, book, {
+      from,
+      to,
+      model: options.model,
+      providers,
+      onProgress: (done, total) => {
+        const width = 30;
+        const filled = total === 0 ? width : Math.round((done / total) * width);
+        const line = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} rows`;
+        if (interactive) process.stderr.write(`\r${line}`);
+        else if (done === total) process.stderr.write(`${line}\n`);
+      },
+    });
+    if (interactive) process.stderr.write('\n');
+    const delta = outcome.costDeltaNanos / 1e9;
+    console.log(
+      `repriced ${outcome.rows} rows: ${outcome.changedRows} changed, cost ${delta >= 0 ? '+' : '-'}$${Math.abs(delta).toFixed(9).replace(/0+$/, '').replace(/\.$/, '')}`,
+    );
+  } finally {
+    await runtime.db.close();
+  }
+}
+
 /** `keytally usage export` (the Dashboard issue registers `seed-demo` in demo/cli.ts). */
 export function registerUsageCommands(program: Command): void {
   const usage = program
     .command('usage')
-    .description('work with recorded usage (export raw rows as CSV or NDJSON)');
+    .description('work with recorded usage (export raw rows as CSV or NDJSON, reprice a range)');
+  usage
+    .command('reprice')
+    .description(
+      "recompute the cost of the rows recorded in [--from, --to) under today's price list (each row at the version in effect at its time), with their rollups; idempotent",
+    )
+    .requiredOption('--from <time>', 'start, RFC3339 or YYYY-MM-DD')
+    .requiredOption('--to <time>', 'end (exclusive), RFC3339 or YYYY-MM-DD')
+    .option('--model <name>', 'only rows of this model')
+    .option('--data-dir <dir>', 'data directory [env KEYTALLY_DATA_DIR]')
+    .option('--database-url <url>', 'database [env KEYTALLY_DATABASE_URL]')
+    .action(async (options: RepriceCliOptions) => {
+      try {
+        await repriceCommand(options);
+      } catch (error) {
+        if (error instanceof UsageCliError) {
+          console.error(`keytally: ${error.message}`);
+          process.exitCode = 2;
+          return;
+        }
+        throw error;
+      }
+    });
   usage
     .command('export')
     .description(

@@ -34,6 +34,11 @@ export function toExportRow(row: UsageRecordRow): UsageExportRow {
     aborted: row.aborted === 1,
     stream: row.stream === 1,
     upstream: row.upstream,
+    cached_tokens: row.cached_tokens,
+    cache_write_tokens: row.cache_write_tokens,
+    reasoning_tokens: row.reasoning_tokens,
+    cost: row.cost_nanos === null ? null : row.cost_nanos / 1e9,
+    price_source: row.price_source,
   };
 }
 
@@ -41,7 +46,8 @@ export function toExportRow(row: UsageRecordRow): UsageExportRow {
  * One CSV field (RFC 4180). Text that a spreadsheet would run as a formula (leading = + - @ tab or
  * CR; user and key names are user input) gets a leading apostrophe (OWASP CSV injection advice).
  */
-export function csvField(value: string | number | boolean): string {
+export function csvField(value: string | number | boolean | null): string {
+  if (value === null) return '';
   if (typeof value !== 'string') return String(value);
   const text = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;

@@ -4,8 +4,10 @@ import type { Database } from '../db/schema.ts';
 import {
   insertUsageRowsSqlite,
   RAW_COLUMNS,
+  ROLLUP_COLUMNS,
   rawColumnsWithDefaults,
   SQL_HOUR_OF,
+  SQL_ROLLUP_SUMS,
   type UsageRow,
 } from './sqlite-ingest.ts';
 
@@ -38,7 +40,7 @@ const PG_ROLLUP_KEY = `${SQL_HOUR_OF}, user_id, user_name, source, coalesce(api_
  * PostgreSQL: the whole batch is one statement with one JSON parameter. The server expands it
  * (json_populate_recordset), inserts the raw rows it does not have yet, and adds exactly those to
  * the hourly rollups, grouped in SQL. The event loop only serialises the rows once (native
- * JSON.stringify): building 17 arrays and a rollup statement with thousands of parameters in
+ * JSON.stringify): building 22 arrays and a rollup statement with thousands of parameters in
  * JavaScript stalled every request in flight for several milliseconds per batch.
  */
 async function insertUsageBatchPostgres(db: Db, rows: readonly UsageRow[]): Promise<number> {
@@ -76,12 +78,11 @@ async function insertJsonArrayPostgres(
       select * from given
       on conflict (id) do nothing
       returning created_at, user_id, user_name, source, api_key_id, api_key_name, model,
-        prompt_tokens, completion_tokens, total_tokens
+        prompt_tokens, completion_tokens, total_tokens, cached_tokens, cache_write_tokens,
+        reasoning_tokens, cost_nanos, price_source
     ), rolled as (
-      insert into usage_rollups_hourly (hour, user_id, user_name, source, api_key_id, api_key_name,
-        model, prompt_tokens, completion_tokens, total_tokens, request_count, last_used)
-      select ${sql.raw(PG_ROLLUP_KEY)}, sum(prompt_tokens), sum(completion_tokens), sum(total_tokens),
-        count(*), max(created_at)
+      insert into usage_rollups_hourly (${sql.raw(ROLLUP_COLUMNS.join(', '))})
+      select ${sql.raw(PG_ROLLUP_KEY)}, ${sql.raw(SQL_ROLLUP_SUMS)}
       from inserted
       group by ${sql.raw(PG_ROLLUP_KEY)}
       on conflict (hour, user_id, source, api_key_id, model, user_name, api_key_name) do update set
@@ -89,7 +90,12 @@ async function insertJsonArrayPostgres(
         completion_tokens = usage_rollups_hourly.completion_tokens + excluded.completion_tokens,
         total_tokens = usage_rollups_hourly.total_tokens + excluded.total_tokens,
         request_count = usage_rollups_hourly.request_count + excluded.request_count,
-        last_used = greatest(usage_rollups_hourly.last_used, excluded.last_used)
+        last_used = greatest(usage_rollups_hourly.last_used, excluded.last_used),
+        cached_tokens = usage_rollups_hourly.cached_tokens + excluded.cached_tokens,
+        cache_write_tokens = usage_rollups_hourly.cache_write_tokens + excluded.cache_write_tokens,
+        reasoning_tokens = usage_rollups_hourly.reasoning_tokens + excluded.reasoning_tokens,
+        cost_nanos = usage_rollups_hourly.cost_nanos + excluded.cost_nanos,
+        unpriced_count = usage_rollups_hourly.unpriced_count + excluded.unpriced_count
       returning 1
     )
     select count(*)::int as n from inserted`.execute(trx);

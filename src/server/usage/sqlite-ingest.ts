@@ -25,6 +25,11 @@ function rollupKey(row: UsageRow): string {
   ]);
 }
 
+/** 1 when the row has no price (a row journaled before cost existed has none either). */
+function unpriced(row: UsageRow): number {
+  return row.price_source === undefined || row.price_source === 'none' ? 1 : 0;
+}
+
 /** Sums rows into one delta per rollup key. */
 export function aggregateRollupDeltas(rows: readonly UsageRow[]): RollupDelta[] {
   const deltas = new Map<string, RollupDelta>();
@@ -35,6 +40,11 @@ export function aggregateRollupDeltas(rows: readonly UsageRow[]): RollupDelta[] 
       delta.prompt_tokens += Number(row.prompt_tokens ?? 0);
       delta.completion_tokens += Number(row.completion_tokens ?? 0);
       delta.total_tokens += Number(row.total_tokens ?? 0);
+      delta.cached_tokens += Number(row.cached_tokens ?? 0);
+      delta.cache_write_tokens += Number(row.cache_write_tokens ?? 0);
+      delta.reasoning_tokens += Number(row.reasoning_tokens ?? 0);
+      delta.cost_nanos += Number(row.cost_nanos ?? 0);
+      delta.unpriced_count += unpriced(row);
       delta.request_count += 1;
       delta.last_used = Math.max(delta.last_used, row.created_at);
     } else {
@@ -49,6 +59,11 @@ export function aggregateRollupDeltas(rows: readonly UsageRow[]): RollupDelta[] 
         prompt_tokens: Number(row.prompt_tokens ?? 0),
         completion_tokens: Number(row.completion_tokens ?? 0),
         total_tokens: Number(row.total_tokens ?? 0),
+        cached_tokens: Number(row.cached_tokens ?? 0),
+        cache_write_tokens: Number(row.cache_write_tokens ?? 0),
+        reasoning_tokens: Number(row.reasoning_tokens ?? 0),
+        cost_nanos: Number(row.cost_nanos ?? 0),
+        unpriced_count: unpriced(row),
         request_count: 1,
         last_used: row.created_at,
       });
@@ -76,6 +91,11 @@ export const RAW_COLUMNS = [
   ['aborted', 'int4'],
   ['stream', 'int4'],
   ['upstream', 'text'],
+  ['cached_tokens', 'int8'],
+  ['cache_write_tokens', 'int8'],
+  ['reasoning_tokens', 'int8'],
+  ['cost_nanos', 'int8'],
+  ['price_source', 'text'],
 ] as const satisfies readonly (readonly [keyof UsageRow, string])[];
 
 // The columns a row may omit, with their defaults (the raw table's own).
@@ -93,6 +113,7 @@ export const COLUMN_DEFAULTS: Partial<Record<keyof UsageRow, string | number>> =
   aborted: 0,
   stream: 0,
   upstream: '',
+  price_source: 'none',
 };
 
 /** The hourly rollup table's columns, in insert order. */
@@ -109,7 +130,20 @@ export const ROLLUP_COLUMNS = [
   'total_tokens',
   'request_count',
   'last_used',
+  'cached_tokens',
+  'cache_write_tokens',
+  'reasoning_tokens',
+  'cost_nanos',
+  'unpriced_count',
 ] as const satisfies readonly (keyof RollupDelta)[];
+
+/**
+ * The hourly rollup columns from `prompt_tokens` on, as aggregates of raw rows (both dialects): the
+ * grouping key columns come first in every statement that uses it.
+ */
+export const SQL_ROLLUP_SUMS = `sum(prompt_tokens), sum(completion_tokens), sum(total_tokens), count(*), max(created_at),
+  coalesce(sum(cached_tokens), 0), coalesce(sum(cache_write_tokens), 0), coalesce(sum(reasoning_tokens), 0),
+  coalesce(sum(cost_nanos), 0), sum(case when price_source = 'none' then 1 else 0 end)`;
 
 /** The hour (epoch ms) a `created_at` column falls in, in SQL (both dialects). */
 export const SQL_HOUR_OF = 'created_at - (((created_at % 3600000) + 3600000) % 3600000)';
@@ -131,7 +165,12 @@ const ROLLUP_UPSERT = `on conflict (hour, user_id, source, api_key_id, model, us
            completion_tokens = completion_tokens + excluded.completion_tokens,
            total_tokens = total_tokens + excluded.total_tokens,
            request_count = request_count + excluded.request_count,
-           last_used = max(last_used, excluded.last_used)`;
+           last_used = max(last_used, excluded.last_used),
+           cached_tokens = cached_tokens + excluded.cached_tokens,
+           cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+           reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+           cost_nanos = cost_nanos + excluded.cost_nanos,
+           unpriced_count = unpriced_count + excluded.unpriced_count`;
 
 interface Statements {
   raw: SqliteDatabase.Statement<unknown[]>;
@@ -158,7 +197,7 @@ function statementsOf(handle: SqliteDatabase.Database): Statements {
          ${ROLLUP_UPSERT}`,
       ),
       // The parameter is one journal line's UTF-8 bytes (a Buffer binds as a BLOB, which jsonb()
-      // would read as JSONB: hence the cast); jsonb() parses it once for the 17 ->> lookups.
+      // would read as JSONB: hence the cast); jsonb() parses it once for the 22 ->> lookups.
       rawFromJson: handle.prepare<[Buffer]>(
         `insert into usage_records (${columns.join(', ')})
          select ${rawColumnsWithDefaults((column) => `value ->> '${column}'`)}
@@ -171,7 +210,7 @@ function statementsOf(handle: SqliteDatabase.Database): Statements {
       rollupSince: handle.prepare<[number]>(
         `insert into usage_rollups_hourly (${ROLLUP_COLUMNS.join(', ')})
          select ${SQL_HOUR_OF}, user_id, user_name, source, coalesce(api_key_id, ''), api_key_name, model,
-           sum(prompt_tokens), sum(completion_tokens), sum(total_tokens), count(*), max(created_at)
+           ${SQL_ROLLUP_SUMS}
          from usage_records where rowid > ?
          group by 1, 2, 3, 4, 5, 6, 7
          ${ROLLUP_UPSERT}`,

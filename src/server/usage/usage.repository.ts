@@ -30,6 +30,9 @@ interface Sums {
   total_tokens: number;
   request_count: number;
   last_used: number;
+  /** Integer nano-USD of the priced requests. */
+  cost_nanos: number;
+  unpriced_count: number;
 }
 
 /** One row per (bucket, source, key id, key name, user id, user name). */
@@ -73,6 +76,8 @@ const SUM_COLUMNS = [
   'total_tokens',
   'request_count',
   'last_used',
+  'cost_nanos',
+  'unpriced_count',
 ] as const;
 
 type Filterable<O> = SelectQueryBuilder<Database, keyof Database, O>;
@@ -127,6 +132,8 @@ const toSums = (row: Record<keyof Sums, unknown>): Sums => ({
   total_tokens: Number(row.total_tokens),
   request_count: Number(row.request_count),
   last_used: Number(row.last_used),
+  cost_nanos: Number(row.cost_nanos),
+  unpriced_count: Number(row.unpriced_count),
 });
 
 /** Sources facts at the finest grouping any sources response needs; the service merges from here. */
@@ -150,6 +157,8 @@ export async function getSourceFacts(db: Db, query: FactQuery): Promise<SourceFa
             'r.total_tokens',
             'r.request_count',
             'r.last_used',
+            'r.cost_nanos',
+            'r.unpriced_count',
           ])
           .execute()
       : await db.kysely
@@ -166,6 +175,8 @@ export async function getSourceFacts(db: Db, query: FactQuery): Promise<SourceFa
             eb.fn.sum<number>('r.total_tokens').as('total_tokens'),
             eb.fn.sum<number>('r.request_count').as('request_count'),
             eb.fn.max<number>('r.last_used').as('last_used'),
+            eb.fn.sum<number>('r.cost_nanos').as('cost_nanos'),
+            eb.fn.sum<number>('r.unpriced_count').as('unpriced_count'),
           ])
           .groupBy([bucket, 'r.source', 'r.api_key_id', 'r.api_key_name', 'r.user_id', 'r.user_name'])
           .execute();
@@ -212,6 +223,8 @@ export async function getDailySourceFactsOfDays(
         'r.total_tokens',
         'r.request_count',
         'r.last_used',
+        'r.cost_nanos',
+        'r.unpriced_count',
       ])
       .where('r.day', 'in', chunk)
       .execute();
@@ -244,6 +257,8 @@ export async function getModelFacts(db: Db, query: FactQuery & { byUser: boolean
       eb.fn.sum<number>('r.total_tokens').as('total_tokens'),
       eb.fn.sum<number>('r.request_count').as('request_count'),
       eb.fn.max<number>('r.last_used').as('last_used'),
+      eb.fn.sum<number>('r.cost_nanos').as('cost_nanos'),
+      eb.fn.sum<number>('r.unpriced_count').as('unpriced_count'),
     ]);
   if (query.byUser) {
     const rows = await sums
@@ -332,6 +347,10 @@ export async function* iterateUsageRecords(
       created_at: Number(row.created_at),
       aborted: Number(row.aborted),
       stream: Number(row.stream),
+      cached_tokens: row.cached_tokens === null ? null : Number(row.cached_tokens),
+      cache_write_tokens: row.cache_write_tokens === null ? null : Number(row.cache_write_tokens),
+      reasoning_tokens: row.reasoning_tokens === null ? null : Number(row.reasoning_tokens),
+      cost_nanos: row.cost_nanos === null ? null : Number(row.cost_nanos),
     }));
     if (rows.length < pageSize) return;
     const last = rows[rows.length - 1];

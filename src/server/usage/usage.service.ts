@@ -14,6 +14,7 @@ import type {
   UserSourceTotal,
 } from '../../shared/usage.ts';
 import { MAX_KEY_TOTALS, USAGE_PERIODS } from '../../shared/usage.ts';
+import { usdOf } from '../cost/rates.ts';
 import type { Db } from '../db/connection.ts';
 import { assertNever, hourStart } from '../db/dialect.ts';
 import { BadRequestError } from '../errors.ts';
@@ -132,7 +133,16 @@ interface Counts {
   total_tokens: number;
   request_count: number;
   last_used: number;
+  /** Summed in integer nano-USD (exact); converted to USD only in the response. */
+  cost_nanos: number;
+  unpriced_count: number;
 }
+
+/** The cost fields every bucket and total carries beside its tokens. */
+const costFields = (counts: Pick<Counts, 'cost_nanos' | 'unpriced_count'>) => ({
+  cost: usdOf(counts.cost_nanos),
+  unpriced_requests: counts.unpriced_count,
+});
 
 // Identity parts joined by NUL: PostgreSQL text cannot contain NUL, and NUL sorts below every other
 // character, so comparing joined keys orders groups exactly as comparing their parts would.
@@ -157,6 +167,8 @@ function groupFacts<F extends Counts>(facts: readonly F[], identity: (fact: F) =
       group.counts.total_tokens += fact.total_tokens;
       group.counts.request_count += fact.request_count;
       group.counts.last_used = Math.max(group.counts.last_used, fact.last_used);
+      group.counts.cost_nanos += fact.cost_nanos;
+      group.counts.unpriced_count += fact.unpriced_count;
     } else {
       groups.set(key, {
         key,
@@ -167,6 +179,8 @@ function groupFacts<F extends Counts>(facts: readonly F[], identity: (fact: F) =
           total_tokens: fact.total_tokens,
           request_count: fact.request_count,
           last_used: fact.last_used,
+          cost_nanos: fact.cost_nanos,
+          unpriced_count: fact.unpriced_count,
         },
       });
     }
@@ -197,24 +211,31 @@ function toBuckets<F extends Counts & { bucket: string } & Partial<Record<Bucket
       bucket.completion_tokens = counts.completion_tokens;
       bucket.total_tokens = counts.total_tokens;
       bucket.request_count = counts.request_count;
+      bucket.cost = usdOf(counts.cost_nanos);
+      bucket.unpriced_requests = counts.unpriced_count;
       return bucket as UsageBucket;
     });
 }
 
-function sumBuckets(buckets: readonly UsageBucket[]): UsageTotals {
-  const totals: UsageTotals = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, request_count: 0 };
-  for (const bucket of buckets) {
-    totals.prompt_tokens += bucket.prompt_tokens;
-    totals.completion_tokens += bucket.completion_tokens;
-    totals.total_tokens += bucket.total_tokens;
-    totals.request_count += bucket.request_count;
+/** The totals of facts (the sum of their buckets), cost summed in nano-USD before converting. */
+function sumFacts(facts: readonly Counts[]): UsageTotals {
+  let costNanos = 0;
+  let unpriced = 0;
+  const totals = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0, request_count: 0 };
+  for (const fact of facts) {
+    totals.prompt_tokens += fact.prompt_tokens;
+    totals.completion_tokens += fact.completion_tokens;
+    totals.total_tokens += fact.total_tokens;
+    totals.request_count += fact.request_count;
+    costNanos += fact.cost_nanos;
+    unpriced += fact.unpriced_count;
   }
-  return totals;
+  return { ...totals, ...costFields({ cost_nanos: costNanos, unpriced_count: unpriced }) };
 }
 
 function modelResponse(facts: ModelFact[], byUser: boolean, window: ResolvedWindow): UsageResponse {
   const usage = toBuckets(facts, byUser ? ['model', 'user_id', 'user_name'] : ['model']);
-  return { usage, totals: sumBuckets(usage), window: window.window };
+  return { usage, totals: sumFacts(facts), window: window.window };
 }
 
 /** `GET /api/auth/usage`: the caller's buckets by (bucket, model); every source (reference 8.3). */
@@ -243,7 +264,11 @@ export async function getAllUsage(
   return modelResponse(facts, true, window);
 }
 
-const entry = (tokens: number, requests: number): TotalsEntry => ({ tokens, requests });
+const entry = (counts: Counts): TotalsEntry => ({
+  tokens: counts.total_tokens,
+  requests: counts.request_count,
+  ...costFields(counts),
+});
 
 /** The totals' groups before sorting and capping; per-day parts of them merge into a window's. */
 interface TotalsParts {
@@ -271,8 +296,22 @@ function addToGroup(
     group.counts.total_tokens += counts.total_tokens;
     group.counts.request_count += counts.request_count;
     group.counts.last_used = Math.max(group.counts.last_used, counts.last_used);
+    group.counts.cost_nanos += counts.cost_nanos;
+    group.counts.unpriced_count += counts.unpriced_count;
   } else {
-    groups.set(key, { key, id, counts: { ...counts } });
+    groups.set(key, {
+      key,
+      id,
+      counts: {
+        prompt_tokens: counts.prompt_tokens,
+        completion_tokens: counts.completion_tokens,
+        total_tokens: counts.total_tokens,
+        request_count: counts.request_count,
+        last_used: counts.last_used,
+        cost_nanos: counts.cost_nanos,
+        unpriced_count: counts.unpriced_count,
+      },
+    });
   }
 }
 
@@ -305,12 +344,23 @@ async function finishTotals(
   admin: boolean,
 ): Promise<{ totals: SourceTotals; distinctKeys: number }> {
   const bySource: Record<string, TotalsEntry> = {};
-  const grandTotal = entry(0, 0);
+  const grand: Counts = {
+    prompt_tokens: 0,
+    completion_tokens: 0,
+    total_tokens: 0,
+    request_count: 0,
+    last_used: 0,
+    cost_nanos: 0,
+    unpriced_count: 0,
+  };
   for (const { id, counts } of [...parts.bySource.values()].sort(byKey)) {
-    bySource[id[0] ?? ''] = entry(counts.total_tokens, counts.request_count);
-    grandTotal.tokens += counts.total_tokens;
-    grandTotal.requests += counts.request_count;
+    bySource[id[0] ?? ''] = entry(counts);
+    grand.total_tokens += counts.total_tokens;
+    grand.request_count += counts.request_count;
+    grand.cost_nanos += counts.cost_nanos;
+    grand.unpriced_count += counts.unpriced_count;
   }
+  const grandTotal = entry(grand);
 
   const keyGroups = [...parts.byKey.values()].sort(byTokensThenKey).slice(0, MAX_KEY_TOTALS);
   const states = await findApiKeyStates(db, [...new Set(keyGroups.map((group) => group.id[0] ?? ''))]);
@@ -324,6 +374,7 @@ async function finishTotals(
       user_name: userName,
       tokens: counts.total_tokens,
       requests: counts.request_count,
+      ...costFields(counts),
       last_used: new Date(counts.last_used).toISOString(),
       key_prefix: state?.prefix ?? '',
       revoked: state === undefined || state.revoked,
@@ -340,6 +391,7 @@ async function finishTotals(
         user_name: id[2] ?? '',
         tokens: counts.total_tokens,
         requests: counts.request_count,
+        ...costFields(counts),
       }));
     if (byUserSource.length > 0) totals.by_user_source = byUserSource;
   }
@@ -538,7 +590,7 @@ export async function getKeyUsage(
     object: 'usage',
     api_key: { id: apiKey.id, name: apiKey.name, prefix: apiKey.prefix },
     usage,
-    totals: sumBuckets(usage),
+    totals: sumFacts(facts),
     window: window.window,
   };
 }

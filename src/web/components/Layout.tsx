@@ -1,5 +1,5 @@
 import { useQueryClient } from '@tanstack/react-query';
-import { BarChart3, KeyRound, LogOut, MessageSquare, Moon, Sun, Users } from 'lucide-react';
+import { BarChart3, CircleDollarSign, KeyRound, LogOut, MessageSquare, Moon, Sun, Users } from 'lucide-react';
 import { type ReactNode, useEffect } from 'react';
 import { api, type SessionUser } from '../api.ts';
 import { queryKeys } from '../hooks/keys.ts';
@@ -36,6 +36,7 @@ const NAV = [
   { href: '/app/chat', label: 'Chat', icon: MessageSquare, admin: false },
   { href: '/app/account', label: 'API keys', icon: KeyRound, admin: false },
   { href: '/app/users', label: 'Users', icon: Users, admin: true },
+  { href: '/app/prices', label: 'Prices', icon: CircleDollarSign, admin: true },
 ];
 
 export function Layout({ user, children }: { user: SessionUser; children: ReactNode }) {

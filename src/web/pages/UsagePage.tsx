@@ -5,7 +5,7 @@ import type { SessionUser, UsageBucket, UsageRange, UsageResponse } from '../api
 import { Link } from '../components/Link.tsx';
 import { Empty, ErrorState, Loading } from '../components/States.tsx';
 import { onTabListKeyDown } from '../components/tablist.ts';
-import { formatCount, formatTokens } from '../format.ts';
+import { formatCount, formatMeasure, formatTokens, formatUsd, type Measure, sumUsd } from '../format.ts';
 import { queryKeys } from '../hooks/keys.ts';
 import { useAdminUsage } from '../hooks/useAdminUsage.ts';
 import { useUsage } from '../hooks/useUsage.ts';
@@ -49,6 +49,7 @@ export function UsagePage({ user }: { user: SessionUser }) {
   const rawTab = query.get('tab');
   const tab: Tab = rawTab === 'sources' || (rawTab === 'users' && admin) ? rawTab : 'models';
   const userId = admin ? (query.get('user') ?? undefined) : undefined;
+  const measure: Measure = query.get('measure') === 'cost' ? 'cost' : 'tokens';
 
   const own = useUsage(range, !admin);
   const everyone = useAdminUsage(range, admin);
@@ -112,6 +113,23 @@ export function UsagePage({ user }: { user: SessionUser }) {
         {custom || editingRange ? (
           <CustomRange query={query} onApply={(from, to) => setQuery({ from, to })} active={custom} />
         ) : null}
+        <fieldset className="segmented" aria-label="Measure" style={{ border: 0, margin: 0 }}>
+          {(
+            [
+              ['tokens', 'Tokens'],
+              ['cost', 'Cost'],
+            ] as const
+          ).map(([value, label]) => (
+            <button
+              key={value}
+              type="button"
+              aria-pressed={measure === value}
+              onClick={() => setQuery({ measure: value === 'tokens' ? null : value })}
+            >
+              {label}
+            </button>
+          ))}
+        </fieldset>
       </div>
       {userId ? (
         <div style={{ marginBottom: 16 }}>
@@ -126,7 +144,9 @@ export function UsagePage({ user }: { user: SessionUser }) {
       ) : null}
       {usage.isPending ? <Loading label="Loading usage…" /> : null}
       {usage.isError ? <ErrorState error={usage.error} onRetry={() => usage.refetch()} /> : null}
-      {usage.data ? <Overview buckets={usage.data.usage} range={range} window={usage.data.window} /> : null}
+      {usage.data ? (
+        <Overview buckets={usage.data.usage} range={range} window={usage.data.window} measure={measure} />
+      ) : null}
       <div className="tabs" role="tablist" onKeyDown={onTabListKeyDown} aria-label="Usage breakdown">
         {(
           [
@@ -147,16 +167,21 @@ export function UsagePage({ user }: { user: SessionUser }) {
         ))}
       </div>
       <div role="tabpanel">
-        {tab === 'models' && usage.data ? <ModelsTab buckets={usage.data.usage} range={range} /> : null}
+        {tab === 'models' && usage.data ? (
+          <ModelsTab buckets={usage.data.usage} range={range} measure={measure} admin={admin} />
+        ) : null}
         {tab === 'users' && admin ? (
           <UsersTab
             query={everyone}
             range={range}
             selectedUserId={userId ?? null}
             onSelect={(id) => setQuery({ user: id })}
+            measure={measure}
           />
         ) : null}
-        {tab === 'sources' ? <SourcesTab range={range} admin={admin} userId={userId} /> : null}
+        {tab === 'sources' ? (
+          <SourcesTab range={range} admin={admin} userId={userId} measure={measure} />
+        ) : null}
       </div>
     </>
   );
@@ -216,15 +241,17 @@ function CustomRange({
 }
 
 function sumTotals(buckets: UsageBucket[]) {
-  return buckets.reduce(
+  const totals = buckets.reduce(
     (acc, b) => ({
       prompt: acc.prompt + b.prompt_tokens,
       completion: acc.completion + b.completion_tokens,
       total: acc.total + b.total_tokens,
       requests: acc.requests + b.request_count,
+      unpriced: acc.unpriced + b.unpriced_requests,
     }),
-    { prompt: 0, completion: 0, total: 0, requests: 0 },
+    { prompt: 0, completion: 0, total: 0, requests: 0, unpriced: 0 },
   );
+  return { ...totals, cost: sumUsd(buckets.map((b) => b.cost)) };
 }
 
 /** Summary cards, the projection and the tokens-over-time chart, from one usage dataset. */
@@ -232,18 +259,24 @@ function Overview({
   buckets,
   range,
   window: served,
+  measure,
 }: {
   buckets: UsageBucket[];
   range: UsageRange;
   window?: UsageResponse['window'];
+  measure: Measure;
 }) {
   const totals = sumTotals(buckets);
   const { points, projected, horizon, projectedTotal } = useMemo(() => {
+    // In cost mode one series: the bucket's cost (carried as `prompt`, with no completion part).
     const byLabel = new Map<string, { prompt: number; completion: number }>();
     for (const b of buckets) {
       const entry = byLabel.get(b.bucket) ?? { prompt: 0, completion: 0 };
-      entry.prompt += b.prompt_tokens;
-      entry.completion += b.completion_tokens;
+      if (measure === 'cost') entry.prompt = sumUsd([entry.prompt, b.cost]);
+      else {
+        entry.prompt += b.prompt_tokens;
+        entry.completion += b.completion_tokens;
+      }
       byLabel.set(b.bucket, entry);
     }
     const labels = axisLabels(range, [...byLabel.keys()], Date.now(), served);
@@ -257,14 +290,22 @@ function Overview({
       projected: ahead ? ahead.slice(0, Math.max(1, Math.ceil(pts.length / 4))) : [],
       projectedTotal: ahead ? ahead.reduce((sum, v) => sum + v, 0) : null,
     };
-  }, [buckets, range, served]);
+  }, [buckets, range, served, measure]);
 
-  const cards = [
-    ['Requests', formatCount(totals.requests), 'requests'],
-    ['Prompt tokens', formatTokens(totals.prompt), 'prompt'],
-    ['Completion tokens', formatTokens(totals.completion), 'completion'],
-    ['Total tokens', formatTokens(totals.total), 'total'],
-  ] as const;
+  const cards =
+    measure === 'cost'
+      ? ([
+          ['Requests', formatCount(totals.requests), 'requests'],
+          ['Priced requests', formatCount(totals.requests - totals.unpriced), 'priced'],
+          ['Requests without a price', formatCount(totals.unpriced), 'unpriced'],
+          ['Total cost', formatUsd(totals.cost), 'total'],
+        ] as const)
+      : ([
+          ['Requests', formatCount(totals.requests), 'requests'],
+          ['Prompt tokens', formatTokens(totals.prompt), 'prompt'],
+          ['Completion tokens', formatTokens(totals.completion), 'completion'],
+          ['Total tokens', formatTokens(totals.total), 'total'],
+        ] as const);
 
   return (
     <>
@@ -277,12 +318,15 @@ function Overview({
         ))}
         <div className="card stat stat-wide" data-testid="stat-projection">
           <div className="label row" style={{ gap: 6 }}>
-            <TrendingUp size={14} aria-hidden="true" /> Projected {horizon ? horizon.label : ''}
+            <TrendingUp size={14} aria-hidden="true" /> Projected {measure === 'cost' ? 'cost ' : ''}
+            {horizon ? horizon.label : ''}
           </div>
           {horizon && projectedTotal !== null ? (
             <>
-              <div className="value">~{formatTokens(projectedTotal)}</div>
-              <div className="sub">tokens, from the trend of this period</div>
+              <div className="value">~{formatMeasure(measure, projectedTotal)}</div>
+              <div className="sub">
+                {measure === 'cost' ? 'of priced usage' : 'tokens'}, from the trend of this period
+              </div>
             </>
           ) : (
             <div className="sub" style={{ marginTop: 8 }}>
@@ -295,7 +339,7 @@ function Overview({
       </div>
       <section className="card" style={{ marginBottom: 24 }} aria-labelledby="tokens-over-time">
         <div className="card-head" style={{ marginBottom: 8 }}>
-          <h2 id="tokens-over-time">Tokens over time</h2>
+          <h2 id="tokens-over-time">{measure === 'cost' ? 'Cost over time' : 'Tokens over time'}</h2>
         </div>
         {totals.total === 0 && totals.requests === 0 ? (
           <Empty title="No usage in this period">
@@ -303,7 +347,7 @@ function Overview({
             <Link href="/app/account">create an API key</Link>.
           </Empty>
         ) : (
-          <TokensChart points={points} projected={projected} />
+          <TokensChart points={points} projected={projected} measure={measure} />
         )}
       </section>
     </>

@@ -4,7 +4,8 @@ import { useMemo } from 'react';
 import type { UsageBucket, UsageRange } from '../../api.ts';
 import { DataTable } from '../../components/DataTable.tsx';
 import { Empty } from '../../components/States.tsx';
-import { formatCount, formatTokens, percent } from '../../format.ts';
+import { formatCount, formatTokens, type Measure, percent, sumUsd } from '../../format.ts';
+import { CostCell } from './CostCell.tsx';
 import { downloadCsv, toCsv } from './csv.ts';
 
 interface ModelRow {
@@ -13,34 +14,55 @@ interface ModelRow {
   prompt: number;
   completion: number;
   total: number;
+  cost: number;
+  unpriced: number;
 }
 
 const column = createColumnHelper<ModelRow>();
 
+/** A row's figure in the page's measure. */
+const figureOf = (row: ModelRow, measure: Measure) => (measure === 'cost' ? row.cost : row.total);
+
 export function aggregateBy<K extends string>(buckets: UsageBucket[], keyOf: (b: UsageBucket) => K) {
-  const rows = new Map<K, { requests: number; prompt: number; completion: number; total: number }>();
+  const rows = new Map<
+    K,
+    { requests: number; prompt: number; completion: number; total: number; cost: number; unpriced: number }
+  >();
   for (const b of buckets) {
     const key = keyOf(b);
-    const row = rows.get(key) ?? { requests: 0, prompt: 0, completion: 0, total: 0 };
+    const row = rows.get(key) ?? { requests: 0, prompt: 0, completion: 0, total: 0, cost: 0, unpriced: 0 };
     row.requests += b.request_count;
     row.prompt += b.prompt_tokens;
     row.completion += b.completion_tokens;
     row.total += b.total_tokens;
+    row.cost = sumUsd([row.cost, b.cost]);
+    row.unpriced += b.unpriced_requests;
     rows.set(key, row);
   }
   return rows;
 }
 
-export function ModelsTab({ buckets, range }: { buckets: UsageBucket[]; range: UsageRange }) {
+export function ModelsTab({
+  buckets,
+  range,
+  measure = 'tokens',
+  admin = false,
+}: {
+  buckets: UsageBucket[];
+  range: UsageRange;
+  measure?: Measure;
+  admin?: boolean;
+}) {
   const rows = useMemo<ModelRow[]>(
     () =>
       [...aggregateBy(buckets, (b) => b.model || '(unknown)').entries()]
         .map(([model, totals]) => ({ model, ...totals }))
-        .sort((a, b) => b.total - a.total),
-    [buckets],
+        .sort((a, b) => (measure === 'cost' ? b.cost - a.cost : 0) || b.total - a.total),
+    [buckets, measure],
   );
-  const max = Math.max(1, ...rows.map((r) => r.total));
-  const grand = rows.reduce((sum, r) => sum + r.total, 0);
+  const max = Math.max(measure === 'cost' ? 1e-9 : 1, ...rows.map((row) => figureOf(row, measure)));
+  const grand =
+    measure === 'cost' ? sumUsd(rows.map((r) => r.cost)) : rows.reduce((sum, r) => sum + r.total, 0);
   const columns = useMemo(
     () => [
       column.accessor('model', { header: 'Model', cell: (info) => <strong>{info.getValue()}</strong> }),
@@ -62,7 +84,22 @@ export function ModelsTab({ buckets, range }: { buckets: UsageBucket[]; range: U
       column.accessor('total', {
         header: 'Total',
         meta: { className: 'num' },
-        cell: (i) => <strong>{formatTokens(i.getValue())}</strong>,
+        cell: (i) =>
+          measure === 'cost' ? formatTokens(i.getValue()) : <strong>{formatTokens(i.getValue())}</strong>,
+      }),
+      column.accessor('cost', {
+        header: 'Cost',
+        meta: { className: 'num' },
+        cell: (i) => (
+          <CostCell
+            cost={i.getValue()}
+            unpriced={i.row.original.unpriced}
+            requests={i.row.original.requests}
+            model={i.row.original.model}
+            admin={admin}
+            strong={measure === 'cost'}
+          />
+        ),
       }),
       column.display({
         id: 'share',
@@ -70,14 +107,17 @@ export function ModelsTab({ buckets, range }: { buckets: UsageBucket[]; range: U
         cell: (info) => (
           <div className="row" style={{ flexWrap: 'nowrap' }}>
             <div className="bar-track" style={{ flex: 1 }}>
-              <div className="bar-fill" style={{ width: `${(info.row.original.total / max) * 100}%` }} />
+              <div
+                className="bar-fill"
+                style={{ width: `${(figureOf(info.row.original, measure) / max) * 100}%` }}
+              />
             </div>
-            <span className="small muted">{percent(info.row.original.total, grand)}%</span>
+            <span className="small muted">{percent(figureOf(info.row.original, measure), grand)}%</span>
           </div>
         ),
       }),
     ],
-    [max, grand],
+    [max, grand, measure, admin],
   );
   if (rows.length === 0) {
     return (
@@ -90,14 +130,22 @@ export function ModelsTab({ buckets, range }: { buckets: UsageBucket[]; range: U
     downloadCsv(
       `keytally-models-${range.from ? `${range.from.slice(0, 10)}_${range.to?.slice(0, 10)}` : range.period}.csv`,
       toCsv(
-        ['model', 'requests', 'prompt_tokens', 'completion_tokens', 'total_tokens'],
-        rows.map((r) => [r.model, r.requests, r.prompt, r.completion, r.total]),
+        [
+          'model',
+          'requests',
+          'prompt_tokens',
+          'completion_tokens',
+          'total_tokens',
+          'cost_usd',
+          'unpriced_requests',
+        ],
+        rows.map((r) => [r.model, r.requests, r.prompt, r.completion, r.total, r.cost, r.unpriced]),
       ),
     );
   return (
     <section className="card" aria-labelledby="models-title">
       <div className="card-head">
-        <h2 id="models-title">Token distribution by model</h2>
+        <h2 id="models-title">{measure === 'cost' ? 'Cost by model' : 'Token distribution by model'}</h2>
         <button type="button" className="btn btn-sm" onClick={exportCsv}>
           <Download size={14} aria-hidden="true" />
           Export CSV

@@ -1,5 +1,5 @@
 import type { TotalsEntry } from '../../api.ts';
-import { percent } from '../../format.ts';
+import { type Measure, percent } from '../../format.ts';
 
 const SEGMENTS = [
   { source: 'apikey', color: 'var(--color-primary)' },
@@ -7,19 +7,22 @@ const SEGMENTS = [
   { source: 'legacy', color: 'var(--color-warning)' },
 ] as const;
 
-/** Share of tokens per source class; clicking a segment selects every series of that class. */
+/** Share of tokens (or cost) per source class; clicking a segment selects every series of that class. */
 export function SourceMixRibbon({
   bySource,
   keyCount,
   selected,
   onSelect,
+  measure = 'tokens',
 }: {
+  measure?: Measure;
   bySource: Partial<Record<string, TotalsEntry>>;
   keyCount: number;
   selected: string | null;
   onSelect: (id: string | null) => void;
 }) {
-  const tokens = (source: string) => bySource[source]?.tokens ?? 0;
+  const tokens = (source: string) =>
+    (measure === 'cost' ? bySource[source]?.cost : bySource[source]?.tokens) ?? 0;
   const total = SEGMENTS.reduce((sum, segment) => sum + tokens(segment.source), 0);
   const parts = SEGMENTS.map((segment) => {
     const p = percent(tokens(segment.source), total);

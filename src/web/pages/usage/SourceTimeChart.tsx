@@ -1,5 +1,5 @@
 import type { UsageRange } from '../../api.ts';
-import { formatTokens } from '../../format.ts';
+import { formatMeasure, type Measure } from '../../format.ts';
 import { Axis } from './Axis.tsx';
 import { axisLabels } from './buckets.ts';
 import { type ChartModel, seriesMatches } from './sources-model.ts';
@@ -14,8 +14,10 @@ export function SourceTimeChart({
   selected,
   onSelect,
   served,
+  measure = 'tokens',
 }: {
   served?: { from: string | null; to: string | null };
+  measure?: Measure;
   model: ChartModel;
   range: UsageRange;
   selected: string | null;
@@ -24,14 +26,17 @@ export function SourceTimeChart({
   const labels = axisLabels(range, model.labels, Date.now(), served);
   const stackTotal = (label: string) =>
     [...(model.values.get(label)?.values() ?? [])].reduce((sum, value) => sum + value, 0);
-  const max = Math.max(1, ...labels.map(stackTotal));
+  const max = Math.max(measure === 'cost' ? 1e-9 : 1, ...labels.map(stackTotal));
   const slot = WIDTH / Math.max(labels.length, 1);
   const bar = Math.max(1, slot * 0.72);
   return (
     <div className="chart-frame">
       <div className="card-head" style={{ marginBottom: 8 }}>
         <h2>Top sources over time</h2>
-        <span className="small muted">peak {formatTokens(max)} tokens</span>
+        <span className="small muted">
+          peak {formatMeasure(measure, max)}
+          {measure === 'cost' ? '' : ' tokens'}
+        </span>
       </div>
       <svg
         className="chart"

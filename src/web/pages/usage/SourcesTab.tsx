@@ -4,9 +4,10 @@ import { useMemo } from 'react';
 import { rangeQuery, type UsageRange } from '../../api.ts';
 import { DataTable } from '../../components/DataTable.tsx';
 import { Empty, ErrorState, Loading } from '../../components/States.tsx';
-import { formatCount, formatRelative, formatTokens } from '../../format.ts';
+import { formatCount, formatRelative, formatTokens, type Measure } from '../../format.ts';
 import { useUsageSources } from '../../hooks/useUsageSources.ts';
 import { useQueryState } from '../../router.ts';
+import { CostCell } from './CostCell.tsx';
 import { downloadCsv, toCsv } from './csv.ts';
 import { SourceMixRibbon } from './SourceMixRibbon.tsx';
 import { SourceTimeChart } from './SourceTimeChart.tsx';
@@ -24,6 +25,7 @@ import {
 
 const SORT_LABELS: Record<SortKey, string> = {
   tokens: 'Tokens',
+  cost: 'Cost',
   requests: 'Requests',
   last_used: 'Last used',
   name: 'Name',
@@ -42,17 +44,35 @@ function RowIcon({ kind }: { kind: SourceRow['kind'] }) {
  * Usage by source. Selection (`sel`), search (`q`) and sort (`sort`) live in the URL, so they
  * survive period changes, refreshes and reloads; the data keeps showing while a new range loads.
  */
-export function SourcesTab({ range, admin, userId }: { range: UsageRange; admin: boolean; userId?: string }) {
+export function SourcesTab({
+  range,
+  admin,
+  userId,
+  measure = 'tokens',
+}: {
+  range: UsageRange;
+  admin: boolean;
+  userId?: string;
+  measure?: Measure;
+}) {
   const [query, setQuery] = useQueryState();
   const sources = useUsageSources(range, admin, userId);
   const selected = query.get('sel');
   const search = query.get('q') ?? '';
   const sortParam = query.get('sort') as SortKey | null;
   const sort: SortKey =
-    sortParam && SORT_KEYS.includes(sortParam) && (admin || sortParam !== 'user') ? sortParam : 'tokens';
+    sortParam && SORT_KEYS.includes(sortParam) && (admin || sortParam !== 'user')
+      ? sortParam
+      : measure === 'cost'
+        ? 'cost'
+        : 'tokens';
+  const defaultSort: SortKey = measure === 'cost' ? 'cost' : 'tokens';
   const select = (id: string | null) => setQuery({ sel: id });
 
-  const chart = useMemo(() => (sources.data ? buildChart(sources.data, admin) : null), [sources.data, admin]);
+  const chart = useMemo(
+    () => (sources.data ? buildChart(sources.data, admin, measure) : null),
+    [sources.data, admin, measure],
+  );
   const allRows = useMemo(() => (sources.data ? buildRows(sources.data, admin) : []), [sources.data, admin]);
   const rows = useMemo(() => sortRows(filterRows(allRows, search), sort), [allRows, search, sort]);
 
@@ -93,13 +113,26 @@ export function SourcesTab({ range, admin, userId }: { range: UsageRange; admin:
         meta: { className: 'num', sortKey: 'tokens' },
         cell: (info) => <span title={formatCount(info.getValue())}>{formatTokens(info.getValue())}</span>,
       }),
+      column.accessor('cost', {
+        header: 'Cost',
+        meta: { className: 'num', sortKey: 'cost' },
+        cell: (info) => (
+          <CostCell
+            cost={info.getValue()}
+            unpriced={info.row.original.unpriced}
+            requests={info.row.original.requests}
+            admin={false}
+            strong={measure === 'cost'}
+          />
+        ),
+      }),
       column.accessor('lastUsed', {
         header: 'Last used',
         meta: { className: 'num', sortKey: 'last_used' },
         cell: (info) => formatRelative(info.getValue()),
       }),
     ],
-    [admin],
+    [admin, measure],
   );
 
   if (sources.isPending) return <Loading label="Loading sources…" />;
@@ -115,6 +148,8 @@ export function SourcesTab({ range, admin, userId }: { range: UsageRange; admin:
       'prefix',
       'requests',
       'tokens',
+      'cost_usd',
+      'unpriced_requests',
       'last_used',
       'revoked',
     ];
@@ -125,6 +160,8 @@ export function SourcesTab({ range, admin, userId }: { range: UsageRange; admin:
       row.prefix,
       row.requests,
       row.tokens,
+      row.cost,
+      row.unpriced,
       row.lastUsed,
       row.revoked,
     ]);
@@ -147,6 +184,7 @@ export function SourcesTab({ range, admin, userId }: { range: UsageRange; admin:
     <div className="stack" data-testid="sources-tab" aria-busy={sources.isFetching}>
       <section className="card">
         <SourceMixRibbon
+          measure={measure}
           bySource={data.totals.by_source}
           keyCount={data.totals.by_key?.length ?? 0}
           selected={selected}
@@ -167,6 +205,7 @@ export function SourcesTab({ range, admin, userId }: { range: UsageRange; admin:
       {chart ? (
         <section className="card">
           <SourceTimeChart
+            measure={measure}
             model={chart}
             range={range}
             selected={selected}
@@ -216,7 +255,7 @@ export function SourcesTab({ range, admin, userId }: { range: UsageRange; admin:
               id="sources-sort"
               className="select"
               value={sort}
-              onChange={(e) => setQuery({ sort: e.target.value === 'tokens' ? null : e.target.value })}
+              onChange={(e) => setQuery({ sort: e.target.value === defaultSort ? null : e.target.value })}
             >
               {SORT_KEYS.filter((key) => admin || key !== 'user').map((key) => (
                 <option key={key} value={key}>
@@ -234,7 +273,7 @@ export function SourcesTab({ range, admin, userId }: { range: UsageRange; admin:
             columns={columns}
             caption="Usage by API key and source"
             sort={sort}
-            onSort={(key) => setQuery({ sort: key === 'tokens' ? null : key })}
+            onSort={(key) => setQuery({ sort: key === defaultSort ? null : key })}
             rowProps={(row) => {
               const isSelected = selected === row.original.id;
               const highlighted =

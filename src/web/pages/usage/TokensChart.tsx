@@ -1,4 +1,4 @@
-import { formatTokens } from '../../format.ts';
+import { formatMeasure, type Measure } from '../../format.ts';
 import { Axis } from './Axis.tsx';
 
 export interface TokenPoint {
@@ -10,18 +10,31 @@ export interface TokenPoint {
 const WIDTH = 1000;
 const HEIGHT = 200;
 
-/** Stacked prompt/completion bars per bucket, then dashed bars for the projected buckets. */
-export function TokensChart({ points, projected }: { points: TokenPoint[]; projected: number[] }) {
+/**
+ * Stacked prompt/completion bars per bucket, then dashed bars for the projected buckets. In cost
+ * mode each point's `prompt` is the bucket's cost in USD (one series, no completion part).
+ */
+export function TokensChart({
+  points,
+  projected,
+  measure = 'tokens',
+}: {
+  points: TokenPoint[];
+  projected: number[];
+  measure?: Measure;
+}) {
+  const format = (value: number) => formatMeasure(measure, value);
+  const cost = measure === 'cost';
   const slots = points.length + projected.length;
-  const max = Math.max(1, ...points.map((p) => p.prompt + p.completion), ...projected);
+  const max = Math.max(cost ? 1e-9 : 1, ...points.map((p) => p.prompt + p.completion), ...projected);
   const slot = WIDTH / Math.max(slots, 1);
   const bar = Math.max(1, slot * 0.72);
   const y = (value: number) => (value / max) * (HEIGHT - 4);
-  const summary = `${points.length} buckets, peak ${formatTokens(max)} tokens`;
+  const summary = `${points.length} buckets, peak ${format(max)}${cost ? '' : ' tokens'}`;
   return (
     <div className="chart-frame">
       <div className="row small muted" style={{ justifyContent: 'space-between', marginBottom: 4 }}>
-        <span>{formatTokens(max)}</span>
+        <span>{format(max)}</span>
       </div>
       <svg
         className="chart"
@@ -29,7 +42,7 @@ export function TokensChart({ points, projected }: { points: TokenPoint[]; proje
         preserveAspectRatio="none"
         height={180}
         role="img"
-        aria-label={`Tokens over time: ${summary}`}
+        aria-label={`${cost ? 'Cost' : 'Tokens'} over time: ${summary}`}
       >
         <line x1={0} x2={WIDTH} y1={HEIGHT - 0.5} y2={HEIGHT - 0.5} stroke="var(--border)" />
         {points.map((point, index) => {
@@ -38,7 +51,11 @@ export function TokensChart({ points, projected }: { points: TokenPoint[]; proje
           const hCompletion = y(point.completion);
           return (
             <g key={point.label}>
-              <title>{`${point.label}: ${point.prompt.toLocaleString('en-US')} prompt + ${point.completion.toLocaleString('en-US')} completion`}</title>
+              <title>
+                {cost
+                  ? `${point.label}: ${format(point.prompt)}`
+                  : `${point.label}: ${point.prompt.toLocaleString('en-US')} prompt + ${point.completion.toLocaleString('en-US')} completion`}
+              </title>
               <rect
                 x={x}
                 width={bar}
@@ -65,7 +82,11 @@ export function TokensChart({ points, projected }: { points: TokenPoint[]; proje
           return (
             // biome-ignore lint/suspicious/noArrayIndexKey: projected slots have no identity
             <g key={`p${index}`}>
-              <title>{`Projected: ${Math.round(value).toLocaleString('en-US')} tokens`}</title>
+              <title>
+                {cost
+                  ? `Projected: ${format(value)}`
+                  : `Projected: ${Math.round(value).toLocaleString('en-US')} tokens`}
+              </title>
               <rect
                 x={x}
                 width={bar}
@@ -84,12 +105,14 @@ export function TokensChart({ points, projected }: { points: TokenPoint[]; proje
       <div className="legend" aria-hidden="true">
         <span className="legend-item">
           <span className="swatch" style={{ background: 'var(--color-primary)' }} />
-          Prompt
+          {cost ? 'Cost (priced requests)' : 'Prompt'}
         </span>
-        <span className="legend-item">
-          <span className="swatch" style={{ background: 'var(--color-info)', opacity: 0.75 }} />
-          Completion
-        </span>
+        {cost ? null : (
+          <span className="legend-item">
+            <span className="swatch" style={{ background: 'var(--color-info)', opacity: 0.75 }} />
+            Completion
+          </span>
+        )}
         {projected.length ? (
           <span className="legend-item">
             <span className="swatch dashed" />

@@ -4,8 +4,9 @@ import { useMemo } from 'react';
 import type { UsageRange, UsageResponse } from '../../api.ts';
 import { DataTable } from '../../components/DataTable.tsx';
 import { Empty, ErrorState, Loading } from '../../components/States.tsx';
-import { formatCount, formatTokens } from '../../format.ts';
+import { formatCount, formatMeasure, formatTokens, type Measure, sumUsd } from '../../format.ts';
 import { axisLabels, project, projectionHorizon } from './buckets.ts';
+import { CostCell } from './CostCell.tsx';
 
 interface UserRow {
   id: string;
@@ -14,10 +15,16 @@ interface UserRow {
   prompt: number;
   completion: number;
   total: number;
+  cost: number;
+  unpriced: number;
+  /** Projected tokens or cost, by the page's measure. */
   projected: number | null;
 }
 
 const column = createColumnHelper<UserRow>();
+
+/** A row's figure in the page's measure. */
+const figureOf = (row: UserRow, measure: Measure) => (measure === 'cost' ? row.cost : row.total);
 
 /** Usage per user (admin). Choosing a user filters the whole page, including the Sources tab. */
 export function UsersTab({
@@ -25,11 +32,13 @@ export function UsersTab({
   range,
   selectedUserId,
   onSelect,
+  measure = 'tokens',
 }: {
   query: UseQueryResult<UsageResponse>;
   range: UsageRange;
   selectedUserId: string | null;
   onSelect: (id: string | null) => void;
+  measure?: Measure;
 }) {
   const rows = useMemo<UserRow[]>(() => {
     const buckets = query.data?.usage ?? [];
@@ -48,6 +57,8 @@ export function UsersTab({
         prompt: 0,
         completion: 0,
         total: 0,
+        cost: 0,
+        unpriced: 0,
         projected: null,
         series: new Map<string, number>(),
       };
@@ -55,7 +66,10 @@ export function UsersTab({
       row.prompt += b.prompt_tokens;
       row.completion += b.completion_tokens;
       row.total += b.total_tokens;
-      row.series.set(b.bucket, (row.series.get(b.bucket) ?? 0) + b.total_tokens);
+      row.cost = sumUsd([row.cost, b.cost]);
+      row.unpriced += b.unpriced_requests;
+      const previous = row.series.get(b.bucket) ?? 0;
+      row.series.set(b.bucket, measure === 'cost' ? sumUsd([previous, b.cost]) : previous + b.total_tokens);
       byUser.set(id, row);
     }
     return [...byUser.values()]
@@ -68,9 +82,9 @@ export function UsersTab({
           : null;
         return { ...row, projected: ahead ? ahead.reduce((s, v) => s + v, 0) : null };
       })
-      .sort((a, b) => b.total - a.total);
-  }, [query.data, range]);
-  const max = Math.max(1, ...rows.map((r) => r.total));
+      .sort((a, b) => (measure === 'cost' ? b.cost - a.cost : 0) || b.total - a.total);
+  }, [query.data, range, measure]);
+  const max = Math.max(measure === 'cost' ? 1e-9 : 1, ...rows.map((row) => figureOf(row, measure)));
   const columns = useMemo(
     () => [
       column.accessor('name', {
@@ -102,14 +116,32 @@ export function UsersTab({
       column.accessor('total', {
         header: 'Total',
         meta: { className: 'num' },
-        cell: (i) => <strong>{formatTokens(i.getValue())}</strong>,
+        cell: (i) =>
+          measure === 'cost' ? formatTokens(i.getValue()) : <strong>{formatTokens(i.getValue())}</strong>,
+      }),
+      column.accessor('cost', {
+        header: 'Cost',
+        meta: { className: 'num' },
+        cell: (i) => (
+          <CostCell
+            cost={i.getValue()}
+            unpriced={i.row.original.unpriced}
+            requests={i.row.original.requests}
+            admin={false}
+            strong={measure === 'cost'}
+          />
+        ),
       }),
       column.accessor('projected', {
-        header: 'Proj. total',
+        header: measure === 'cost' ? 'Proj. cost' : 'Proj. total',
         meta: { className: 'num' },
         cell: (i) => {
-          const value = i.getValue();
-          return value === null ? <span className="muted">—</span> : `~${formatTokens(value)}`;
+          const projected = i.getValue();
+          return projected === null ? (
+            <span className="muted">—</span>
+          ) : (
+            `~${formatMeasure(measure, projected)}`
+          );
         },
       }),
       column.display({
@@ -117,12 +149,15 @@ export function UsersTab({
         header: () => <span className="sr-only">Share</span>,
         cell: (info) => (
           <div className="bar-track">
-            <div className="bar-fill" style={{ width: `${(info.row.original.total / max) * 100}%` }} />
+            <div
+              className="bar-fill"
+              style={{ width: `${(figureOf(info.row.original, measure) / max) * 100}%` }}
+            />
           </div>
         ),
       }),
     ],
-    [max],
+    [max, measure],
   );
   if (query.isPending) return <Loading label="Loading users…" />;
   if (query.isError) return <ErrorState error={query.error} onRetry={() => query.refetch()} />;

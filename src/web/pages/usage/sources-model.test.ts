@@ -16,6 +16,8 @@ const bucket = (over: Partial<SourcesResponse['buckets'][number]>) => ({
   completion_tokens: 0,
   total_tokens: 0,
   request_count: 1,
+  cost: 0,
+  unpriced_requests: 0,
   ...over,
 });
 
@@ -35,7 +37,10 @@ function payload(keys: number): SourcesResponse {
   return {
     buckets,
     totals: {
-      by_source: { apikey: { tokens: 1, requests: 1 }, web: { tokens: 12, requests: 2 } },
+      by_source: {
+        apikey: { tokens: 1, requests: 1, cost: 0, unpriced_requests: 0 },
+        web: { tokens: 12, requests: 2, cost: 0, unpriced_requests: 0 },
+      },
       by_key: buckets
         .filter((b) => b.source === 'apikey')
         .map((b) => ({
@@ -45,15 +50,33 @@ function payload(keys: number): SourcesResponse {
           user_name: 'Ann',
           tokens: b.total_tokens,
           requests: 1,
+          cost: 0,
+          unpriced_requests: 0,
           last_used: `2026-11-28T0${b.total_tokens % 9}:00:00Z`,
           key_prefix: `kt-${b.api_key_id}`,
           revoked: b.api_key_id === 'k0',
         })),
       by_user_source: [
-        { source: 'web', user_id: 'u2', user_name: 'Ben', tokens: 7, requests: 1 },
-        { source: 'web', user_id: 'u1', user_name: 'Ann', tokens: 5, requests: 1 },
+        {
+          source: 'web',
+          user_id: 'u2',
+          user_name: 'Ben',
+          tokens: 7,
+          requests: 1,
+          cost: 0,
+          unpriced_requests: 0,
+        },
+        {
+          source: 'web',
+          user_id: 'u1',
+          user_name: 'Ann',
+          tokens: 5,
+          requests: 1,
+          cost: 0,
+          unpriced_requests: 0,
+        },
       ],
-      grand_total: { tokens: 1, requests: 1 },
+      grand_total: { tokens: 1, requests: 1, cost: 0, unpriced_requests: 0 },
     },
     truncated: false,
     window: { from: null, to: null, granularity: 'day' },

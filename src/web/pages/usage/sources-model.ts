@@ -1,4 +1,5 @@
 import type { KeyTotal, UsageBucket as SourceBucket, SourcesResponse } from '../../api.ts';
+import { type Measure, sumUsd } from '../../format.ts';
 
 /**
  * Turns a sources payload into chart series and table rows that share one identity scheme, so a
@@ -42,12 +43,15 @@ export interface SourceRow {
   prefix: string;
   tokens: number;
   requests: number;
+  /** USD of the priced requests; `unpriced` requests have no known cost. */
+  cost: number;
+  unpriced: number;
   lastUsed: string;
   revoked: boolean;
 }
 
-export type SortKey = 'tokens' | 'requests' | 'last_used' | 'name' | 'user';
-export const SORT_KEYS: SortKey[] = ['tokens', 'requests', 'last_used', 'name', 'user'];
+export type SortKey = 'tokens' | 'cost' | 'requests' | 'last_used' | 'name' | 'user';
+export const SORT_KEYS: SortKey[] = ['tokens', 'cost', 'requests', 'last_used', 'name', 'user'];
 
 export function sourceLabel(source: string): string {
   if (source === 'web') return 'Web UI';
@@ -86,7 +90,12 @@ export interface ChartModel {
   values: Map<string, Map<string, number>>;
 }
 
-export function buildChart(data: SourcesResponse, admin: boolean): ChartModel {
+/** The figure a bucket adds to the chart: its tokens, or its cost in USD. */
+function measureOf(bucket: SourceBucket, measure: Measure): number {
+  return measure === 'cost' ? bucket.cost : bucket.total_tokens;
+}
+
+export function buildChart(data: SourcesResponse, admin: boolean, measure: Measure = 'tokens'): ChartModel {
   const totals = new Map<string, { source: string; label: string; total: number }>();
   for (const bucket of data.buckets) {
     const id = identityOf(bucket, admin);
@@ -95,7 +104,7 @@ export function buildChart(data: SourcesResponse, admin: boolean): ChartModel {
       label: labelOfBucket(bucket, admin),
       total: 0,
     };
-    entry.total += bucket.total_tokens;
+    entry.total = sumUsdOrTokens(entry.total, measureOf(bucket, measure), measure);
     totals.set(id, entry);
   }
   const ranked = [...totals.entries()].sort((a, b) => b[1].total - a[1].total || a[0].localeCompare(b[0]));
@@ -125,7 +134,7 @@ export function buildChart(data: SourcesResponse, admin: boolean): ChartModel {
     const id = identityOf(bucket, admin);
     const seriesId = topIds.has(id) ? id : OTHER_ID;
     const row = values.get(bucket.bucket) ?? new Map<string, number>();
-    row.set(seriesId, (row.get(seriesId) ?? 0) + bucket.total_tokens);
+    row.set(seriesId, sumUsdOrTokens(row.get(seriesId) ?? 0, measureOf(bucket, measure), measure));
     values.set(bucket.bucket, row);
   }
   return { series, labels: [...values.keys()].sort(), values };
@@ -142,6 +151,8 @@ export function buildRows(data: SourcesResponse, admin: boolean): SourceRow[] {
     prefix: key.key_prefix ?? '',
     tokens: key.tokens,
     requests: key.requests,
+    cost: key.cost,
+    unpriced: key.unpriced_requests,
     lastUsed: key.last_used,
     revoked: key.revoked === true,
   }));
@@ -158,6 +169,8 @@ export function buildRows(data: SourcesResponse, admin: boolean): SourceRow[] {
         prefix: '',
         tokens: entry.tokens,
         requests: entry.requests,
+        cost: entry.cost,
+        unpriced: entry.unpriced_requests,
         lastUsed: '',
         revoked: false,
       });
@@ -175,6 +188,8 @@ export function buildRows(data: SourcesResponse, admin: boolean): SourceRow[] {
         prefix: '',
         tokens: entry.tokens,
         requests: entry.requests,
+        cost: entry.cost,
+        unpriced: entry.unpriced_requests,
         lastUsed: '',
         revoked: false,
       });
@@ -202,6 +217,8 @@ export function sortRows(rows: SourceRow[], sort: SortKey): SourceRow[] {
   switch (sort) {
     case 'tokens':
       return sorted.sort((a, b) => b.tokens - a.tokens || byName(a, b));
+    case 'cost':
+      return sorted.sort((a, b) => b.cost - a.cost || byName(a, b));
     case 'requests':
       return sorted.sort((a, b) => b.requests - a.requests || byName(a, b));
     case 'last_used':
@@ -222,4 +239,8 @@ export function selectionLabel(selected: string, rows: SourceRow[], series: Seri
   if (row) return row.kind === 'apikey' ? row.name : `${row.name}${row.userName ? ` · ${row.userName}` : ''}`;
   const match = series.find((s) => s.id === selected);
   return match?.label ?? selected;
+}
+
+function sumUsdOrTokens(a: number, b: number, measure: Measure): number {
+  return measure === 'cost' ? sumUsd([a, b]) : a + b;
 }
