@@ -113,7 +113,7 @@ describe('sign-in flows and the admin Users page', { timeout: 60_000 }, () => {
 
     await row.getByRole('button', { name: /API keys of Dana/ }).click();
     const keysCard = adminPage.getByRole('region', { name: 'API keys of Dana' });
-    await keysCard.getByRole('cell', { name: 'dana-script', exact: true }).waitFor();
+    await keysCard.getByText('dana-script', { exact: true }).waitFor();
     await keysCard.getByRole('button', { name: 'Revoke dana-script' }).click();
     await adminPage
       .getByRole('dialog', { name: 'Revoke API key' })

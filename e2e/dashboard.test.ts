@@ -71,7 +71,7 @@ describe('dashboard: first run, keys, chat, revocation', { timeout: 60_000 }, ()
     const setup = (await page.getByTestId('client-setup').textContent()) ?? '';
     expect(setup).toContain(`${server.baseUrl}/v1`);
     expect(setup).toContain('Ollama clients');
-    await page.getByRole('cell', { name: 'ci-runner', exact: true }).waitFor();
+    await page.getByRole('row', { name: /ci-runner/ }).waitFor();
     await screenshot(page, '02-key-created');
 
     const keys = (await (await page.request.get('/api/auth/api-keys')).json()) as {
@@ -108,8 +108,8 @@ describe('dashboard: first run, keys, chat, revocation', { timeout: 60_000 }, ()
 
   it('chatting in the UI streams an answer, shows its tokens, and grows the Web UI row', async () => {
     await page.getByRole('link', { name: 'Chat', exact: true }).click();
-    await page.getByLabel('Model').waitFor();
-    expect(await page.getByLabel('Model').inputValue()).toBe('demo');
+    // The model list arrives after the page renders: wait for it rather than read an empty select.
+    await expect.poll(() => page.getByLabel('Model').inputValue(), { timeout: 10_000 }).toBe('demo');
     await page.getByLabel('Message').fill('Tell me about keytally');
     await page.getByRole('button', { name: 'Send' }).click();
     const usage = page.getByTestId('chat-usage');

@@ -24,6 +24,15 @@ export interface AppOptions {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** A hop count trusts that many addresses nearest the socket (Fastify's own rule for numbers). */
+function trustedProxies(
+  setting: AppDeps['config']['trustProxy'],
+): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (setting === undefined) return false;
+  if (typeof setting === 'number') return (_address, hop) => hop < setting;
+  return setting;
+}
+
 export async function buildApp(deps: AppDeps, options: AppOptions = {}): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
@@ -31,7 +40,9 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}): Promise
     // /api/auth routes set smaller limits of their own.
     bodyLimit: deps.config.maxBodyBytes,
     ...httpLimitOptions({ ...HTTP_TIMEOUTS, ...options.timeouts }),
-    trustProxy: false,
+    // Which X-Forwarded-For entries decide request.ip (IP allowlists, login rate limits): none unless
+    // KEYTALLY_TRUST_PROXY says, since any client can send the header.
+    trustProxy: trustedProxies(deps.config.trustProxy),
     requestIdHeader: false,
     genReqId: (request) => {
       const given = request.headers['x-request-id'];

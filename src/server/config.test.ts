@@ -35,6 +35,21 @@ describe('loadConfig', () => {
     expect(config.defaultKeyExpiry).toBe('90d');
   });
 
+  it('KEYTALLY_TRUST_PROXY: a hop count or proxy CIDRs; anything else names the variable', () => {
+    expect(loadConfig({}, {}).trustProxy).toBeUndefined();
+    expect(loadConfig({}, { KEYTALLY_TRUST_PROXY: '1' }).trustProxy).toBe(1);
+    expect(loadConfig({}, { KEYTALLY_TRUST_PROXY: '10.0.0.0/8, ::1,192.0.2.7' }).trustProxy).toEqual([
+      '10.0.0.0/8',
+      '::1',
+      '192.0.2.7',
+    ]);
+    for (const bad of ['0', 'proxy', '10.0.0.0/33', '10.0.0.0/8,']) {
+      expect(() => loadConfig({}, { KEYTALLY_TRUST_PROXY: bad })).toThrow(
+        /^KEYTALLY_TRUST_PROXY: must be a hop count/,
+      );
+    }
+  });
+
   it('lets a flag win over its environment variable', () => {
     const config = loadConfig({ port: '5000' }, { KEYTALLY_PORT: '6000' });
     expect(config.port).toBe(5000);

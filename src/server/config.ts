@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -153,6 +154,12 @@ export const SETTINGS = {
     default: '26214400',
     help: 'largest request body on /v1/* (413 above)',
   },
+  trustProxy: {
+    env: 'KEYTALLY_TRUST_PROXY',
+    flag: '--trust-proxy <hops|cidrs>',
+    default: 'unset (socket address only)',
+    help: 'hop count, or comma-separated proxy CIDRs, whose X-Forwarded-For entries are believed (IP allowlists, login rate limits)',
+  },
   logLevel: {
     env: 'KEYTALLY_LOG_LEVEL',
     flag: '--log-level <level>',
@@ -268,6 +275,24 @@ const ConfigSchema = z.object({
   // 1 KiB .. 1 GiB; the default, 25 MiB, fits chat requests with images and large embedding batches.
   maxBodyBytes: integer(1024, 1_073_741_824).default(26_214_400),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  trustProxy: z
+    .string()
+    .trim()
+    .transform((value, context): number | string[] => {
+      if (/^\d+$/.test(value)) {
+        const hops = Number(value);
+        if (hops >= 1 && hops <= 32) return hops;
+      } else {
+        const cidrs = value.split(',').map((entry) => entry.trim());
+        if (cidrs.every(isCidr)) return cidrs;
+      }
+      context.addIssue({
+        code: 'custom',
+        message: 'must be a hop count (1-32) or comma-separated proxy addresses/CIDRs, e.g. 10.0.0.0/8,::1',
+      });
+      return z.NEVER;
+    })
+    .optional(),
   logFormat: z.enum(LOG_FORMATS, { error: 'must be json or pretty' }).optional(),
   publicUrl: baseUrl.optional(),
   githubClientId: optionalText,
@@ -289,6 +314,15 @@ const ConfigSchema = z.object({
     .transform((value) => value === '1' || value === 'true')
     .default(false),
 });
+
+/** An IPv4/IPv6 address with an optional prefix length. */
+function isCidr(text: string): boolean {
+  const [address = '', prefix, extra] = text.split('/');
+  const version = isIP(address);
+  if (version === 0 || extra !== undefined) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128);
+}
 
 export type Config = z.infer<typeof ConfigSchema> & {
   /** Resolved: an absolute SQLite path or a postgres:// URL. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { KeyAccessDto, KeyAccessFields, ModelAllowlist, PermissionMap } from './access.ts';
 
 /**
  * Request and response bodies of /api/auth/* (reference sections 9.2, 9.3; decisions.md section 3).
@@ -49,14 +50,16 @@ export const PasswordChangeRequest = z.object({
 });
 export type PasswordChangeRequest = z.infer<typeof PasswordChangeRequest>;
 
-export const CreateApiKeyRequest = z.object({
-  // Trimmed: a blank name would be an unrecognisable row in the usage breakdown.
-  name: z.string().trim().min(1, 'is required').max(255),
-  /** `90d`, `1y`, `24h`, … */
-  expiresIn: z.string().optional(),
-  /** RFC 3339; wins over expiresIn; a past date is accepted (reference section 9.2). */
-  expiresAt: z.string().optional(),
-});
+export const CreateApiKeyRequest = z
+  .object({
+    // Trimmed: a blank name would be an unrecognisable row in the usage breakdown.
+    name: z.string().trim().min(1, 'is required').max(255),
+    /** `90d`, `1y`, `24h`, … */
+    expiresIn: z.string().optional(),
+    /** RFC 3339; wins over expiresIn; a past date is accepted (reference section 9.2). */
+    expiresAt: z.string().optional(),
+  })
+  .extend(KeyAccessFields.shape);
 export type CreateApiKeyRequest = z.infer<typeof CreateApiKeyRequest>;
 
 export const SetRoleRequest = z.object({ role: Role });
@@ -116,8 +119,8 @@ export const PendingRegistrationResponse = z.object({ message: z.string(), pendi
 export type PendingRegistrationResponse = z.infer<typeof PendingRegistrationResponse>;
 
 export const MeResponse = UserSummary.extend({
-  /** Per-feature permissions are not implemented yet; always `{}`. */
-  permissions: z.record(z.string(), z.boolean()),
+  /** The effective feature map (reference section 2.7): all 29 keys, all true for admins. */
+  permissions: PermissionMap,
   /** How this request was authenticated. */
   source: z.enum(['apikey', 'web', 'legacy']),
 });
@@ -168,20 +171,22 @@ export type IdentityDto = z.infer<typeof IdentityDto>;
 export const IdentityListResponse = z.object({ identities: z.array(IdentityDto) });
 export type IdentityListResponse = z.infer<typeof IdentityListResponse>;
 
-export const ApiKeyDto = z.object({
-  id: z.string(),
-  name: z.string(),
-  keyPrefix: z.string(),
-  role: z.string(),
-  createdAt: z.string(),
-  lastUsed: z.string().nullable(),
-  /** Present only when the key expires. */
-  expiresAt: z.string().optional(),
-  expired: z.boolean(),
-  /** Tombstones are listed too (decisions.md section 3): the UI shows them with a badge. */
-  revoked: z.boolean(),
-  revokedAt: z.string().nullable(),
-});
+export const ApiKeyDto = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    keyPrefix: z.string(),
+    role: z.string(),
+    createdAt: z.string(),
+    lastUsed: z.string().nullable(),
+    /** Present only when the key expires. */
+    expiresAt: z.string().optional(),
+    expired: z.boolean(),
+    /** Tombstones are listed too (decisions.md section 3): the UI shows them with a badge. */
+    revoked: z.boolean(),
+    revokedAt: z.string().nullable(),
+  })
+  .extend(KeyAccessDto.shape);
 export type ApiKeyDto = z.infer<typeof ApiKeyDto>;
 
 export const ApiKeyListResponse = z.object({ keys: z.array(ApiKeyDto) });
@@ -194,18 +199,26 @@ export const AdminApiKeyListResponse = z.object({ keys: z.array(AdminApiKeyDto) 
 export type AdminApiKeyListResponse = z.infer<typeof AdminApiKeyListResponse>;
 
 /** 201 of POST /api/auth/api-keys: the only time the plaintext key is shown. */
-export const CreatedApiKeyResponse = z.object({
-  key: z.string(),
-  id: z.string(),
-  name: z.string(),
-  keyPrefix: z.string(),
-  role: z.string(),
-  createdAt: z.string(),
-  expiresAt: z.string().optional(),
-});
+export const CreatedApiKeyResponse = z
+  .object({
+    key: z.string(),
+    id: z.string(),
+    name: z.string(),
+    keyPrefix: z.string(),
+    role: z.string(),
+    createdAt: z.string(),
+    expiresAt: z.string().optional(),
+  })
+  .extend(KeyAccessDto.shape);
 export type CreatedApiKeyResponse = z.infer<typeof CreatedApiKeyResponse>;
 
-export const AdminUserDto = UserSummary.extend({ createdAt: z.string(), updatedAt: z.string() });
+export const AdminUserDto = UserSummary.extend({
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  /** The effective feature map and the model allowlist (reference section 2.6). */
+  permissions: PermissionMap,
+  allowed_models: ModelAllowlist,
+});
 export type AdminUserDto = z.infer<typeof AdminUserDto>;
 
 export const AdminUserListResponse = z.object({ users: z.array(AdminUserDto) });

@@ -5,6 +5,14 @@
  */
 
 import type {
+  FeaturesResponse,
+  KeyAccessFields,
+  ModelAllowlist,
+  PermissionMap,
+  UpdateApiKeyRequest,
+  UserPermissionsResponse,
+} from '../shared/access.ts';
+import type {
   AdminApiKeyDto,
   AdminUserDto,
   ApiKeyDto,
@@ -29,7 +37,10 @@ export type {
   UsageTotals,
   UserSourceTotal,
 } from '../shared/usage.ts';
-export type { Role };
+export type { FeaturesResponse, KeyAccessFields, ModelAllowlist, PermissionMap, Role, UpdateApiKeyRequest };
+
+/** The body of POST /api/auth/api-keys as the dashboard sends it. */
+export type NewKeyBody = KeyAccessFields & { name: string; expiresIn?: string };
 
 export type SessionUser = UserSummary;
 export type AuthStatus = StatusResponse;
@@ -146,9 +157,21 @@ export const api = {
       acknowledge_weak_password,
     }),
   listKeys: () => get<{ keys: ApiKey[] }>('/api/auth/api-keys'),
-  createKey: (name: string, expiresIn?: string) =>
-    request<CreatedApiKey>('POST', '/api/auth/api-keys', expiresIn ? { name, expiresIn } : { name }),
+  createKey: (body: NewKeyBody) => request<CreatedApiKey>('POST', '/api/auth/api-keys', body),
   revokeKey: (id: string) => request<unknown>('DELETE', `/api/auth/api-keys/${encodeURIComponent(id)}`),
+  updateKey: (id: string, body: UpdateApiKeyRequest) =>
+    request<{ key: ApiKey }>('PATCH', `/api/auth/api-keys/${encodeURIComponent(id)}`, body),
+  rotateKey: (id: string, grace: string) =>
+    request<CreatedApiKey>('POST', `/api/auth/api-keys/${encodeURIComponent(id)}/rotate`, { grace }),
+  adminUpdateKey: (id: string, body: UpdateApiKeyRequest) =>
+    request<{ key: ApiKey }>('PATCH', `/api/auth/admin/api-keys/${encodeURIComponent(id)}`, body),
+  features: () => get<FeaturesResponse>('/api/auth/admin/features'),
+  userPermissions: (id: string) =>
+    get<UserPermissionsResponse>(`/api/auth/admin/users/${encodeURIComponent(id)}/permissions`),
+  setUserPermissions: (id: string, permissions: PermissionMap) =>
+    request<unknown>('PUT', `/api/auth/admin/users/${encodeURIComponent(id)}/permissions`, permissions),
+  setUserModels: (id: string, allowlist: ModelAllowlist) =>
+    request<unknown>('PUT', `/api/auth/admin/users/${encodeURIComponent(id)}/models`, allowlist),
   adminUsers: () => get<{ users: AdminUser[] }>('/api/auth/admin/users'),
   setRole: (id: string, role: Role) =>
     request<unknown>('PUT', `/api/auth/admin/users/${encodeURIComponent(id)}/role`, { role }),

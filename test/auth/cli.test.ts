@@ -141,12 +141,47 @@ describe.each(DIALECTS)('keytally user / key commands on %s', (dialect) => {
       .where('key_hash', '=', hashSecret(HMAC, key))
       .executeTakeFirstOrThrow();
     keyId = row.id;
-    expect(row).toMatchObject({ name: 'ci-runner', key_prefix: key.slice(0, 12), revoked_at: null });
+    // new keys get inference + usage (decisions.md section 9)
+    expect(row).toMatchObject({
+      name: 'ci-runner',
+      key_prefix: key.slice(0, 12),
+      revoked_at: null,
+      scopes: 'inference,usage',
+    });
     expect(row.expires_at).toBeGreaterThanOrEqual(before + 90 * DAY);
     expect(row.expires_at).toBeLessThanOrEqual(Date.now() + 90 * DAY);
     const bad = await run('key', 'create', '--user', 'ops@example.test', '--name', 'x', '--expires', 'soon');
     expect(bad.code).toBe(1);
     expect(bad.output).toContain('--expires: "soon" is not a duration; use e.g. 90d, 12h or 1y');
+    const scoped = await run(
+      'key',
+      'create',
+      '--user',
+      'ops@example.test',
+      '--name',
+      'k',
+      '--scopes',
+      'keys,usage',
+    );
+    expect(scoped.code).toBe(0);
+    const scopedRow = await (await openDb()).kysely
+      .selectFrom('api_keys')
+      .select('scopes')
+      .where('name', '=', 'k')
+      .executeTakeFirstOrThrow();
+    expect(scopedRow.scopes).toBe('usage,keys');
+    const badScope = await run(
+      'key',
+      'create',
+      '--user',
+      'ops@example.test',
+      '--name',
+      'x',
+      '--scopes',
+      'all',
+    );
+    expect(badScope.code).toBe(1);
+    expect(badScope.output).toContain('--scopes: "all" must list inference, usage, keys or admin');
     const nobody = await spawnCli('key', 'create', '--user', 'nobody@example.test', '--name', 'x');
     expect(nobody.code).toBe(1);
     expect(nobody.output).toContain('keytally: no user with email nobody@example.test');

@@ -43,9 +43,15 @@ describe.each(DIALECTS)('identity: sessions, accounts, protection, user delete o
     await t?.close();
   });
 
-  /** A fresh session for an account, via token-login with one of its keys (no password hash). */
+  /**
+   * A fresh session for an account, via token-login with one of its keys (no password hash); the
+   * key needs every scope of its owner to start a session.
+   */
   const sessionFor = async (account: Account): Promise<string> => {
-    const { key } = await createKey(t.app, account.session, { name: 'session-maker' });
+    const { key } = await createKey(t.app, account.session, {
+      name: 'session-maker',
+      scopes: ['inference', 'usage', 'keys'],
+    });
     const response = await t.app.inject({
       method: 'POST',
       url: '/api/auth/token-login',

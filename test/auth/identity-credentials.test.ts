@@ -210,7 +210,7 @@ describe.each(DIALECTS)('identity: credentials, admin guard, API keys on %s', (d
         payload: { role: 'admin' },
       });
       expect(promote.statusCode).toBe(200);
-      const key = await createKey(t.app, carol.session);
+      const key = await createKey(t.app, carol.session, { name: 'admin-key', scopes: ['admin'] });
       expect((await list({ headers: { authorization: `Bearer ${key.key}` } })).statusCode).toBe(200);
       await t.app.inject({
         method: 'PUT',
@@ -455,7 +455,11 @@ describe.each(DIALECTS)('identity: credentials, admin guard, API keys on %s', (d
     });
 
     it('token-login: a user key creates a web session; a legacy key sets the token cookie; bad → 401, empty → 400', async () => {
-      const key = await createKey(t.app, alice.session);
+      // a session has every right of its owner, so only a key with all of them may start one
+      const key = await createKey(t.app, alice.session, {
+        name: 'full',
+        scopes: ['inference', 'usage', 'keys'],
+      });
       const withKey = await t.app.inject({
         method: 'POST',
         url: '/api/auth/token-login',

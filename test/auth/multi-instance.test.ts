@@ -147,6 +147,11 @@ describe.skipIf(!hasPostgresServer)('two instances sharing PostgreSQL (needs a P
       'PUT',
     );
     expect(enable.status).toBe(200);
+    // B learns of the re-enable by NOTIFY, within the same 1 s bound: wait for it before using B
+    const enabledAt = Date.now();
+    while (Date.now() - enabledAt < 5000 && (await meWithSession(b.baseUrl, userSession)).status !== 200) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     const created = await post(b.baseUrl, '/api/auth/api-keys', { name: 'cli-target' }, userSession);
     expect(created.status).toBe(201);
     const { id, key } = (await created.json()) as { id: string; key: string };
@@ -157,5 +162,108 @@ describe.skipIf(!hasPostgresServer)('two instances sharing PostgreSQL (needs a P
     expect(await cli.exited).toBe(0);
     const changedAt = Date.now();
     expect(await msUntilRefused(() => meWithKey(a.baseUrl, key), changedAt)).toBeLessThanOrEqual(BOUND_MS);
+  });
+  const chatWithKey = (base: string, key: string) =>
+    fetch(`${base}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'demo', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+
+  it('rotation: the old secret works on both instances until the grace ends, then fails on both within 1 s', async () => {
+    const created = await post(a.baseUrl, '/api/auth/api-keys', { name: 'rotating' }, userSession);
+    const { id, key: oldKey } = (await created.json()) as { id: string; key: string };
+    // both instances have validated (and cached) the old secret
+    expect((await chatWithKey(a.baseUrl, oldKey)).status).toBe(200);
+    expect((await chatWithKey(b.baseUrl, oldKey)).status).toBe(200);
+    const rotate = await post(a.baseUrl, `/api/auth/api-keys/${id}/rotate`, { grace: 3 }, userSession);
+    expect(rotate.status).toBe(200);
+    const rotated = (await rotate.json()) as { id: string; key: string; previousKeyValidUntil: string };
+    expect(rotated.id).toBe(id);
+    const graceEnd = Date.parse(rotated.previousKeyValidUntil);
+    // during the grace both secrets work on both instances
+    for (const base of [a.baseUrl, b.baseUrl]) {
+      expect((await chatWithKey(base, rotated.key)).status).toBe(200);
+      expect((await chatWithKey(base, oldKey)).status).toBe(200);
+    }
+    expect(Date.now()).toBeLessThan(graceEnd);
+    // every answered request is counted: the usage check below expects exactly these
+    let served = 7;
+    const counting = (base: string) => async () => {
+      const response = await chatWithKey(base, oldKey);
+      if (response.status === 200) served += 1;
+      return response;
+    };
+    const [onA, onB] = await Promise.all([
+      msUntilRefused(counting(a.baseUrl), graceEnd),
+      msUntilRefused(counting(b.baseUrl), graceEnd),
+    ]);
+    // refused only once the grace has ended, and then within 1 s on both
+    for (const ms of [onA, onB]) {
+      expect(ms).toBeGreaterThanOrEqual(0);
+      expect(ms).toBeLessThanOrEqual(BOUND_MS);
+    }
+    expect((await chatWithKey(b.baseUrl, rotated.key)).status).toBe(200);
+
+    // usage of both secrets, on both instances, is the one key's
+    const deadline = Date.now() + 10_000;
+    let requests = 0;
+    while (Date.now() < deadline) {
+      const usage = await fetch(`${a.baseUrl}/v1/usage?period=day`, {
+        headers: { authorization: `Bearer ${rotated.key}` },
+      });
+      requests = ((await usage.json()) as { totals: { request_count: number } }).totals.request_count;
+      if (requests >= served) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(requests).toBe(served);
+  });
+
+  it('rotation with grace 0 and disabling: the old secret / the key is refused by the other instance within 1 s', async () => {
+    const created = await post(b.baseUrl, '/api/auth/api-keys', { name: 'at-once' }, userSession);
+    const { id, key } = (await created.json()) as { id: string; key: string };
+    expect((await chatWithKey(b.baseUrl, key)).status).toBe(200);
+    const rotate = await post(a.baseUrl, `/api/auth/api-keys/${id}/rotate`, { grace: 0 }, userSession);
+    expect(rotate.status).toBe(200);
+    const changedAt = Date.now();
+    expect(await msUntilRefused(() => chatWithKey(b.baseUrl, key), changedAt)).toBeLessThanOrEqual(BOUND_MS);
+    const { key: next } = (await rotate.json()) as { key: string };
+    expect((await chatWithKey(b.baseUrl, next)).status).toBe(200);
+    const disable = await post(
+      a.baseUrl,
+      `/api/auth/api-keys/${id}`,
+      { disabled: true },
+      userSession,
+      'PATCH',
+    );
+    expect(disable.status).toBe(200);
+    const disabledAt = Date.now();
+    expect(await msUntilRefused(() => chatWithKey(b.baseUrl, next), disabledAt)).toBeLessThanOrEqual(
+      BOUND_MS,
+    );
+  });
+
+  it('a user model allowlist set on A is enforced by B within 1 s', async () => {
+    const created = await post(a.baseUrl, '/api/auth/api-keys', { name: 'allowlisted' }, userSession);
+    const { key } = (await created.json()) as { key: string };
+    expect((await chatWithKey(b.baseUrl, key)).status).toBe(200);
+    const set = await post(
+      a.baseUrl,
+      `/api/auth/admin/users/${userId}/models`,
+      { enabled: true, models: ['other'] },
+      adminSession,
+      'PUT',
+    );
+    expect(set.status).toBe(200);
+    const changedAt = Date.now();
+    const deadline = changedAt + 5000;
+    let status = 0;
+    while (Date.now() < deadline) {
+      status = (await chatWithKey(b.baseUrl, key)).status;
+      if (status === 403) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(status).toBe(403);
+    expect(Date.now() - changedAt).toBeLessThanOrEqual(BOUND_MS);
   });
 });

@@ -104,7 +104,12 @@ describe.each(DIALECTS)('no plaintext secrets on %s', (dialect) => {
     secrets.session2 = session;
     const cookie = { cookie: `session=${session}` };
 
-    const created = await json('POST', '/api/auth/api-keys', { name: 'secret-key' }, cookie);
+    const created = await json(
+      'POST',
+      '/api/auth/api-keys',
+      { name: 'secret-key', scopes: ['inference', 'usage', 'keys', 'admin'] },
+      cookie,
+    );
     expect(created.status).toBe(201);
     const { id: keyId, key } = (await created.json()) as { id: string; key: string };
     secrets.key = key;

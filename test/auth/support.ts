@@ -1,5 +1,6 @@
 import { randomBytes, scryptSync } from 'node:crypto';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import type { CreatedApiKeyResponse } from '../../src/shared/auth.ts';
 
 let ipCounter = 0;
 
@@ -66,7 +67,7 @@ export async function createKey(
   app: FastifyInstance,
   session: string,
   body: Record<string, unknown> = { name: 'ci-runner' },
-): Promise<{ id: string; key: string; keyPrefix: string }> {
+): Promise<CreatedApiKeyResponse> {
   const response = await app.inject({
     method: 'POST',
     url: '/api/auth/api-keys',

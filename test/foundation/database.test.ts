@@ -15,6 +15,7 @@ const TABLES = [
   'usage_rollups_daily_sources',
   'usage_rollups_hourly',
   'user_identities',
+  'user_permissions',
   'users',
 ];
 
@@ -49,6 +50,7 @@ describe.each(DIALECTS)('database on %s', (dialect) => {
       '20261128T0031-usage-day-versions',
       '20261128T0032-usage-raw-indexes',
       '20261201T0300-usage-cost',
+      '20261201T0500-access',
       '20261201T0600-user-identities',
     ]);
     expect((await listTables(database)).sort()).toEqual(TABLES);

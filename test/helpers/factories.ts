@@ -41,6 +41,9 @@ export interface ApiKeyFactoryInput {
   name?: string;
   expiresAt?: number | null;
   revokedAt?: number | null;
+  disabledAt?: number | null;
+  /** Stored form: `all` (the default, as for keys from before scopes) or e.g. `inference,usage`. */
+  scopes?: string;
   hmacSecret?: string;
 }
 
@@ -65,6 +68,8 @@ export async function createApiKey(
       expires_at: input.expiresAt ?? null,
       last_used: null,
       revoked_at: input.revokedAt ?? null,
+      disabled_at: input.disabledAt ?? null,
+      scopes: input.scopes ?? 'all',
     })
     .execute();
   return { id, key, name, prefix: key.slice(0, 12) };

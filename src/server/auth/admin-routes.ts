@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { ModelAllowlist, PermissionMap, UpdateApiKeyRequest } from '../../shared/access.ts';
 import {
   AdminApiKeysQuery,
   AdminPasswordRequest,
@@ -13,11 +14,18 @@ import {
   setUserRole,
   setUserStatus,
 } from './accounts.service.ts';
-import { listAllApiKeys, revokeApiKeyById } from './api-keys.service.ts';
+import { listAllApiKeys, revokeApiKeyById, updateApiKeyById } from './api-keys.service.ts';
 import type { AuthRuntime } from './auth-runtime.ts';
 import { toAdminUserDto } from './dto.ts';
 import { requireAdmin } from './guards.ts';
 import { createInvite, deleteInvite, listAllInvites } from './invites.service.ts';
+import {
+  getUserPermissions,
+  replaceUserModels,
+  replaceUserPermissions,
+  storedPermissionsByUser,
+} from './permissions.service.ts';
+import { effectivePermissions } from './permissions.ts';
 import { AUTH_BODY_LIMIT_BYTES } from './protection.ts';
 import { parseInput } from './validation.ts';
 
@@ -29,7 +37,37 @@ export function registerAdminRoutes(app: FastifyInstance, rt: AuthRuntime): void
 
   app.get('/api/auth/admin/users', async (request) => {
     requireAdmin(request);
-    return { users: (await listAllUsers(rt)).map(toAdminUserDto) };
+    const [users, stored] = await Promise.all([listAllUsers(rt), storedPermissionsByUser(rt)]);
+    return {
+      users: users.map((user) => {
+        const own = stored.get(user.id);
+        return toAdminUserDto(
+          user,
+          effectivePermissions(user.role, own?.permissions ?? {}),
+          own?.allowedModels ?? { enabled: false },
+        );
+      }),
+    };
+  });
+
+  // LocalAI's permissions (localai-reference-control.md 2.6); GET /admin/features is in gateway/access.ts
+  app.get<WithId>('/api/auth/admin/users/:id/permissions', async (request) => {
+    requireAdmin(request);
+    return { user_id: request.params.id, permissions: await getUserPermissions(rt, request.params.id) };
+  });
+
+  app.put<WithId>('/api/auth/admin/users/:id/permissions', opts, async (request) => {
+    requireAdmin(request);
+    const map = parseInput(PermissionMap, request.body);
+    await replaceUserPermissions(rt, request.params.id, map);
+    return { message: 'permissions updated', user_id: request.params.id, permissions: map };
+  });
+
+  app.put<WithId>('/api/auth/admin/users/:id/models', opts, async (request) => {
+    requireAdmin(request);
+    const allowlist = parseInput(ModelAllowlist, request.body);
+    await replaceUserModels(rt, request.params.id, allowlist);
+    return { message: 'model allowlist updated', user_id: request.params.id, allowed_models: allowlist };
   });
 
   app.put<WithId>('/api/auth/admin/users/:id/role', opts, async (request) => {
@@ -63,6 +101,12 @@ export function registerAdminRoutes(app: FastifyInstance, rt: AuthRuntime): void
     requireAdmin(request);
     const { user_id } = parseInput(AdminApiKeysQuery, request.query ?? {}, 'query');
     return { keys: await listAllApiKeys(rt, user_id || undefined) };
+  });
+
+  app.patch<WithId>('/api/auth/admin/api-keys/:id', opts, async (request) => {
+    requireAdmin(request);
+    const input = parseInput(UpdateApiKeyRequest, request.body);
+    return { key: await updateApiKeyById(rt, request.params.id, null, input) };
   });
 
   app.delete<WithId>('/api/auth/admin/api-keys/:id', opts, async (request) => {

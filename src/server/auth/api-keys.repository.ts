@@ -1,14 +1,24 @@
+import type { Updateable } from 'kysely';
 import type { Db } from '../db/connection.ts';
-import type { ApiKeyRow } from '../db/schema.ts';
+import type { ApiKeyRow, ApiKeysTable, NewApiKeyRow } from '../db/schema.ts';
 
 /** SQL for `api_keys`. Only the HMAC and the 12-character prefix of a key are ever stored. */
 
-export async function insertApiKey(db: Db, row: ApiKeyRow): Promise<void> {
+export async function insertApiKey(db: Db, row: NewApiKeyRow): Promise<void> {
   await db.kysely.insertInto('api_keys').values(row).execute();
 }
 
 export async function findApiKeyByHash(db: Db, keyHash: string): Promise<ApiKeyRow | undefined> {
   return db.kysely.selectFrom('api_keys').selectAll().where('key_hash', '=', keyHash).executeTakeFirst();
+}
+
+/** The key whose current secret, or whose rotated-away previous secret, has this HMAC. */
+export async function findApiKeyBySecretHash(db: Db, keyHash: string): Promise<ApiKeyRow | undefined> {
+  return db.kysely
+    .selectFrom('api_keys')
+    .selectAll()
+    .where((eb) => eb.or([eb('key_hash', '=', keyHash), eb('previous_key_hash', '=', keyHash)]))
+    .executeTakeFirst();
 }
 
 export async function findApiKeyById(db: Db, id: string): Promise<ApiKeyRow | undefined> {
@@ -27,6 +37,35 @@ export async function revokeApiKey(db: Db, id: string, at: number, ownerId?: str
   let query = db.kysely
     .updateTable('api_keys')
     .set({ revoked_at: at })
+    .where('id', '=', id)
+    .where('revoked_at', 'is', null);
+  if (ownerId !== undefined) query = query.where('user_id', '=', ownerId);
+  const result = await query.executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+export type ApiKeyChanges = Pick<
+  Updateable<ApiKeysTable>,
+  | 'scopes'
+  | 'disabled_at'
+  | 'allowed_models'
+  | 'allowed_ips'
+  | 'key_hash'
+  | 'key_prefix'
+  | 'previous_key_hash'
+  | 'previous_expires_at'
+>;
+
+/** Updates a live (unrevoked) key; false when it is unknown, not the owner's, or revoked. */
+export async function updateApiKey(
+  db: Db,
+  id: string,
+  changes: ApiKeyChanges,
+  ownerId?: string,
+): Promise<boolean> {
+  let query = db.kysely
+    .updateTable('api_keys')
+    .set(changes)
     .where('id', '=', id)
     .where('revoked_at', 'is', null);
   if (ownerId !== undefined) query = query.where('user_id', '=', ownerId);

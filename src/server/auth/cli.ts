@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { KeyScope } from '../../shared/access.ts';
 import { MAX_KEY_EXPIRY_MS, parseDurationMs } from '../config.ts';
 import { AppError } from '../errors.ts';
 import { openRuntime, type Runtime } from '../runtime.ts';
@@ -6,6 +7,7 @@ import { createUserDirect } from './accounts.service.ts';
 import { listApiKeys } from './api-keys.repository.ts';
 import { createApiKeyFor, revokeApiKeyById } from './api-keys.service.ts';
 import { type AuthRuntime, createCliAuthRuntime } from './auth-runtime.ts';
+import type { Role } from './context.ts';
 import { CACHE_TTL_MS } from './credential-cache.ts';
 import { iso } from './dto.ts';
 import { MIN_PASSWORD_CHARS } from './password-policy.ts';
@@ -32,7 +34,7 @@ async function withAuthRuntime(fn: (rt: AuthRuntime, runtime: Runtime) => Promis
   }
 }
 
-async function userIdByEmail(rt: AuthRuntime, email: string): Promise<{ id: string; role: string }> {
+async function userIdByEmail(rt: AuthRuntime, email: string): Promise<{ id: string; role: Role }> {
   const user = await findLocalUserByEmail(rt.db, normaliseEmail(email));
   if (!user) throw new CliError(`no user with email ${email}`);
   return user;
@@ -85,7 +87,8 @@ export function registerAuthCommands(program: Command): void {
       '--expires <duration>',
       'expire after e.g. 90d, 12h, 1y (default KEYTALLY_DEFAULT_KEY_EXPIRY or never)',
     )
-    .action(async (options: { user: string; name: string; expires?: string }) =>
+    .option('--scopes <list>', 'comma-separated: inference, usage, keys, admin (default inference,usage)')
+    .action(async (options: { user: string; name: string; expires?: string; scopes?: string }) =>
       withAuthRuntime(async (rt) => {
         if (options.name.trim() === '') throw new CliError('--name must not be empty');
         // Checked here so the message names the flag, not the API's `expiresIn` field.
@@ -96,7 +99,16 @@ export function registerAuthCommands(program: Command): void {
           throw new CliError(`--expires: "${options.expires}" is more than 10y`);
         }
         const owner = await userIdByEmail(rt, options.user);
-        const created = await createApiKeyFor(rt, owner, { name: options.name, expiresIn: options.expires });
+        const scopes = options.scopes?.split(',').map((scope) => scope.trim());
+        const parsed = scopes === undefined ? undefined : KeyScope.array().safeParse(scopes);
+        if (parsed && !parsed.success) {
+          throw new CliError(`--scopes: "${options.scopes}" must list inference, usage, keys or admin`);
+        }
+        const created = await createApiKeyFor(rt, owner, {
+          name: options.name,
+          expiresIn: options.expires,
+          scopes: parsed?.data,
+        });
         console.log(created.key);
         console.error(
           `created key ${created.id} "${created.name}" (${created.keyPrefix}…)${created.expiresAt ? `, expires ${created.expiresAt}` : ''}; store it now, it is not shown again`,
@@ -122,11 +134,13 @@ export function registerAuthCommands(program: Command): void {
           const state =
             row.revoked_at !== null
               ? `revoked ${iso(row.revoked_at)}`
-              : row.expires_at !== null && row.expires_at <= now
-                ? 'expired'
-                : row.expires_at !== null
-                  ? `active until ${iso(row.expires_at)}`
-                  : 'active';
+              : row.disabled_at !== null
+                ? 'disabled'
+                : row.expires_at !== null && row.expires_at <= now
+                  ? 'expired'
+                  : row.expires_at !== null
+                    ? `active until ${iso(row.expires_at)}`
+                    : 'active';
           console.log(
             [
               row.id,

@@ -9,6 +9,7 @@ import {
 } from './credential-cache.ts';
 import { channelForSchema } from './invalidation.ts';
 import { checkPasswordPolicy, PasswordPolicyError } from './password-policy.ts';
+import { FULL_ACCESS } from './permissions.ts';
 
 const user = (id: string): AuthUser => ({
   id,
@@ -26,7 +27,11 @@ const key = (keyId: string, userId: string): CachedApiKey => ({
   prefix: 'kt-00000000',
   expiresAt: null,
   revokedAt: null,
+  disabledAt: null,
+  secretExpiresAt: null,
+  rights: { scopes: 'all', models: null, ips: null, expiresAt: null },
   user: user(userId),
+  access: FULL_ACCESS,
 });
 const session = (sessionId: string, userId: string): CachedSession => ({
   kind: 'session',
@@ -34,6 +39,7 @@ const session = (sessionId: string, userId: string): CachedSession => ({
   expiresAt: Number.MAX_SAFE_INTEGER,
   rotatedAt: 0,
   user: user(userId),
+  access: FULL_ACCESS,
 });
 
 describe('CredentialCache', () => {

@@ -1,4 +1,5 @@
-import type { AuthUser } from './context.ts';
+import type { AuthUser, KeyRights } from './context.ts';
+import type { UserAccess } from './permissions.ts';
 
 /**
  * The in-memory side of the hot path (decisions.md section 4): validated API keys and sessions,
@@ -24,7 +25,12 @@ export interface CachedApiKey {
   prefix: string;
   expiresAt: number | null;
   revokedAt: number | null;
+  disabledAt: number | null;
+  /** Set when the presented secret is one a rotation replaced: it works until then, on every instance. */
+  secretExpiresAt: number | null;
+  rights: KeyRights;
   user: AuthUser;
+  access: UserAccess;
 }
 
 export interface CachedSession {
@@ -33,6 +39,7 @@ export interface CachedSession {
   expiresAt: number;
   rotatedAt: number;
   user: AuthUser;
+  access: UserAccess;
 }
 
 export type CachedCredential = CachedApiKey | CachedSession;

@@ -1,9 +1,11 @@
 import { hash as digest } from 'node:crypto';
 import { ServiceUnavailableError } from '../errors.ts';
-import { findApiKeyByHash } from './api-keys.repository.ts';
+import { compileIpMatcher, compileModelMatcher, parseJsonList, parseScopes } from './access.ts';
+import { findApiKeyBySecretHash } from './api-keys.repository.ts';
 import type { AuthRuntime } from './auth-runtime.ts';
 import type { CachedApiKey, CachedSession } from './credential-cache.ts';
 import { hashSecret } from './hash.ts';
+import { loadUserAccess } from './permissions.service.ts';
 import { findSessionById } from './sessions.repository.ts';
 import { findUserById } from './users.repository.ts';
 import { toAuthUser } from './users.service.ts';
@@ -12,6 +14,8 @@ import { toAuthUser } from './users.service.ts';
 export const KEY_INVALID = 'invalid API key';
 export const KEY_REVOKED = 'API key revoked';
 export const KEY_EXPIRED = 'API key expired';
+export const KEY_DISABLED = 'API key is disabled; its owner or an admin can enable it again';
+export const KEY_ROTATED = 'API key secret was replaced by a rotation and its grace period has ended';
 export const ACCOUNT_NOT_ACTIVE = 'user account is not active';
 export const SESSION_INVALID = 'invalid or expired session';
 
@@ -44,7 +48,10 @@ export function cachedApiKey(rt: AuthRuntime, key: string): CachedApiKey | undef
 
 function refusal(entry: CachedApiKey, now: number): string | undefined {
   if (entry.revokedAt !== null) return KEY_REVOKED;
+  if (entry.disabledAt !== null) return KEY_DISABLED;
   if (entry.expiresAt !== null && entry.expiresAt <= now) return KEY_EXPIRED;
+  // The end of a rotation's grace needs no notification: every instance compares with its clock.
+  if (entry.secretExpiresAt !== null && entry.secretExpiresAt <= now) return KEY_ROTATED;
   if (entry.user.status !== 'active') return ACCOUNT_NOT_ACTIVE;
   return undefined;
 }
@@ -121,10 +128,15 @@ function noteDatabaseAnswered(rt: AuthRuntime): void {
 }
 
 async function loadApiKey(rt: AuthRuntime, hash: string): Promise<CachedApiKey | null> {
-  const row = await findApiKeyByHash(rt.db, hash);
+  const row = await findApiKeyBySecretHash(rt.db, hash);
   if (!row) return null;
+  // The previous secret of a rotation: null grace end means it ended at once.
+  const previous = row.key_hash !== hash;
+  if (previous && row.previous_expires_at === null) return null;
   const user = await findUserById(rt.db, row.user_id);
   if (!user) return null;
+  const models = parseJsonList(row.allowed_models);
+  const ips = parseJsonList(row.allowed_ips);
   return {
     kind: 'apikey',
     keyId: row.id,
@@ -132,7 +144,16 @@ async function loadApiKey(rt: AuthRuntime, hash: string): Promise<CachedApiKey |
     prefix: row.key_prefix,
     expiresAt: row.expires_at,
     revokedAt: row.revoked_at,
+    disabledAt: row.disabled_at,
+    secretExpiresAt: previous ? row.previous_expires_at : null,
+    rights: {
+      scopes: parseScopes(row.scopes),
+      models: models === null ? null : compileModelMatcher(models),
+      ips: ips === null ? null : compileIpMatcher(ips),
+      expiresAt: row.expires_at,
+    },
     user: toAuthUser(user),
+    access: await loadUserAccess(rt, user.id, user.role),
   };
 }
 
@@ -147,6 +168,7 @@ async function loadSession(rt: AuthRuntime, id: string): Promise<CachedSession |
     expiresAt: row.expires_at,
     rotatedAt: row.rotated_at || row.created_at,
     user: toAuthUser(user),
+    access: await loadUserAccess(rt, user.id, user.role),
   };
 }
 

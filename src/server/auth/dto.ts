@@ -1,3 +1,4 @@
+import type { KeyAccessDto, ModelAllowlist, PermissionMap } from '../../shared/access.ts';
 import type {
   AdminApiKeyDto,
   AdminUserDto,
@@ -7,7 +8,9 @@ import type {
   UserSummary,
 } from '../../shared/auth.ts';
 import type { ApiKeyRow, InviteRow, UserRow } from '../db/schema.ts';
+import { parseJsonList, parseScopes, scopeList } from './access.ts';
 import type { AuthContext, AuthUser } from './context.ts';
+import { effectiveOf } from './permissions.ts';
 
 /** Rows (epoch ms, snake_case) → the DTOs of src/shared/auth.ts (RFC 3339, camelCase). */
 
@@ -40,7 +43,12 @@ export function toUserSummary(user: AuthUser): UserSummary {
 }
 
 export function toMe(auth: AuthContext): MeResponse {
-  return { ...toUserSummary(auth.user), role: auth.role, permissions: {}, source: auth.source };
+  return {
+    ...toUserSummary(auth.user),
+    role: auth.role,
+    permissions: effectiveOf(auth.access),
+    source: auth.source,
+  };
 }
 
 export function toApiKeyDto(row: ApiKeyRow, now: number): ApiKeyDto {
@@ -55,6 +63,20 @@ export function toApiKeyDto(row: ApiKeyRow, now: number): ApiKeyDto {
     expired: row.expires_at !== null && row.expires_at <= now,
     revoked: row.revoked_at !== null,
     revokedAt: isoOrNull(row.revoked_at),
+    ...toKeyAccessDto(row, now),
+  };
+}
+
+export function toKeyAccessDto(row: ApiKeyRow, now: number): KeyAccessDto {
+  const graceEnd = row.previous_expires_at;
+  return {
+    scopes: scopeList(parseScopes(row.scopes)),
+    allowedModels: parseJsonList(row.allowed_models),
+    allowedIps: parseJsonList(row.allowed_ips),
+    disabled: row.disabled_at !== null,
+    disabledAt: isoOrNull(row.disabled_at),
+    previousKeyValidUntil:
+      row.previous_key_hash !== null && graceEnd !== null && graceEnd > now ? iso(graceEnd) : null,
   };
 }
 
@@ -62,7 +84,11 @@ export function toAdminApiKeyDto(row: ApiKeyRow, userName: string, now: number):
   return { ...toApiKeyDto(row, now), userId: row.user_id, userName };
 }
 
-export function toAdminUserDto(row: UserRow): AdminUserDto {
+export function toAdminUserDto(
+  row: UserRow,
+  permissions: PermissionMap,
+  allowedModels: ModelAllowlist,
+): AdminUserDto {
   return {
     id: row.id,
     email: row.email,
@@ -73,6 +99,8 @@ export function toAdminUserDto(row: UserRow): AdminUserDto {
     status: row.status,
     createdAt: iso(row.created_at),
     updatedAt: iso(row.updated_at),
+    permissions,
+    allowed_models: allowedModels,
   };
 }
 

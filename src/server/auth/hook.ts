@@ -4,9 +4,11 @@ import type { AuthRuntime } from './auth-runtime.ts';
 import { type AuthContext, type AuthUser, LEGACY_USER_ID, LEGACY_USER_NAME } from './context.ts';
 import type { CachedApiKey, CachedSession } from './credential-cache.ts';
 import { cachedApiKey, KEY_INVALID, validateApiKey, validateSession } from './credentials.service.ts';
+import { enforceAccess } from './enforce.ts';
 import { constantTimeEqual } from './hash.ts';
 import { checkRequestOrigin } from './origin.ts';
 import { isApiPath, isExemptPath, pathOf } from './paths.ts';
+import { FULL_ACCESS } from './permissions.ts';
 import {
   needsRotation,
   rotateSession,
@@ -40,8 +42,15 @@ export async function registerAuthHook(app: FastifyInstance, rt: AuthRuntime): P
   app.addHook('onRequest', (request, reply, done) => {
     const cached = cachedBearerKey(request, rt);
     if (cached) {
-      request.auth = fromApiKey(cached);
-      if (rt.logger.isLevelEnabled('debug')) logResolution(request, request.auth, undefined);
+      const auth = fromApiKey(cached);
+      request.auth = auth;
+      if (rt.logger.isLevelEnabled('debug')) logResolution(request, auth, undefined);
+      try {
+        enforceAccess(request, auth, pathOf(request.url));
+      } catch (error) {
+        done(error as Error);
+        return;
+      }
       done();
       return;
     }
@@ -80,7 +89,11 @@ async function resolveRequest(request: FastifyRequest, reply: FastifyReply, rt: 
   checkRequestOrigin(request, rt.config.publicUrl);
   if (auth?.viaCookie && auth.sessionId) await maybeRotate(request, reply, rt, auth);
   const path = pathOf(request.url);
-  if (auth || isExemptPath(path) || !isApiPath(path)) return;
+  if (auth) {
+    enforceAccess(request, auth, path);
+    return;
+  }
+  if (isExemptPath(path) || !isApiPath(path)) return;
   // Each route family's envelope (errors.ts). A credential that was presented and refused
   // (unknown, revoked, expired, owner disabled) is OpenAI's `invalid_api_key`; none at all: null.
   const presented = presentedCredential(request);
@@ -120,6 +133,7 @@ function fromSession(entry: CachedSession, viaCookie: boolean): AuthContext {
     source: 'web',
     sessionId: entry.sessionId,
     viaCookie,
+    access: entry.access,
   };
 }
 
@@ -129,6 +143,8 @@ function fromApiKey(entry: CachedApiKey): AuthContext {
     role: entry.user.role,
     source: 'apikey',
     apiKey: { id: entry.keyId, name: entry.name, prefix: entry.prefix },
+    keyRights: entry.rights,
+    access: entry.access,
   };
 }
 
@@ -182,7 +198,7 @@ export async function authenticate(request: FastifyRequest, rt: AuthRuntime): Pr
       headerKey ??
       tokenCookie;
     if (candidate && matchesLegacyKey(rt, candidate)) {
-      return { auth: { user: LEGACY_USER, role: 'admin', source: 'legacy' } };
+      return { auth: { user: LEGACY_USER, role: 'admin', source: 'legacy', access: FULL_ACCESS } };
     }
   }
   return { auth: null, failure };

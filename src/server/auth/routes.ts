@@ -1,6 +1,7 @@
 import cookie from '@fastify/cookie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter } from 'prom-client';
+import { RotateApiKeyRequest, UpdateApiKeyRequest } from '../../shared/access.ts';
 import {
   CreateApiKeyRequest,
   LoginRequest,
@@ -13,6 +14,7 @@ import {
 import type { AppDeps } from '../deps.ts';
 import { BadRequestError, ForbiddenError, NotFoundError, UnauthorizedError } from '../errors.ts';
 import { metricsFor } from '../metrics/registry.ts';
+import { missingForFullRights } from './access.ts';
 import {
   changePassword,
   loginUser,
@@ -21,12 +23,20 @@ import {
   updateProfile,
 } from './accounts.service.ts';
 import { registerAdminRoutes } from './admin-routes.ts';
-import { createApiKeyFor, listOwnApiKeys, revokeApiKeyById } from './api-keys.service.ts';
+import {
+  createApiKeyFor,
+  type KeyActor,
+  listOwnApiKeys,
+  revokeApiKeyById,
+  rotateApiKeyById,
+  updateApiKeyById,
+} from './api-keys.service.ts';
 import type { AuthRuntime } from './auth-runtime.ts';
 import { type AuthContext, LEGACY_USER_ID } from './context.ts';
 import { CredentialCache } from './credential-cache.ts';
 import { validateApiKey } from './credentials.service.ts';
 import { toMe, toUserSummary } from './dto.ts';
+import { missingScope } from './enforce.ts';
 import { requireUser } from './guards.ts';
 import { matchesLegacyKey, registerAuthHook } from './hook.ts';
 import { createAuthEvents } from './invalidation.ts';
@@ -175,6 +185,9 @@ function registerAccountRoutes(app: FastifyInstance, rt: AuthRuntime, sso: SsoRu
     if (trimmed === '') throw new BadRequestError('token is required');
     const key = await validateApiKey(rt, trimmed);
     if (key.ok) {
+      // A session has every right of its owner: only a key that has them all may start one.
+      const missing = missingForFullRights(key.value.rights.scopes, key.value.user.role);
+      if (missing.length > 0) throw missingScope(missing, 'a session has every right of its owner');
       // A user key becomes a normal session: later dashboard traffic counts as `web`.
       await startSession(rt, request, reply, key.value.user.id);
       return { user: toUserSummary(key.value.user) };
@@ -240,7 +253,7 @@ function registerApiKeyRoutes(app: FastifyInstance, rt: AuthRuntime): void {
       throw new ForbiddenError('the legacy API key user cannot own API keys; sign in as a user');
     }
     const input = parseInput(CreateApiKeyRequest, request.body);
-    const created = await createApiKeyFor(rt, { id: auth.user.id, role: auth.role }, input);
+    const created = await createApiKeyFor(rt, actorOf(auth), input);
     return reply.code(201).send(created);
   });
 
@@ -255,4 +268,22 @@ function registerApiKeyRoutes(app: FastifyInstance, rt: AuthRuntime): void {
     await revokeApiKeyById(rt, request.params.id, auth.user.id);
     return { message: 'API key revoked' };
   });
+
+  app.patch<{ Params: { id: string } }>('/api/auth/api-keys/:id', opts, async (request) => {
+    const auth = requireUser(request);
+    if (auth.user.id === LEGACY_USER_ID) throw new NotFoundError('API key not found');
+    const input = parseInput(UpdateApiKeyRequest, request.body);
+    return { key: await updateApiKeyById(rt, request.params.id, actorOf(auth), input, auth.user.id) };
+  });
+
+  app.post<{ Params: { id: string } }>('/api/auth/api-keys/:id/rotate', opts, async (request) => {
+    const auth = requireUser(request);
+    if (auth.user.id === LEGACY_USER_ID) throw new NotFoundError('API key not found');
+    const input = parseInput(RotateApiKeyRequest, request.body ?? {});
+    return rotateApiKeyById(rt, request.params.id, input, auth.user.id);
+  });
+}
+
+function actorOf(auth: AuthContext): KeyActor {
+  return { id: auth.user.id, role: auth.role, via: auth.keyRights };
 }

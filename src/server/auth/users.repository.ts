@@ -56,6 +56,7 @@ export async function deleteUserCascade(db: Db, id: string): Promise<boolean> {
     await trx.updateTable('invites').set({ used_by: null }).where('used_by', '=', id).execute();
     await trx.deleteFrom('sessions').where('user_id', '=', id).execute();
     await trx.deleteFrom('api_keys').where('user_id', '=', id).execute();
+    await trx.deleteFrom('user_permissions').where('user_id', '=', id).execute();
     const result = await trx.deleteFrom('users').where('id', '=', id).executeTakeFirst();
     return Number(result.numDeletedRows) > 0;
   });

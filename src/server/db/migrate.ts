@@ -5,6 +5,7 @@ import * as usageDailyRollups from './migrations/20261128T0030-usage-daily-rollu
 import * as usageDayVersions from './migrations/20261128T0031-usage-day-versions.ts';
 import * as usageRawIndexes from './migrations/20261128T0032-usage-raw-indexes.ts';
 import * as usageCost from './migrations/20261201T0300-usage-cost.ts';
+import * as access from './migrations/20261201T0500-access.ts';
 import * as userIdentities from './migrations/20261201T0600-user-identities.ts';
 
 /** Migrations are listed here, in order; names are timestamps so they sort as they were written. */
@@ -14,6 +15,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '20261128T0031-usage-day-versions': usageDayVersions,
   '20261128T0032-usage-raw-indexes': usageRawIndexes,
   '20261201T0300-usage-cost': usageCost,
+  '20261201T0500-access': access,
   '20261201T0600-user-identities': userIdentities,
 };
 

@@ -1,4 +1,7 @@
-import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+/** A nullable column that inserts may leave out (NULL). */
+type Optional<T> = ColumnType<T | null, T | null | undefined, T | null>;
 
 /**
  * Table types for Kysely. Every timestamp is epoch milliseconds (UTC) in a BIGINT/INTEGER column:
@@ -45,6 +48,27 @@ export interface ApiKeysTable {
   last_used: number | null;
   /** Tombstone: a revoked key keeps its row so usage views know it was revoked. */
   revoked_at: number | null;
+  /** `all` (keys from before scopes existed) or a comma-separated subset of inference,usage,keys,admin. */
+  scopes: Generated<string>;
+  /** JSON array of model names and globs; NULL: every model the owner may use. */
+  allowed_models: Optional<string>;
+  /** JSON array of CIDRs; NULL: any address. */
+  allowed_ips: Optional<string>;
+  disabled_at: Optional<number>;
+  /** HMAC of the secret a rotation replaced; it authenticates until previous_expires_at. */
+  previous_key_hash: Optional<string>;
+  previous_expires_at: Optional<number>;
+}
+
+/** LocalAI's per-user permissions (localai-reference-control.md 2.1); no row means the defaults. */
+export interface UserPermissionsTable {
+  user_id: string;
+  /** JSON object of feature key → boolean. */
+  permissions: string;
+  /** JSON `{"enabled":bool,"models":[...]}`. */
+  allowed_models: string;
+  created_at: number;
+  updated_at: number;
 }
 
 export interface InvitesTable {
@@ -186,6 +210,7 @@ export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
   api_keys: ApiKeysTable;
+  user_permissions: UserPermissionsTable;
   invites: InvitesTable;
   user_identities: UserIdentitiesTable;
   usage_records: UsageRecordsTable;
@@ -201,6 +226,8 @@ export type NewUserRow = Insertable<UsersTable>;
 export type UserUpdate = Updateable<UsersTable>;
 export type SessionRow = Selectable<SessionsTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
+export type NewApiKeyRow = Insertable<ApiKeysTable>;
+export type UserPermissionsRow = Selectable<UserPermissionsTable>;
 export type InviteRow = Selectable<InvitesTable>;
 export type UserIdentityRow = Selectable<UserIdentitiesTable>;
 export type UsageRecordRow = Selectable<UsageRecordsTable>;

@@ -6,7 +6,7 @@ import { PriceBook } from '../cost/price-book.ts';
 import { priceUsageRow } from '../cost/pricing.ts';
 import { microsOf } from '../cost/rates.ts';
 import type { Db } from '../db/connection.ts';
-import type { ApiKeysTable, PriceRow, UsersTable } from '../db/schema.ts';
+import type { NewApiKeyRow, PriceRow, UsersTable } from '../db/schema.ts';
 import { insertUsageBatch, type UsageRow } from '../usage/ingest.repository.ts';
 import type { UsageEvent } from '../usage/recorder.ts';
 
@@ -259,7 +259,7 @@ export async function seedDemo(
     });
   }
 
-  const keyRows: ApiKeysTable[] = KEYS.map((key) => {
+  const keyRows: NewApiKeyRow[] = KEYS.map((key) => {
     const owner = userRows.get(key.user)!;
     const plaintext = `kt-${randomHex(32)}`; // never shown: demo keys are not meant to be used
     return {
@@ -285,7 +285,7 @@ export async function seedDemo(
     model: string,
     prompt: number,
     completion: number,
-    key?: ApiKeysTable,
+    key?: NewApiKeyRow,
   ) => {
     const jitter = (value: number) => Math.max(0, Math.round(value * (0.4 + random() * 1.2)));
     const promptTokens = Math.max(1, jitter(prompt));
@@ -328,7 +328,8 @@ export async function seedDemo(
       for (let i = 0; i < count; i++) {
         const at = timeIn(dayStart, spec.allDay === true);
         if (at < start || at > now) continue;
-        if (key.revoked_at !== null && at >= key.revoked_at) continue;
+        const revokedAt = key.revoked_at ?? null;
+        if (revokedAt !== null && at >= revokedAt) continue;
         pushRow(at, owner, 'apikey', spec.model, spec.promptTokens, spec.completionTokens, key);
         key.last_used = Math.max(key.last_used ?? 0, at);
       }

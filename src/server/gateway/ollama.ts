@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
 import { NotFoundError, UpstreamError } from '../errors.ts';
+import { allowsModel } from './access.ts';
 import { OLLAMA_EMBED_SHAPE, OLLAMA_INFERENCE_PATHS, OLLAMA_SHAPE } from './ollama-shapes.ts';
 import { fetchUnrecorded, forwardBody, sendUpstreamAnswer, unwrapFailure } from './passthrough.ts';
 import { admitModelRequest, type ProxyDeps, proxyInference } from './proxy.ts';
@@ -44,9 +45,8 @@ export function registerOllamaRoutes(app: FastifyInstance, deps: ProxyDeps, time
   }
 
   // The union of the Ollama upstreams' lists (an upstream with `models` contributes only those,
-  // plus the ones it names but does not list), by name. Per-caller model filtering (the Access
-  // issue) applies here as on /v1/models.
-  // TODO(access): filter by request.auth once model allowlists exist.
+  // plus the ones it names but does not list), by name, filtered to the models the caller may use
+  // (owner's and key's allowlists) as on /v1/models.
   app.get('/api/tags', async (request, reply) => {
     const byName = new Map<string, OllamaTag>();
     const upstreams = ollamaUpstreams(deps);
@@ -73,7 +73,8 @@ export function registerOllamaRoutes(app: FastifyInstance, deps: ProxyDeps, time
       }
     });
     reply.header('x-keytally-overhead-ms', Math.max(0, reply.elapsedTime - waited).toFixed(2));
-    return { models: [...byName.values()] };
+    const auth = request.auth;
+    return { models: [...byName.values()].filter((tag) => allowsModel(auth, tag.name, true)) };
   });
 
   app.post('/api/show', async (request, reply) => {

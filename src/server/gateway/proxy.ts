@@ -9,6 +9,7 @@ import { BadRequestError, NotFoundError, ServiceUnavailableError, UpstreamError 
 import type { GatewayMetrics } from '../metrics/registry.ts';
 import type { UsageEvent, UsageRecorder } from '../usage/recorder.ts';
 import { usageRowId } from '../usage/row-id.ts';
+import { assertModelAllowed } from './access.ts';
 import { exceedsJsonDepth, MAX_JSON_DEPTH } from './json-depth.ts';
 import type { OllamaInferencePath } from './ollama-shapes.ts';
 import { SseRelay } from './sse-relay.ts';
@@ -45,6 +46,7 @@ export type UnrecordedReason =
   | 'upstream_status'
   | 'client_closed'
   | 'no_user'
+  | 'model_not_allowed'
   | 'recorder_error'
   | 'journal_unavailable';
 
@@ -293,6 +295,13 @@ export function admitModelRequest(
   const auth = request.auth;
   if (!auth) throw new RequestFailure('no_user', new BadRequestError('a credential is required'));
   const requestedModel = json.model;
+  // The model the request is routed with (one without a model is refused above, so no default can
+  // bypass the allowlist); checked before routing, so a restricted caller cannot probe which exist.
+  try {
+    assertModelAllowed(auth, requestedModel, api === 'ollama');
+  } catch (error) {
+    throw new RequestFailure('model_not_allowed', error);
+  }
   const upstream = deps.upstreams.route(requestedModel);
   if (!upstream) throw new RequestFailure('unknown_model', modelNotFound(requestedModel, deps.upstreams));
   if (api === 'ollama' && !upstream.ollama) {

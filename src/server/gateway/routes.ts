@@ -3,6 +3,7 @@ import type { PriceBook } from '../cost/price-book.ts';
 import type { AppDeps } from '../deps.ts';
 import { UpstreamError } from '../errors.ts';
 import { metricsFor } from '../metrics/registry.ts';
+import { allowsModel, registerFeatureRoute } from './access.ts';
 import { registerCountTokens } from './count-tokens.ts';
 import { createDemoUpstream } from './demo.ts';
 import { listModels } from './models.ts';
@@ -60,6 +61,7 @@ export async function registerGateway(app: FastifyInstance, deps: AppDeps, price
   registerOllamaRoutes(app, proxyDeps, deps.config.upstreamTimeoutMs);
   registerCountTokens(app, proxyDeps, deps.config.upstreamTimeoutMs);
 
+  registerFeatureRoute(app, upstreams);
   for (const path of ['/v1/models', '/models']) {
     app.get(path, async (request, reply) => {
       const started = reply.elapsedTime;
@@ -74,7 +76,9 @@ export async function registerGateway(app: FastifyInstance, deps: AppDeps, price
         );
       }
       reply.header('x-keytally-overhead-ms', (reply.elapsedTime - started).toFixed(2));
-      return { object: 'list', data: list.data };
+      // Only the models the caller may use (owner's and key's allowlists).
+      const auth = request.auth;
+      return { object: 'list', data: list.data.filter((entry) => allowsModel(auth, entry.id)) };
     });
   }
 }

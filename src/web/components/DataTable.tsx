@@ -1,4 +1,5 @@
 import { type ColumnDef, flexRender, getCoreRowModel, type Row, useReactTable } from '@tanstack/react-table';
+import { Fragment, type ReactNode } from 'react';
 
 /**
  * TanStack Table rendering for every list. Rows arrive already filtered and sorted by the caller (the
@@ -17,9 +18,12 @@ export function DataTable<T>({
   columns,
   caption,
   rowProps,
+  renderDetails,
   sort,
   onSort,
 }: {
+  /** An optional full-width row under a row (e.g. an expanded key's details); null for none. */
+  renderDetails?: (row: Row<T>) => ReactNode;
   sort?: string;
   onSort?: (key: string) => void;
   data: T[];
@@ -68,18 +72,28 @@ export function DataTable<T>({
           ))}
         </thead>
         <tbody>
-          {table.getRowModel().rows.map((row) => (
-            <tr key={row.id} {...rowProps?.(row)}>
-              {row.getVisibleCells().map((cell) => (
-                <td
-                  key={cell.id}
-                  className={(cell.column.columnDef.meta as ColumnMeta | undefined)?.className}
-                >
-                  {flexRender(cell.column.columnDef.cell, cell.getContext())}
-                </td>
-              ))}
-            </tr>
-          ))}
+          {table.getRowModel().rows.map((row) => {
+            const details = renderDetails?.(row);
+            return (
+              <Fragment key={row.id}>
+                <tr {...rowProps?.(row)}>
+                  {row.getVisibleCells().map((cell) => (
+                    <td
+                      key={cell.id}
+                      className={(cell.column.columnDef.meta as ColumnMeta | undefined)?.className}
+                    >
+                      {flexRender(cell.column.columnDef.cell, cell.getContext())}
+                    </td>
+                  ))}
+                </tr>
+                {details ? (
+                  <tr className="details-row">
+                    <td colSpan={row.getVisibleCells().length}>{details}</td>
+                  </tr>
+                ) : null}
+              </Fragment>
+            );
+          })}
         </tbody>
       </table>
     </div>

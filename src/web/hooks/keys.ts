@@ -7,6 +7,8 @@ export const queryKeys = {
   adminUsers: ['admin', 'users'] as const,
   adminKeys: (userId: string) => ['admin', 'api-keys', userId] as const,
   invites: ['admin', 'invites'] as const,
+  features: ['admin', 'features'] as const,
+  userPermissions: (userId: string) => ['admin', 'permissions', userId] as const,
   identities: ['auth', 'identities'] as const,
   pendingLink: ['auth', 'sso-link'] as const,
   usageAll: ['usage'] as const,

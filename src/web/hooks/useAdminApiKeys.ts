@@ -1,5 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { api } from '../api.ts';
+import { api, type UpdateApiKeyRequest } from '../api.ts';
 import { queryKeys } from './keys.ts';
 
 export function useAdminApiKeys(userId: string) {
@@ -18,6 +18,17 @@ export function useAdminRevokeApiKey(userId: string) {
       await client.invalidateQueries({ queryKey: queryKeys.adminKeys(userId) });
       await client.invalidateQueries({ queryKey: queryKeys.apiKeys });
       await client.invalidateQueries({ queryKey: queryKeys.usageAll });
+    },
+  });
+}
+
+export function useAdminUpdateApiKey(userId: string) {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: ({ id, body }: { id: string; body: UpdateApiKeyRequest }) => api.adminUpdateKey(id, body),
+    onSettled: async () => {
+      await client.invalidateQueries({ queryKey: queryKeys.adminKeys(userId) });
+      await client.invalidateQueries({ queryKey: queryKeys.apiKeys });
     },
   });
 }

@@ -1,5 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { api } from '../api.ts';
+import { api, type NewKeyBody, type UpdateApiKeyRequest } from '../api.ts';
 import { queryKeys } from './keys.ts';
 
 export function useApiKeys() {
@@ -9,7 +9,7 @@ export function useApiKeys() {
 export function useCreateApiKey() {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: ({ name, expiresIn }: { name: string; expiresIn?: string }) => api.createKey(name, expiresIn),
+    mutationFn: (body: NewKeyBody) => api.createKey(body),
     onSuccess: () => client.invalidateQueries({ queryKey: queryKeys.apiKeys }),
   });
 }
@@ -22,5 +22,21 @@ export function useRevokeApiKey() {
       await client.invalidateQueries({ queryKey: queryKeys.apiKeys });
       await client.invalidateQueries({ queryKey: queryKeys.usageAll });
     },
+  });
+}
+
+export function useUpdateApiKey() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: ({ id, body }: { id: string; body: UpdateApiKeyRequest }) => api.updateKey(id, body),
+    onSettled: () => client.invalidateQueries({ queryKey: queryKeys.apiKeys }),
+  });
+}
+
+export function useRotateApiKey() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: ({ id, grace }: { id: string; grace: string }) => api.rotateKey(id, grace),
+    onSettled: () => client.invalidateQueries({ queryKey: queryKeys.apiKeys }),
   });
 }

@@ -1,18 +1,20 @@
 import { createColumnHelper } from '@tanstack/react-table';
-import { KeyRound, Plus, Search, Trash2, X } from 'lucide-react';
+import { KeyRound, Plus, Search, ShieldCheck, Trash2, X } from 'lucide-react';
 import { type FormEvent, useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import type { AdminUser, ApiKey, Invite, SessionUser } from '../api.ts';
+import type { AdminUser, Invite, SessionUser } from '../api.ts';
+import { type ApiKeyActions, ApiKeyList } from '../components/ApiKeyList.tsx';
 import { ConfirmDialog } from '../components/ConfirmDialog.tsx';
 import { CopyButton } from '../components/CopyButton.tsx';
 import { DataTable } from '../components/DataTable.tsx';
 import { Empty, ErrorState, InlineError, Loading } from '../components/States.tsx';
 import { useToast } from '../components/Toast.tsx';
 import { onTabListKeyDown } from '../components/tablist.ts';
-import { formatDate, formatRelative } from '../format.ts';
-import { useAdminApiKeys, useAdminRevokeApiKey } from '../hooks/useAdminApiKeys.ts';
+import { formatDate } from '../format.ts';
+import { useAdminApiKeys, useAdminRevokeApiKey, useAdminUpdateApiKey } from '../hooks/useAdminApiKeys.ts';
 import { type UserAction, useAdminUsers, useUserAction } from '../hooks/useAdminUsers.ts';
 import { useCreateInvite, useDeleteInvite, useInvites } from '../hooks/useInvites.ts';
 import { useQueryState } from '../router.ts';
+import { PermissionsDialog, permissionSummary } from './users/PermissionsDialog.tsx';
 
 export function UsersPage({ me }: { me: SessionUser }) {
   const [query, setQuery] = useQueryState();
@@ -67,6 +69,7 @@ function UsersTable({ me }: { me: SessionUser }) {
   const keysFor = query.get('keys');
   const [confirm, setConfirm] = useState<Confirm>(null);
   const [resetFor, setResetFor] = useState<AdminUser | null>(null);
+  const [permissionsFor, setPermissionsFor] = useState<AdminUser | null>(null);
 
   const { mutate } = act;
   const run = useCallback(
@@ -97,7 +100,12 @@ function UsersTable({ me }: { me: SessionUser }) {
       column.accessor('role', {
         header: 'Role',
         cell: (i) => (
-          <span className={i.getValue() === 'admin' ? 'badge badge-primary' : 'badge'}>{i.getValue()}</span>
+          <span style={{ display: 'block' }}>
+            <span className={i.getValue() === 'admin' ? 'badge badge-primary' : 'badge'}>{i.getValue()}</span>
+            <span className="small muted" style={{ display: 'block' }} data-testid="permission-summary">
+              {permissionSummary(i.row.original)}
+            </span>
+          </span>
         ),
       }),
       column.accessor('status', {
@@ -126,6 +134,15 @@ function UsersTable({ me }: { me: SessionUser }) {
               >
                 <KeyRound size={13} aria-hidden="true" />
                 Keys
+              </button>
+              <button
+                type="button"
+                className="btn btn-sm btn-icon"
+                onClick={() => setPermissionsFor(user)}
+                aria-label={`Permissions of ${who}`}
+                title="Permissions and model access"
+              >
+                <ShieldCheck size={13} aria-hidden="true" />
               </button>
               {self ? (
                 <span className="small muted">(you)</span>
@@ -261,6 +278,7 @@ function UsersTable({ me }: { me: SessionUser }) {
           setConfirm(null);
         }}
       />
+      <PermissionsDialog user={permissionsFor} onClose={() => setPermissionsFor(null)} />
       <ResetPasswordDialog
         user={resetFor}
         onClose={() => setResetFor(null)}
@@ -326,61 +344,22 @@ function ResetPasswordDialog({
   );
 }
 
-const keyColumn = createColumnHelper<ApiKey>();
-
 function UserKeys({ user, onClose }: { user: AdminUser; onClose: () => void }) {
   const keys = useAdminApiKeys(user.id);
   const revoke = useAdminRevokeApiKey(user.id);
-  const notify = useToast();
-  const [pending, setPending] = useState<ApiKey | null>(null);
-  const columns = useMemo(
-    () => [
-      keyColumn.accessor('name', {
-        header: 'Name',
-        cell: (i) => (
-          <span className="name-cell">
-            <strong>{i.getValue()}</strong>
-            {i.row.original.revokedAt ? <span className="badge badge-danger">revoked</span> : null}
-          </span>
-        ),
-      }),
-      keyColumn.accessor('keyPrefix', { header: 'Prefix', cell: (i) => <code>{i.getValue()}…</code> }),
-      keyColumn.accessor('createdAt', {
-        header: 'Created',
-        cell: (i) => <span className="nowrap">{formatDate(i.getValue())}</span>,
-      }),
-      keyColumn.accessor('lastUsed', {
-        header: 'Last used',
-        cell: (i) => (i.getValue() ? formatRelative(i.getValue()) : 'never'),
-      }),
-      keyColumn.accessor('expiresAt', {
-        header: 'Expires',
-        cell: (i) => (i.getValue() ? formatDate(i.getValue()) : 'never'),
-      }),
-      keyColumn.display({
-        id: 'actions',
-        header: () => <span className="sr-only">Actions</span>,
-        meta: { className: 'num' },
-        cell: (info) =>
-          info.row.original.revokedAt ? null : (
-            <button
-              type="button"
-              className="btn btn-sm btn-ghost"
-              onClick={() => setPending(info.row.original)}
-              aria-label={`Revoke ${info.row.original.name}`}
-            >
-              <Trash2 size={14} aria-hidden="true" />
-              Revoke
-            </button>
-          ),
-      }),
-    ],
-    [],
+  const update = useAdminUpdateApiKey(user.id);
+  const actions = useMemo<ApiKeyActions>(
+    () => ({
+      update: (id, body) => update.mutateAsync({ id, body }),
+      revoke: (id) => revoke.mutateAsync(id),
+    }),
+    [update.mutateAsync, revoke.mutateAsync],
   );
+  const who = user.name || user.email;
   return (
     <section className="card" aria-labelledby="user-keys-title">
       <div className="card-head">
-        <h2 id="user-keys-title">API keys of {user.name || user.email}</h2>
+        <h2 id="user-keys-title">API keys of {who}</h2>
         <button
           type="button"
           className="btn btn-sm btn-ghost btn-icon"
@@ -396,28 +375,14 @@ function UserKeys({ user, onClose }: { user: AdminUser; onClose: () => void }) {
         <Empty title="No API keys">This user has not created any key.</Empty>
       ) : null}
       {keys.data && keys.data.length > 0 ? (
-        <DataTable
-          data={keys.data}
-          columns={columns}
-          caption={`API keys of ${user.name || user.email}`}
-          rowProps={(row) => ({ className: row.original.revokedAt ? 'revoked' : undefined })}
+        <ApiKeyList
+          keys={keys.data}
+          caption={`API keys of ${who}`}
+          owner={who}
+          isAdmin={user.role === 'admin'}
+          actions={actions}
         />
       ) : null}
-      <ConfirmDialog
-        open={pending !== null}
-        title="Revoke API key"
-        message={`Revoke "${pending?.name ?? ''}" of ${user.name || user.email}? It stops working at once. This cannot be undone.`}
-        confirmLabel="Revoke"
-        onCancel={() => setPending(null)}
-        onConfirm={() => {
-          if (pending)
-            revoke.mutate(pending.id, {
-              onSuccess: () => notify('API key revoked'),
-              onError: (error) => notify(error.message, 'error'),
-            });
-          setPending(null);
-        }}
-      />
     </section>
   );
 }
