@@ -88,10 +88,14 @@ describe('cost: prices page and the tokens/cost switch', { timeout: 90_000 }, ()
       () => page.getByTestId('stat-total').locator('.value').textContent(),
       (text) => text === formatUsd(usage.totals.cost),
     );
-    // All of it is in one day's bucket: the chart's peak is the total.
-    expect(await page.locator('svg.chart').getAttribute('aria-label')).toContain(
-      `peak ${formatUsd(usage.totals.cost)}`,
-    );
+    // All of it is in one day's bucket: the chart's table view shows the total in that bucket.
+    await page.getByRole('button', { name: 'Table' }).first().click();
+    await page
+      .getByTestId('chart-table')
+      .getByRole('cell', { name: formatUsd(usage.totals.cost) })
+      .first()
+      .waitFor();
+    await page.getByRole('button', { name: 'Chart' }).first().click();
     const row = page.getByRole('row').filter({ hasText: 'demo' });
     await row.getByText(formatUsd(usage.totals.cost)).waitFor();
     await screenshot(page, 'cost-02-usage-cost');
@@ -103,7 +107,8 @@ describe('cost: prices page and the tokens/cost switch', { timeout: 90_000 }, ()
     const figures = () =>
       page.evaluate(() => ({
         cards: [...document.querySelectorAll('[data-testid^="stat-"]')].map((card) => card.textContent ?? ''),
-        chart: document.querySelector('svg.chart')?.getAttribute('aria-label') ?? '',
+        chart:
+          document.querySelector('[data-testid="time-chart"] .chart-host')?.getAttribute('aria-label') ?? '',
         heading: document.querySelector('#models-title')?.textContent ?? '',
       }));
     const tokens = await figures();

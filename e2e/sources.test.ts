@@ -139,7 +139,8 @@ describe('usage sources as an admin with several users', { timeout: 60_000 }, ()
   });
 
   it('each sort order is right', async () => {
-    const api = await sourcesApi('period=month');
+    // The dashboard's view of the answer: Web UI rows carry their last use too.
+    const api = await sourcesApi('period=month&top=7');
     const facts = new Map<
       string,
       { tokens: number; requests: number; name: string; user: string; last: number }
@@ -158,7 +159,7 @@ describe('usage sources as an admin with several users', { timeout: 60_000 }, ()
         requests: u.requests,
         name: u.source === 'web' ? 'Web UI' : 'Legacy',
         user: u.user_name,
-        last: Number.NEGATIVE_INFINITY,
+        last: u.last_used ? Date.parse(u.last_used) : Number.NEGATIVE_INFINITY,
       });
     const ordered = (sort: string, compare: (a: string, b: string) => number) => async () => {
       await page.getByLabel('Sort').selectOption(sort);
@@ -187,20 +188,21 @@ describe('usage sources as an admin with several users', { timeout: 60_000 }, ()
     await page.getByLabel('Sort').selectOption('tokens');
   });
 
-  it('clicking a row dims the other series and shows the chip; the chip clears it', async () => {
+  it('clicking a row filters the tab to it, moves its series to the baseline and shows the chip; the chip clears it', async () => {
+    const host = page.locator('[data-testid="source-chart"] .chart-host');
+    const stack = async () => ((await host.getAttribute('data-stack')) ?? '').split(' ');
+    const dimmed = async () => ((await host.getAttribute('data-dimmed')) ?? '').split(' ').filter(Boolean);
     const bobWeb = page.locator(`[data-row-id="web:${ids.bob}"]`);
     await bobWeb.click();
     const chip = page.getByTestId('filter-chip');
     await chip.waitFor();
     expect(await chip.textContent()).toContain('Web UI · Bob');
-    // One series stays lit (Bob's Web UI, or Other when his share is too small for the top 7).
-    const lit = await page
-      .locator('[data-testid="source-chart"] rect[data-dimmed="false"]')
-      .evaluateAll((els) => els.map((el) => el.getAttribute('data-series')));
-    const dimmed = await page.locator('[data-testid="source-chart"] rect[data-dimmed="true"]').count();
-    expect(dimmed).toBeGreaterThan(0);
-    expect(new Set(lit).size).toBe(1);
-    expect(await bobWeb.getAttribute('aria-selected')).toBe('true');
+    // Bob's Web UI series is drawn apart (kept by `keep` even outside the top 7), at the baseline,
+    // and the only one not faded.
+    await expect.poll(async () => (await stack())[0], POLL).toBe(`web:${ids.bob}`);
+    expect((await dimmed()).length).toBe((await stack()).length - 1);
+    await expect.poll(rowIds, POLL).toEqual([`web:${ids.bob}`]);
+    expect(await page.locator(`[data-row-id="web:${ids.bob}"]`).getAttribute('aria-selected')).toBe('true');
     await screenshot(page, '11-drill-in');
 
     await chip.getByRole('button', { name: 'Clear filter' }).click();
@@ -215,16 +217,17 @@ describe('usage sources as an admin with several users', { timeout: 60_000 }, ()
     expect(await page.getByRole('tab', { name: 'Users' }).getAttribute('aria-selected')).toBe('true');
     await page.keyboard.press('ArrowRight');
     await chip.waitFor({ state: 'detached' });
-    expect(await page.locator('[data-testid="source-chart"] rect[data-dimmed="true"]').count()).toBe(0);
+    await expect.poll(dimmed, POLL).toEqual([]);
 
-    // The ribbon's "API keys" segment selects every key series.
+    // The ribbon's "API keys" segment selects every key series (and the keys' part of Other).
     await page.getByTestId('ribbon-apikey').click();
     expect(await chip.textContent()).toContain('API keys');
-    const keySeries = await page
-      .locator('[data-testid="source-chart"] rect[data-dimmed="false"]')
-      .evaluateAll((els) => els.map((el) => el.getAttribute('data-series') ?? ''));
-    expect(keySeries.some((id) => id.startsWith('web:'))).toBe(false);
-    expect(keySeries.length).toBeGreaterThan(0);
+    await expect.poll(async () => (await dimmed()).length, POLL).toBeGreaterThan(0);
+    const faded = await dimmed();
+    const lit = (await stack()).filter((id) => !faded.includes(id));
+    expect(faded.every((id) => id.startsWith('web:') || id === '__other__')).toBe(true);
+    expect(lit.length).toBeGreaterThan(faded.length);
+    expect((await rowIds()).some((id) => id.startsWith('web:'))).toBe(false);
     await chip.getByRole('button', { name: 'Clear filter' }).click();
   });
 
@@ -289,8 +292,8 @@ describe('usage sources as an admin with several users', { timeout: 60_000 }, ()
     const from = new Date(now - 101 * day).toISOString().slice(0, 10);
     const to = new Date(now - 99 * day).toISOString().slice(0, 10);
     await page.getByRole('button', { name: 'Custom' }).click();
-    await page.getByLabel('From', { exact: true }).fill(from);
-    await page.getByLabel('To', { exact: true }).fill(to);
+    await page.getByLabel('From (UTC)', { exact: true }).fill(from);
+    await page.getByLabel('To (UTC)', { exact: true }).fill(to);
     await page.getByRole('button', { name: 'Apply' }).click();
     const toExclusive = new Date(Date.parse(`${to}T00:00:00Z`) + day).toISOString();
     const api = await usageApi(`from=${from}T00:00:00Z&to=${toExclusive}`);

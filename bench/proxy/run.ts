@@ -5,26 +5,27 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
 import pg from 'pg';
 import { hashSecret } from '../../src/server/auth/hash.ts';
 import { type Db, openDatabase } from '../../src/server/db/connection.ts';
 import { migrateToLatest } from '../../src/server/db/migrate.ts';
 import { createLogger } from '../../src/server/logger.ts';
 import { createUsageRecorder, type UsageEvent } from '../../src/server/usage/recorder.ts';
+import { ensureWrk, type Loader, type Measurement, measure, statusKb } from './measure.ts';
 
 /**
- * `npm run bench proxy -- --duration=5 --concurrency=1,16,64 --stream=false,true --rounds=3 --rows=100000`
+ * `npm run bench proxy -- --duration=5 --concurrency=16 --stream=false,true --rounds=5 --loaders=wrk,autocannon`
  *
- * In one run, against the same fast fake upstream (its own process): the upstream directly, a
- * minimal Fastify + undici pass-through proxy, and keytally with everything on (API-key auth, usage
- * capture, the journaled recorder on SQLite and on PostgreSQL in a fresh schema of
- * KEYTALLY_BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test), each its own
- * process, so keytally's peak RSS (VmHWM) is its own. Every cell (concurrency × streamed or not) runs
- * `--rounds` rounds; in each, the minimal proxy is measured right before each keytally target, the
- * targets' order alternating between rounds, and the report gives the median of the rounds' ratios.
- * Then the recorder alone: rows/s into SQLite and PostgreSQL. Prints a table and writes
- * bench/results/proxy-<timestamp>.json.
+ * In one run, against the same fast fake upstream (its own process): the upstream directly, two
+ * baselines (a minimal Fastify + undici pass-through proxy for JSON answers, a bare node:http +
+ * undici pipe for streamed ones), and keytally with everything on (API-key auth, usage capture, the
+ * journaled recorder on SQLite and on PostgreSQL in a fresh schema of KEYTALLY_BENCH_DATABASE_URL,
+ * default postgres://postgres@127.0.0.1:5432/test), each its own process, so keytally's peak RSS
+ * (VmHWM) is its own. Every cell (concurrency × streamed or not) runs `--rounds` rounds; in each, for
+ * each load generator (wrk, autocannon), the cell's baseline is measured right before each keytally
+ * target, the targets' order alternating between rounds, and the report gives the median of the
+ * rounds' ratios with their range. Then the recorder alone: rows/s into SQLite and PostgreSQL.
+ * Prints the issue's targets and writes bench/results/proxy-<timestamp>.json.
  */
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -49,6 +50,10 @@ interface Flags {
    * median of the rounds' ratios and their range.
    */
   rounds: number;
+  /** `wrk`, `autocannon` or both (default): the load generators, each paired with itself. */
+  loaders: Loader[];
+  /** Event-loop delay histograms of every proxy per measurement (a preloaded perf_hooks monitor). */
+  loopDelay: boolean;
   /**
    * `on`, `off` or both (`--prices=on,off`): keytally with an admin price for the bench model (every
    * row priced: the catalogue-free cost path, resolution cached, integer arithmetic) and/or without
@@ -62,7 +67,8 @@ function parseFlags(args: string[]): Flags {
   const get = (name: string) => args.find((arg) => arg.startsWith(`--${name}=`))?.split('=')[1];
   return {
     duration: Number(get('duration') ?? 5),
-    concurrency: (get('concurrency') ?? '1,16,64').split(',').map(Number),
+    // c=16 is where the issue's targets are; `--concurrency=1,16,64` for the whole matrix.
+    concurrency: (get('concurrency') ?? '16').split(',').map(Number),
     rows: Number(get('rows') ?? 100_000),
     parts: (get('parts') ?? 'proxy,recorder').split(','),
     dialects: (get('dialects') ?? 'sqlite,postgres')
@@ -70,7 +76,12 @@ function parseFlags(args: string[]): Flags {
       .filter((d): d is 'sqlite' | 'postgres' => d === 'sqlite' || d === 'postgres'),
     cpuProf: get('cpu-prof'),
     streams: (get('stream') ?? 'false,true').split(',').map((value) => value === 'true'),
-    rounds: Math.max(1, Number(get('rounds') ?? 3)),
+    // 5 rounds × 2 cells × 2 dialects × 2 loaders × 2 targets × 5 s: ~7 min of load, ~10 min in all.
+    rounds: Math.max(1, Number(get('rounds') ?? 5)),
+    loaders: (get('loaders') ?? 'wrk,autocannon')
+      .split(',')
+      .filter((l): l is Loader => l === 'wrk' || l === 'autocannon'),
+    loopDelay: args.includes('--loop-delay'),
     prices: (get('prices') ?? 'on').split(',').map((value) => value !== 'off'),
   };
 }
@@ -128,138 +139,13 @@ async function stopChild(child: Child): Promise<void> {
   if (child.process.exitCode === null) child.process.kill('SIGKILL');
 }
 
-interface Measurement {
-  target: string;
-  concurrency: number;
-  stream: boolean;
-  requestsPerSecond: number;
-  p50Ms: number;
-  p99Ms: number;
-  errors: number;
-  non2xx: number;
-  /** For minimal-proxy: the keytally target measured right after it (the pair a ratio uses). */
-  pairedWith?: string;
-  /** The round (1…rounds) of a paired measurement. */
-  round?: number;
-  /**
-   * CPU time (user + system) the proxy process spent per request during the measurement: unlike
-   * req/s and latency it hardly moves with the load of the rest of the machine.
-   */
-  cpuMsPerRequest?: number;
-  /** Highest VmRSS of the proxy process sampled while this load ran. */
-  rssPeakMbUnderLoad?: number;
-  /**
-   * keytally-postgres: CPU ms per request of the PostgreSQL server processes, which share the
-   * machine's cores with keytally (other processes' use of a local server counts too).
-   */
-  databaseCpuMsPerRequest?: number;
-}
-
-/** utime + stime of a process in ms (clock ticks of 10 ms), from /proc/<pid>/stat. */
-function cpuMs(pid: number | undefined): number | undefined {
-  if (!pid) return undefined;
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * utime + stime (ms) of every PostgreSQL server process on this machine (keytally's backends, and the
- * WAL writer, checkpointer and autovacuum its inserts wake), or undefined when there are none.
- */
-function postgresCpuMs(): number | undefined {
-  let total: number | undefined;
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (fs.readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'postgres') continue;
-    } catch {
-      continue;
-    }
-    total = (total ?? 0) + (cpuMs(Number(entry)) ?? 0);
-  }
-  return total;
-}
-
-async function measure(
-  target: string,
-  url: string,
-  headers: Record<string, string>,
-  concurrency: number,
-  stream: boolean,
-  duration: number,
-  pid?: number,
-): Promise<Measurement> {
-  const cpuBefore = cpuMs(pid);
-  const databaseBefore = target === 'keytally-postgres' ? postgresCpuMs() : undefined;
-  // RSS of the proxy process while the load runs, sampled every 100 ms (VmHWM, reported per target,
-  // is the whole life's peak: it also counts what happens after the load, e.g. the usage of the
-  // streams autocannon cuts when it stops being estimated, which loads the tokenizer).
-  let rssPeakKb = 0;
-  const sampler =
-    pid === undefined
-      ? undefined
-      : setInterval(() => {
-          rssPeakKb = Math.max(rssPeakKb, statusKb(pid, 'VmRSS') ?? 0);
-        }, 100);
-  const body = JSON.stringify({
-    model: 'bench-model',
-    stream,
-    messages: [{ role: 'user', content: 'Say hello to the benchmark.' }],
-  });
-  const result = await autocannon({
-    url: `${url}/v1/chat/completions`,
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body,
-    connections: concurrency,
-    duration,
-  });
-  clearInterval(sampler);
-  const cpuAfter = cpuMs(pid);
-  const databaseAfter = databaseBefore === undefined ? undefined : postgresCpuMs();
-  const cpuMsPerRequest =
-    cpuBefore !== undefined && cpuAfter !== undefined && result.requests.total > 0
-      ? Number(((cpuAfter - cpuBefore) / result.requests.total).toFixed(3))
-      : undefined;
-  return {
-    target,
-    concurrency,
-    stream,
-    requestsPerSecond: Math.round(result.requests.average),
-    p50Ms: result.latency.p50,
-    p99Ms: result.latency.p99,
-    errors: result.errors + result.timeouts,
-    non2xx: result.non2xx,
-    cpuMsPerRequest,
-    rssPeakMbUnderLoad: pid === undefined ? undefined : Math.round(rssPeakKb / 102.4) / 10,
-    databaseCpuMsPerRequest:
-      databaseBefore !== undefined && databaseAfter !== undefined && result.requests.total > 0
-        ? Number(((databaseAfter - databaseBefore) / result.requests.total).toFixed(3))
-        : undefined,
-  };
-}
-
-/** A `kB` field of /proc/<pid>/status (VmRSS, VmHWM), or undefined. */
-function statusKb(pid: number, field: string): number | undefined {
-  try {
-    const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match ? Number(match[1]) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 interface KeytallyTarget {
   name: string;
   url: string;
   /** `Authorization: Bearer kt-…` of a user's API key. */
   headers: Record<string, string>;
   child: Child;
+  loopDelayFile?: string;
   cleanup: () => Promise<void>;
 }
 
@@ -349,10 +235,29 @@ function startNodeFlags(): string[] {
   return (match?.[1] ?? '').split(' ').filter(Boolean);
 }
 
+/**
+ * The instrumentation flags of one benched process: `--cpu-prof` into the given folder, and with
+ * `--loop-delay` the perf_hooks preload (`loop-delay.mjs`) writing to a file of its own.
+ */
+function instrumentation(
+  flags: Flags,
+  name: string,
+): { args: string[]; env: Record<string, string>; loopDelayFile?: string } {
+  const args = flags.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(flags.cpuProf)}`] : [];
+  if (!flags.loopDelay) return { args, env: {} };
+  const loopDelayFile = path.join(os.tmpdir(), `keytally-bench-loop-delay-${name}-${process.pid}.ndjson`);
+  fs.rmSync(loopDelayFile, { force: true });
+  return {
+    args: [...args, '--import', path.join(ROOT, 'bench/proxy/loop-delay.mjs')],
+    env: { KEYTALLY_BENCH_LOOP_DELAY_FILE: loopDelayFile },
+    loopDelayFile,
+  };
+}
+
 async function startKeytally(
   dialect: 'sqlite' | 'postgres',
   upstream: string,
-  cpuProf: string | undefined,
+  flags: Flags,
   priced: boolean,
 ): Promise<KeytallyTarget> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keytally-bench-'));
@@ -366,12 +271,14 @@ async function startKeytally(
   // them): build it right before the start.
   execFileSync('npm', ['run', '--silent', 'build:server'], { cwd: ROOT, stdio: 'inherit' });
   // `node <flags> bin/keytally.js`, as `npm start` runs it: the fresh bundle built by run(), no tsx.
-  const profile = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(cpuProf)}`] : [];
+  const name = priced ? `keytally-${dialect}` : `keytally-${dialect}-unpriced`;
+  const profile = instrumentation(flags, name);
   // The node flags of `npm start` (package.json), then KEYTALLY_BENCH_NODE_FLAGS (experiments).
   const nodeFlags = [...startNodeFlags(), ...(process.env.KEYTALLY_BENCH_NODE_FLAGS ?? '').split(' ')].filter(
     Boolean,
   );
-  const child = spawnNode([...nodeFlags, ...profile, path.join(ROOT, 'bin/keytally.js'), 'serve'], {
+  const child = spawnNode([...nodeFlags, ...profile.args, path.join(ROOT, 'bin/keytally.js'), 'serve'], {
+    ...profile.env,
     KEYTALLY_PORT: String(port),
     KEYTALLY_DATA_DIR: dataDir,
     KEYTALLY_DATABASE_URL: databaseUrl,
@@ -395,10 +302,11 @@ async function startKeytally(
     );
   }, 'keytally to start');
   return {
-    name: priced ? `keytally-${dialect}` : `keytally-${dialect}-unpriced`,
+    name,
     url,
     headers: { authorization: `Bearer ${key}` },
     child,
+    loopDelayFile: profile.loopDelayFile,
     async cleanup() {
       await stopChild(child);
       await postgres?.drop();
@@ -503,11 +411,14 @@ async function measureRecorder(dialect: 'sqlite' | 'postgres', rows: number): Pr
 
 function table(measurements: Measurement[]): string {
   const lines = [
-    'target            conc stream     req/s   p50 ms   p99 ms  errors  cpu ms/req  db cpu ms/req',
+    'target            loader      conc stream     req/s   p50 ms   p99 ms  errors  cpu ms/req  db cpu ms/req  loop delay p99/max ms',
   ];
   for (const m of measurements) {
+    const loop = m.loopDelay
+      ? `${(m.loopDelay.p99Us / 1000).toFixed(1)}/${(m.loopDelay.maxUs / 1000).toFixed(1)}`
+      : '';
     lines.push(
-      `${m.target.padEnd(17)} ${String(m.concurrency).padStart(4)} ${String(m.stream).padEnd(6)} ${String(m.requestsPerSecond).padStart(9)} ${m.p50Ms.toFixed(2).padStart(8)} ${m.p99Ms.toFixed(2).padStart(8)} ${String(m.errors + m.non2xx).padStart(7)} ${m.cpuMsPerRequest?.toFixed(3).padStart(11) ?? ''}${m.databaseCpuMsPerRequest?.toFixed(3).padStart(15) ?? ''}`,
+      `${m.target.padEnd(17)} ${m.loader.padEnd(10)} ${String(m.concurrency).padStart(5)} ${String(m.stream).padEnd(6)} ${String(m.requestsPerSecond).padStart(9)} ${m.p50Ms.toFixed(2).padStart(8)} ${m.p99Ms.toFixed(2).padStart(8)} ${String(m.errors + m.non2xx).padStart(7)} ${(m.cpuMsPerRequest?.toFixed(3) ?? '').padStart(11)} ${(m.databaseCpuMsPerRequest?.toFixed(3) ?? '').padStart(14)}  ${loop}`,
     );
   }
   return lines.join('\n');
@@ -534,80 +445,144 @@ export async function run(args: string[]): Promise<void> {
   report(flags, measurements, peaks, recorder);
 }
 
+/** The baseline a cell's keytally measurements are divided by: the minimal proxy, or for streams the bare pipe. */
+function baselineOf(stream: boolean): 'minimal-proxy' | 'bare-pipe' {
+  return stream ? 'bare-pipe' : 'minimal-proxy';
+}
+
+interface Baseline {
+  url: string;
+  child: Child;
+  loopDelayFile?: string;
+}
+
+async function startBaseline(
+  name: string,
+  script: string,
+  upstream: string,
+  flags: Flags,
+): Promise<Baseline> {
+  const port = await freePort();
+  const profile = instrumentation(flags, name);
+  const child = spawnNode(
+    [...profile.args, '--import', 'tsx', path.join(ROOT, script), String(port), upstream],
+    profile.env,
+  );
+  await waitFor(() => child.output().includes('ready'), `the ${name}`);
+  return { url: `http://127.0.0.1:${port}`, child, loopDelayFile: profile.loopDelayFile };
+}
+
 async function runProxy(
   flags: Flags,
   measurements: Measurement[],
   peaks: Record<string, number>,
 ): Promise<void> {
+  if (flags.loaders.includes('wrk')) ensureWrk();
   const upstreamChild = spawnTs(path.join(ROOT, 'bench/proxy/upstream-server.ts'), []);
   await waitFor(() => upstreamChild.output().includes('http://'), 'the fake upstream');
   const upstream = upstreamChild.output().trim().split('\n')[0] ?? '';
-  const minimalPort = await freePort();
-  const minimalProfile = flags.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(flags.cpuProf)}`] : [];
-  const minimal = spawnNode([
-    ...minimalProfile,
-    '--import',
-    'tsx',
-    path.join(ROOT, 'bench/proxy/minimal-proxy.ts'),
-    String(minimalPort),
-    upstream,
-  ]);
-  await waitFor(() => minimal.output().includes('ready'), 'the minimal proxy');
-  const minimalUrl = `http://127.0.0.1:${minimalPort}`;
+  const baselines: Record<'minimal-proxy' | 'bare-pipe', Baseline> = {
+    'minimal-proxy': await startBaseline('minimal-proxy', 'bench/proxy/minimal-proxy.ts', upstream, flags),
+    'bare-pipe': await startBaseline('bare-pipe', 'bench/proxy/bare-pipe.ts', upstream, flags),
+  };
+  const print = (m: Measurement) => {
+    measurements.push(m);
+    console.log(table([m]).split('\n')[1]);
+  };
   // Every keytally target runs for the whole measurement (an idle one costs nothing but its
   // 1-s flush timer), so that the rounds can interleave them.
   const keytallys: KeytallyTarget[] = [];
   try {
-    await measure('upstream-direct', upstream, {}, 16, false, 1); // warm-up
+    const base = { headers: {}, duration: flags.duration };
+    // Warm-ups use the first load generator asked for (wrk is installed only when asked for).
+    const warmUpLoader = flags.loaders[0] ?? 'wrk';
+    await measure({
+      ...base,
+      target: 'upstream-direct',
+      loader: warmUpLoader,
+      url: upstream,
+      concurrency: 16,
+      stream: false,
+      duration: 1,
+    });
     for (const concurrency of flags.concurrency) {
       for (const stream of flags.streams) {
-        const m = await measure('upstream-direct', upstream, {}, concurrency, stream, flags.duration);
-        measurements.push(m);
-        console.log(table([m]).split('\n')[1]);
+        for (const loader of flags.loaders) {
+          print(
+            await measure({ ...base, target: 'upstream-direct', loader, url: upstream, concurrency, stream }),
+          );
+        }
       }
     }
-    for (const dialect of flags.dialects)
+    for (const dialect of flags.dialects) {
       for (const priced of flags.prices)
-        keytallys.push(await startKeytally(dialect, upstream, flags.cpuProf, priced));
+        keytallys.push(await startKeytally(dialect, upstream, flags, priced));
+    }
     // Warm-up, 3 s each (JIT, caches, connection pools): in 1-s warm-ups the first round measured
     // every proxy, the minimal one included, at a third to a half of its later rate.
     for (const keytally of keytallys) {
-      await measure(keytally.name, keytally.url, keytally.headers, 16, false, WARM_UP_SECONDS);
+      for (const stream of flags.streams) {
+        await measure({
+          ...base,
+          ...keytally,
+          target: keytally.name,
+          loader: warmUpLoader,
+          concurrency: 16,
+          stream,
+          duration: WARM_UP_SECONDS,
+        });
+      }
     }
-    await measure('minimal-proxy', minimalUrl, {}, 16, false, WARM_UP_SECONDS);
+    for (const [name, baseline] of Object.entries(baselines)) {
+      await measure({
+        ...base,
+        url: baseline.url,
+        target: name,
+        loader: warmUpLoader,
+        concurrency: 16,
+        stream: name === 'bare-pipe',
+        duration: WARM_UP_SECONDS,
+      });
+    }
     for (const concurrency of flags.concurrency) {
       for (const stream of flags.streams) {
+        const baselineName = baselineOf(stream);
+        const baseline = baselines[baselineName];
         for (let round = 1; round <= flags.rounds; round += 1) {
           // Alternate the targets' order between rounds: neither dialect is always measured second.
           const order = round % 2 === 1 ? keytallys : [...keytallys].reverse();
           for (const keytally of order) {
-            // The minimal proxy right before keytally, same settings: on a shared machine the load
-            // drifts within minutes, so each ratio compares two back-to-back measurements.
-            const baseline = await measure(
-              'minimal-proxy',
-              minimalUrl,
-              {},
-              concurrency,
-              stream,
-              flags.duration,
-              minimal.process.pid,
-            );
-            baseline.pairedWith = keytally.name;
-            baseline.round = round;
-            measurements.push(baseline);
-            console.log(table([baseline]).split('\n')[1]);
-            const m = await measure(
-              keytally.name,
-              keytally.url,
-              keytally.headers,
-              concurrency,
-              stream,
-              flags.duration,
-              keytally.child.process.pid,
-            );
-            m.round = round;
-            measurements.push(m);
-            console.log(table([m]).split('\n')[1]);
+            for (const loader of flags.loaders) {
+              // The baseline right before keytally, same settings and load generator: on a shared
+              // machine the load drifts within minutes, so each ratio compares two back-to-back
+              // measurements.
+              const paired = await measure({
+                ...base,
+                target: baselineName,
+                loader,
+                url: baseline.url,
+                concurrency,
+                stream,
+                pid: baseline.child.process.pid,
+                loopDelayFile: baseline.loopDelayFile,
+              });
+              paired.pairedWith = keytally.name;
+              paired.round = round;
+              print(paired);
+              const m = await measure({
+                ...base,
+                target: keytally.name,
+                loader,
+                url: keytally.url,
+                headers: keytally.headers,
+                concurrency,
+                stream,
+                pid: keytally.child.process.pid,
+                loopDelayFile: keytally.loopDelayFile,
+              });
+              m.round = round;
+              print(m);
+            }
           }
         }
       }
@@ -617,7 +592,7 @@ async function runProxy(
     }
   } finally {
     for (const keytally of keytallys) await keytally.cleanup();
-    await stopChild(minimal);
+    for (const baseline of Object.values(baselines)) await stopChild(baseline.child);
     await stopChild(upstreamChild);
   }
 }
@@ -630,121 +605,175 @@ function median(values: number[]): number {
     : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
 }
 
+interface Ratio {
+  target: string;
+  loader: Loader;
+  concurrency: number;
+  stream: boolean;
+  baseline: string;
+  rounds: number;
+  /** Median over the rounds of keytally req/s ÷ its paired baseline's. */
+  throughputRatio: number | null;
+  throughputRatioRange: [number, number] | null;
+  /** Median over the rounds of keytally p99 − its paired baseline's p99. */
+  p99AddedMs: number | null;
+  p99AddedMsRange: [number, number] | null;
+  /** Median over the rounds of keytally CPU ms per request ÷ the baseline's. */
+  cpuRatio: number | null;
+}
+
+/** The keytally targets of a run: `keytally-<dialect>` (priced) and `keytally-<dialect>-unpriced`. */
+function targetNames(flags: Flags): string[] {
+  return flags.dialects.flatMap((dialect) =>
+    flags.prices.map((priced) => (priced ? `keytally-${dialect}` : `keytally-${dialect}-unpriced`)),
+  );
+}
+
+function pairRatios(flags: Flags, measurements: Measurement[]): Ratio[] {
+  const round3 = (value: number) => Number(value.toFixed(3));
+  const round2 = (value: number) => Number(value.toFixed(2));
+  return flags.concurrency.flatMap((concurrency) =>
+    flags.streams.flatMap((stream) =>
+      flags.loaders.flatMap((loader) =>
+        targetNames(flags).map((target): Ratio => {
+          const baseline = baselineOf(stream);
+          const pairs: { throughput: number; p99Added: number; cpuRatio: number | null }[] = [];
+          for (let round = 1; round <= flags.rounds; round += 1) {
+            const same = (m: Measurement) =>
+              m.concurrency === concurrency &&
+              m.stream === stream &&
+              m.round === round &&
+              m.loader === loader;
+            const b = measurements.find((m) => same(m) && m.target === baseline && m.pairedWith === target);
+            const k = measurements.find((m) => same(m) && m.target === target);
+            if (!b || !k) continue;
+            pairs.push({
+              throughput: k.requestsPerSecond / b.requestsPerSecond,
+              p99Added: k.p99Ms - b.p99Ms,
+              cpuRatio: k.cpuMsPerRequest && b.cpuMsPerRequest ? k.cpuMsPerRequest / b.cpuMsPerRequest : null,
+            });
+          }
+          const throughputs = pairs.map((pair) => pair.throughput);
+          const added = pairs.map((pair) => pair.p99Added);
+          const cpu = pairs.flatMap((pair) => (pair.cpuRatio === null ? [] : [pair.cpuRatio]));
+          const some = pairs.length > 0;
+          return {
+            target,
+            loader,
+            concurrency,
+            stream,
+            baseline,
+            rounds: pairs.length,
+            throughputRatio: some ? round3(median(throughputs)) : null,
+            throughputRatioRange: some
+              ? [round3(Math.min(...throughputs)), round3(Math.max(...throughputs))]
+              : null,
+            p99AddedMs: some ? round2(median(added)) : null,
+            p99AddedMsRange: some ? [round2(Math.min(...added)), round2(Math.max(...added))] : null,
+            cpuRatio: cpu.length > 0 ? round3(median(cpu)) : null,
+          };
+        }),
+      ),
+    ),
+  );
+}
+
+/** Issue #12: the same build's CPU per request with every row priced vs without a price. */
+function costPerRow(flags: Flags, measurements: Measurement[]) {
+  if (flags.prices.length < 2) return [];
+  const round3 = (value: number) => Number(value.toFixed(3));
+  return flags.concurrency.flatMap((concurrency) =>
+    flags.streams.flatMap((stream) =>
+      flags.loaders.flatMap((loader) =>
+        flags.dialects.map((dialect) => {
+          const priced = `keytally-${dialect}`;
+          const unpriced = `${priced}-unpriced`;
+          const raw: number[] = [];
+          const normalised: number[] = [];
+          for (let round = 1; round <= flags.rounds; round += 1) {
+            const same = (m: Measurement) =>
+              m.concurrency === concurrency &&
+              m.stream === stream &&
+              m.round === round &&
+              m.loader === loader;
+            const with_ = measurements.find((m) => same(m) && m.target === priced);
+            const without = measurements.find((m) => same(m) && m.target === unpriced);
+            const base = (name: string) =>
+              measurements.find((m) => same(m) && m.target === baselineOf(stream) && m.pairedWith === name);
+            if (!with_?.cpuMsPerRequest || !without?.cpuMsPerRequest) continue;
+            raw.push(with_.cpuMsPerRequest / without.cpuMsPerRequest);
+            const b1 = base(priced)?.cpuMsPerRequest;
+            const b2 = base(unpriced)?.cpuMsPerRequest;
+            if (b1 && b2) normalised.push(with_.cpuMsPerRequest / b1 / (without.cpuMsPerRequest / b2));
+          }
+          return {
+            dialect,
+            loader,
+            concurrency,
+            stream,
+            /** Median over the rounds of CPU ms per request priced ÷ unpriced. */
+            cpuRatio: raw.length > 0 ? round3(median(raw)) : null,
+            cpuRatioRange: raw.length > 0 ? [round3(Math.min(...raw)), round3(Math.max(...raw))] : null,
+            /** The same, each side first divided by its paired baseline's CPU per request. */
+            cpuRatioVsBaseline: normalised.length > 0 ? round3(median(normalised)) : null,
+          };
+        }),
+      ),
+    ),
+  );
+}
+
+/** Issue #17's goals, checked against a ratio's median. */
+const GOALS = {
+  /** Non-streamed req/s ≥ 85% of the minimal proxy (wrk). */
+  nonStreamed: 0.85,
+  /** Streamed req/s ≥ 75% of the bare pipe. */
+  streamed: 0.75,
+  /** p99 within +5 ms of the baseline's in the same round. */
+  p99AddedMs: 5,
+  /** Recorder rows/s: PostgreSQL ≥ 50k (issue #17); SQLite keeps issue #4's ≥ 20k. */
+  recorderRowsPerSecond: { postgres: 50_000, sqlite: 20_000 },
+};
+
 function report(
   flags: Flags,
   measurements: Measurement[],
   peaks: Record<string, number>,
   recorder: RecorderMeasurement[],
 ): void {
-  const ratios = flags.concurrency.flatMap((concurrency) =>
-    flags.streams.flatMap((stream) =>
-      flags.dialects.map((dialect) => {
-        const target = `keytally-${dialect}`;
-        const pairs: { throughput: number; p99Added: number; cpuRatio: number | null }[] = [];
-        for (let round = 1; round <= flags.rounds; round += 1) {
-          const same = (m: Measurement) =>
-            m.concurrency === concurrency && m.stream === stream && m.round === round;
-          const base = measurements.find(
-            (m) => same(m) && m.target === 'minimal-proxy' && m.pairedWith === target,
-          );
-          const k = measurements.find((m) => same(m) && m.target === target);
-          if (!base || !k) continue;
-          pairs.push({
-            throughput: k.requestsPerSecond / base.requestsPerSecond,
-            p99Added: k.p99Ms - base.p99Ms,
-            cpuRatio:
-              k.cpuMsPerRequest && base.cpuMsPerRequest ? k.cpuMsPerRequest / base.cpuMsPerRequest : null,
-          });
-        }
-        const throughputs = pairs.map((pair) => pair.throughput);
-        const added = pairs.map((pair) => pair.p99Added);
-        const cpu = pairs.flatMap((pair) => (pair.cpuRatio === null ? [] : [pair.cpuRatio]));
-        const round3 = (value: number) => Number(value.toFixed(3));
-        return {
-          target,
-          concurrency,
-          stream,
-          rounds: pairs.length,
-          /** Median over the rounds of keytally req/s ÷ its paired minimal proxy's. */
-          throughputRatio: pairs.length > 0 ? round3(median(throughputs)) : null,
-          throughputRatioRange:
-            pairs.length > 0 ? [round3(Math.min(...throughputs)), round3(Math.max(...throughputs))] : null,
-          /** Median over the rounds of keytally p99 − its paired minimal proxy's p99. */
-          p99AddedMs: pairs.length > 0 ? Number(median(added).toFixed(2)) : null,
-          p99AddedMsRange: pairs.length > 0 ? [Math.min(...added), Math.max(...added)] : null,
-          /** Median over the rounds of keytally CPU ms per request ÷ the minimal proxy's. */
-          cpuRatio: cpu.length > 0 ? round3(median(cpu)) : null,
-        };
-      }),
-    ),
-  );
-
+  const ratios = pairRatios(flags, measurements);
   console.log(`\n${table(measurements)}\n`);
-  console.log(`keytally / minimal proxy, median of ${flags.rounds} paired round(s) [range]:`);
   const percent = (value: number) => `${(value * 100).toFixed(1)}%`;
   const signed = (value: number) => `${value >= 0 ? '+' : ''}${value}`;
+  const verdict = (met: boolean) => (met ? 'met' : 'MISSED');
+  console.log(
+    `Targets (issue #17): keytally against its baseline, median of ${flags.rounds} paired round(s) [range]`,
+  );
   for (const r of ratios) {
     if (r.throughputRatio === null || r.p99AddedMs === null) continue;
+    const goal = r.stream ? GOALS.streamed : GOALS.nonStreamed;
     console.log(
-      `  ${r.target.padEnd(17)} c=${String(r.concurrency).padEnd(3)} stream=${String(r.stream).padEnd(5)} throughput ${percent(r.throughputRatio)} [${r.throughputRatioRange?.map(percent).join('..')}]  p99 ${signed(r.p99AddedMs)} ms [${r.p99AddedMsRange?.map(signed).join('..')}]  cpu/req ×${r.cpuRatio ?? '?'}`,
+      `  ${r.target.padEnd(17)} ${r.loader.padEnd(10)} c=${String(r.concurrency).padEnd(3)} ${r.stream ? 'streamed    ' : 'non-streamed'} vs ${r.baseline.padEnd(13)} throughput ${percent(r.throughputRatio)} [${r.throughputRatioRange?.map(percent).join('..')}] (≥ ${percent(goal)} ${verdict(r.throughputRatio >= goal)})  p99 ${signed(r.p99AddedMs)} ms [${r.p99AddedMsRange?.map(signed).join('..')}] (≤ +${GOALS.p99AddedMs} ${verdict(r.p99AddedMs <= GOALS.p99AddedMs)})  cpu/req ×${r.cpuRatio ?? '?'}`,
     );
   }
-  // Issue #12: the same build's CPU per request with every row priced vs without a price.
-  const costRatios =
-    flags.prices.length < 2
-      ? []
-      : flags.concurrency.flatMap((concurrency) =>
-          flags.streams.flatMap((stream) =>
-            flags.dialects.map((dialect) => {
-              const priced = `keytally-${dialect}`;
-              const unpriced = `${priced}-unpriced`;
-              const raw: number[] = [];
-              const normalised: number[] = [];
-              for (let round = 1; round <= flags.rounds; round += 1) {
-                const same = (m: Measurement) =>
-                  m.concurrency === concurrency && m.stream === stream && m.round === round;
-                const with_ = measurements.find((m) => same(m) && m.target === priced);
-                const without = measurements.find((m) => same(m) && m.target === unpriced);
-                const base = (name: string) =>
-                  measurements.find((m) => same(m) && m.target === 'minimal-proxy' && m.pairedWith === name);
-                if (!with_?.cpuMsPerRequest || !without?.cpuMsPerRequest) continue;
-                raw.push(with_.cpuMsPerRequest / without.cpuMsPerRequest);
-                const b1 = base(priced)?.cpuMsPerRequest;
-                const b2 = base(unpriced)?.cpuMsPerRequest;
-                if (b1 && b2) normalised.push(with_.cpuMsPerRequest / b1 / (without.cpuMsPerRequest / b2));
-              }
-              const round3 = (value: number) => Number(value.toFixed(3));
-              return {
-                dialect,
-                concurrency,
-                stream,
-                /** Median over the rounds of CPU ms per request priced ÷ unpriced. */
-                cpuRatio: raw.length > 0 ? round3(median(raw)) : null,
-                cpuRatioRange: raw.length > 0 ? [round3(Math.min(...raw)), round3(Math.max(...raw))] : null,
-                /** The same, each side first divided by its paired minimal proxy's CPU per request. */
-                cpuRatioVsMinimal: normalised.length > 0 ? round3(median(normalised)) : null,
-              };
-            }),
-          ),
-        );
+  const costRatios = costPerRow(flags, measurements);
   if (costRatios.length > 0) {
     console.log('cost per row: CPU per request with prices ÷ without, median of paired rounds [range]:');
     for (const r of costRatios) {
       console.log(
-        `  keytally-${r.dialect.padEnd(8)} c=${String(r.concurrency).padEnd(3)} stream=${String(r.stream).padEnd(5)} ×${r.cpuRatio ?? '?'} [${r.cpuRatioRange?.join('..') ?? '?'}]  (each ÷ its minimal proxy: ×${r.cpuRatioVsMinimal ?? '?'})`,
+        `  keytally-${r.dialect.padEnd(8)} ${r.loader.padEnd(10)} c=${String(r.concurrency).padEnd(3)} stream=${String(r.stream).padEnd(5)} ×${r.cpuRatio ?? '?'} [${r.cpuRatioRange?.join('..') ?? '?'}]  (each ÷ its baseline: ×${r.cpuRatioVsBaseline ?? '?'})`,
       );
     }
   }
-  for (const [name, bytes] of Object.entries(peaks)) {
-    const underLoad = measurements
-      .filter((m) => m.target === name)
-      .map(
-        (m) =>
-          `c=${m.concurrency}${m.stream ? ' stream' : ''}${m.round ? ` r${m.round}` : ''} ${m.rssPeakMbUnderLoad ?? '?'}`,
-      )
-      .join(', ');
+  for (const m of recorder) {
     console.log(
-      `  ${name} peak RSS ${(bytes / 1024 / 1024).toFixed(1)} MB (VmHWM); sampled under load (MB): ${underLoad}`,
+      `  recorder ${m.dialect.padEnd(8)} ${m.rowsPerSecond} rows/s (≥ ${GOALS.recorderRowsPerSecond[m.dialect]} ${verdict(m.rowsPerSecond >= GOALS.recorderRowsPerSecond[m.dialect])})`,
+    );
+  }
+  for (const [name, bytes] of Object.entries(peaks)) {
+    const underLoad = measurements.filter((m) => m.target === name).map((m) => m.rssPeakMbUnderLoad ?? 0);
+    console.log(
+      `  ${name} peak RSS ${(bytes / 1024 / 1024).toFixed(1)} MB (VmHWM); under load ${Math.min(...underLoad)}-${Math.max(...underLoad)} MB`,
     );
   }
 

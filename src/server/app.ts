@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { registerAuth } from './auth/routes.ts';
+import { registerApiCompression } from './compress.ts';
 import { registerCost } from './cost/routes.ts';
 import type { AppDeps } from './deps.ts';
 import { sendError } from './errors.ts';
@@ -90,6 +91,7 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}): Promise
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
   registerInputGuards(app);
 
+  registerApiCompression(app);
   await registerHealthRoutes(app, deps);
   await registerAuth(app, deps);
   const prices = await registerCost(app, deps);

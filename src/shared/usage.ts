@@ -48,12 +48,49 @@ export const UsageQuery = z.object({
 });
 export type UsageQuery = z.infer<typeof UsageQuery>;
 
+/**
+ * Dashboard extras (decisions.md 7; none of them changes the default, LocalAI-shaped answer):
+ * `compare=previous` adds `previous`, the totals of the window of the same length just before this
+ * one (null for `all`).
+ */
+export const CompareQuery = z.object({ compare: z.enum(['previous']).optional() });
+
+/** `GET /api/auth/usage`. */
+export const SelfUsageQuery = UsageQuery.extend(CompareQuery.shape);
+export type SelfUsageQuery = z.infer<typeof SelfUsageQuery>;
+
 /** `GET /api/auth/admin/usage`. */
-export const AdminUsageQuery = UsageQuery.extend({ user_id: z.string().optional() });
+export const AdminUsageQuery = SelfUsageQuery.extend({ user_id: z.string().optional() });
 export type AdminUsageQuery = z.infer<typeof AdminUsageQuery>;
 
+/** The most series `top` keeps apart; a chart with more stacked series is unreadable anyway. */
+export const MAX_TOP_SERIES = 50;
+
+/**
+ * Sources extras for the dashboard: `top=N` keeps the buckets of the N largest series (an API key;
+ * Web UI / Legacy per user on the admin endpoint, per source on the caller's own) and folds every
+ * other series into one bucket per (bucket, source) marked `other: true`, adds `other_series` (how
+ * many series were folded), `bucket_labels` (every bucket label of the answer, ascending) and a
+ * `sparkline` (tokens per `bucket_labels` entry) on each `by_key` / `by_user_source` entry. `keep`
+ * names one more series that stays unfolded (the dashboard's drill-in). With 1,000 keys this turns
+ * the 8.4 MB month answer into ~0.2 MB.
+ */
+export const SourcesViewQuery = CompareQuery.extend({
+  top: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_TOP_SERIES, { message: `must be at most ${MAX_TOP_SERIES}` })
+    .optional(),
+  keep: z.string().max(300).optional(),
+});
+
+/** `GET /api/auth/usage/sources`. */
+export const SelfSourcesQuery = UsageQuery.extend(SourcesViewQuery.shape);
+export type SelfSourcesQuery = z.infer<typeof SelfSourcesQuery>;
+
 /** `GET /api/auth/admin/usage/sources`: both filters optional, combined with AND, never validated. */
-export const AdminSourcesQuery = UsageQuery.extend({
+export const AdminSourcesQuery = SelfSourcesQuery.extend({
   user_id: z.string().optional(),
   api_key_id: z.string().optional(),
 });
@@ -68,7 +105,11 @@ export const UsageExportQuery = UsageQuery.extend({ format: ExportFormat.default
 export type UsageExportQuery = z.infer<typeof UsageExportQuery>;
 
 /** `GET /api/auth/admin/usage/export`. */
-export const AdminUsageExportQuery = AdminSourcesQuery.extend({ format: ExportFormat.default('csv') });
+export const AdminUsageExportQuery = UsageQuery.extend({
+  user_id: z.string().optional(),
+  api_key_id: z.string().optional(),
+  format: ExportFormat.default('csv'),
+});
 export type AdminUsageExportQuery = z.infer<typeof AdminUsageExportQuery>;
 
 /** The range a response counted: RFC3339 `from` (null = unbounded) and exclusive `to` (null = open). */
@@ -99,6 +140,8 @@ export const UsageBucket = z.object({
   cost: z.number(),
   /** keytally: requests without a known price (their cost is unknown, not 0). */
   unpriced_requests: z.number(),
+  /** Only with `top`: the bucket sums the series folded into "other" (of its `source`). */
+  other: z.literal(true).optional(),
 });
 export type UsageBucket = z.infer<typeof UsageBucket>;
 
@@ -122,6 +165,8 @@ export const UsageResponse = z.object({
   usage: z.array(UsageBucket),
   totals: UsageTotals,
   window: UsageWindow,
+  /** Only with `compare=previous`. */
+  previous: UsageTotals.nullable().optional(),
 });
 export type UsageResponse = z.infer<typeof UsageResponse>;
 
@@ -155,6 +200,8 @@ export const KeyTotal = z.object({
   last_used: z.string(),
   key_prefix: z.string(),
   revoked: z.boolean(),
+  /** Only with `top`: tokens per entry of the response's `bucket_labels`. */
+  sparkline: z.array(z.number()).optional(),
 });
 export type KeyTotal = z.infer<typeof KeyTotal>;
 
@@ -169,6 +216,10 @@ export const UserSourceTotal = z.object({
   cost: z.number(),
   /** keytally: requests without a known price (their cost is unknown, not 0). */
   unpriced_requests: z.number(),
+  /** RFC3339 of the newest request in the window; only with `top`. */
+  last_used: z.string().optional(),
+  /** Only with `top`: tokens per entry of the response's `bucket_labels`. */
+  sparkline: z.array(z.number()).optional(),
 });
 export type UserSourceTotal = z.infer<typeof UserSourceTotal>;
 
@@ -196,6 +247,14 @@ export const SourcesResponse = z.object({
   totals: SourceTotals,
   truncated: z.boolean(),
   window: UsageWindow,
+  /** Only with `top`: how many series the `other: true` buckets stand for. */
+  other_series: z.number().optional(),
+  /** Only with `top`: the bucket labels the sparklines follow, ascending. */
+  bucket_labels: z.array(z.string()).optional(),
+  /** Only with `top`: last use of non-key traffic per source (`web`, `legacy`), RFC3339. */
+  source_last_used: z.record(z.string(), z.string()).optional(),
+  /** Only with `compare=previous`. */
+  previous: UsageTotals.nullable().optional(),
 });
 export type SourcesResponse = z.infer<typeof SourcesResponse>;
 

@@ -107,6 +107,8 @@ export interface UsageRange {
   period: 'day' | 'week' | 'month' | 'all';
   from?: string;
   to?: string;
+  /** `all` with a short history is drawn in days rather than one or two month bars. */
+  granularity?: 'day';
 }
 
 export function rangeQuery(range: UsageRange, extra: Record<string, string | undefined> = {}): string {
@@ -117,8 +119,20 @@ export function rangeQuery(range: UsageRange, extra: Record<string, string | und
   } else {
     params.set('period', range.period);
   }
+  if (range.granularity) params.set('granularity', range.granularity);
   for (const [key, value] of Object.entries(extra)) if (value) params.set(key, value);
   return params.toString();
+}
+
+/** What the Sources tab asks the sources endpoints for (shared/usage.ts SourcesViewQuery). */
+export interface SourcesView {
+  top: number;
+  keep?: string;
+}
+
+function viewParams(view: SourcesView | undefined): Record<string, string | undefined> {
+  if (!view) return {};
+  return { top: String(view.top), keep: view.keep, compare: 'previous' };
 }
 
 export interface RegisterBody {
@@ -192,11 +206,19 @@ export const api = {
     request<CreatedInviteResponse>('POST', '/api/auth/admin/invites', { expiresInHours }),
   deleteInvite: (id: string) =>
     request<unknown>('DELETE', `/api/auth/admin/invites/${encodeURIComponent(id)}`),
-  usage: (range: UsageRange) => get<UsageResponse>(`/api/auth/usage?${rangeQuery(range)}`),
+  // `compare=previous`: the cards' change against the period before (shared/usage.ts).
+  usage: (range: UsageRange) =>
+    get<UsageResponse>(`/api/auth/usage?${rangeQuery(range, { compare: 'previous' })}`),
   adminUsage: (range: UsageRange, userId?: string) =>
-    get<UsageResponse>(`/api/auth/admin/usage?${rangeQuery(range, { user_id: userId })}`),
-  sources: (range: UsageRange) => get<SourcesResponse>(`/api/auth/usage/sources?${rangeQuery(range)}`),
-  adminSources: (range: UsageRange, userId?: string) =>
-    get<SourcesResponse>(`/api/auth/admin/usage/sources?${rangeQuery(range, { user_id: userId })}`),
+    get<UsageResponse>(
+      `/api/auth/admin/usage?${rangeQuery(range, { user_id: userId, compare: 'previous' })}`,
+    ),
+  // `top`/`keep`: the Sources tab downloads the series it draws, not every key's buckets.
+  sources: (range: UsageRange, view?: SourcesView) =>
+    get<SourcesResponse>(`/api/auth/usage/sources?${rangeQuery(range, viewParams(view))}`),
+  adminSources: (range: UsageRange, userId: string | undefined, view?: SourcesView) =>
+    get<SourcesResponse>(
+      `/api/auth/admin/usage/sources?${rangeQuery(range, { user_id: userId, ...viewParams(view) })}`,
+    ),
   models: () => get<ModelList>('/v1/models'),
 };

@@ -8,8 +8,28 @@ export function formatTokens(value: number): string {
   return String(Math.round(value));
 }
 
+// One decimal below 100 units, none above, and never dropped: `6.0M` next to `4.9M` reads as the
+// same precision (`6M` beside `4.9M` looked rounded differently).
 function trim(value: number): string {
-  return value >= 100 ? value.toFixed(0) : value.toFixed(1).replace(/\.0$/, '');
+  return Math.abs(value) >= 100 ? value.toFixed(0) : value.toFixed(1);
+}
+
+/** An axis tick: `1.5M`, `500K`, `0`; round ticks need no forced decimal. */
+export function formatTick(value: number): string {
+  return formatTokens(value).replace(/\.0(?=[KMB]$)/, '');
+}
+
+/**
+ * Change against the previous period: `+12%`, `−5%`, `new` (nothing before), or null when there is
+ * nothing to compare (no previous period, or nothing in either).
+ */
+export function formatChange(current: number, previous: number | null | undefined): string | null {
+  if (previous === null || previous === undefined) return null;
+  if (previous === 0) return current > 0 ? 'new' : null;
+  const change = ((current - previous) / previous) * 100;
+  const rounded = Math.abs(change) < 10 ? Math.round(change * 10) / 10 : Math.round(change);
+  if (rounded === 0) return '±0%';
+  return `${rounded > 0 ? '+' : '−'}${Math.abs(rounded)}%`;
 }
 
 export function formatCount(value: number): string {
@@ -49,6 +69,26 @@ export function formatDateTime(value: string | null | undefined): string {
 
 export function percent(part: number, whole: number): number {
   return whole > 0 ? Math.round((part / whole) * 100) : 0;
+}
+
+/**
+ * Whole percentages that add up to exactly 100 (largest remainder): three shares of 33.3% read as
+ * 34/33/33, not 33/33/33.
+ */
+export function percentages(parts: readonly number[]): number[] {
+  const whole = parts.reduce((sum, part) => sum + part, 0);
+  if (whole <= 0) return parts.map(() => 0);
+  const exact = parts.map((part) => (part / whole) * 100);
+  const floors = exact.map(Math.floor);
+  let missing = 100 - floors.reduce((sum, value) => sum + value, 0);
+  const byRemainder = exact.map((value, index) => ({ index, rest: value - Math.floor(value) }));
+  byRemainder.sort((a, b) => b.rest - a.rest || a.index - b.index);
+  for (const { index } of byRemainder) {
+    if (missing <= 0) break;
+    floors[index] = (floors[index] ?? 0) + 1;
+    missing--;
+  }
+  return floors;
 }
 
 /** What the Usage page measures: tokens, or cost in USD. */

@@ -50,6 +50,16 @@ describe('SseRelay', () => {
     expect(calls.abandoned).toHaveLength(0);
   });
 
+  it('sends a character split across reads once, after whole events', async () => {
+    const { relay } = relayWith();
+    const reading = readAll(relay);
+    const second = Buffer.from('é\n\n');
+    relay.feed(Buffer.concat([Buffer.from(chunk('a')), second.subarray(0, 1)]));
+    relay.feed(second.subarray(1));
+    relay.finish();
+    expect(await reading).toBe(`${chunk('a')}é\n\n`);
+  });
+
   it('drops the usage-only chunk it asked for, and only that', async () => {
     const { relay, calls } = relayWith({ stripUsageChunk: true });
     const reading = readAll(relay);

@@ -2,9 +2,10 @@ import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { StreamUsage, type StreamUsageTap } from './usage-shapes.ts';
 
-const EVENT_END = /\r?\n\r?\n/;
+// Global: `feed` walks a chunk's events with `lastIndex` instead of slicing the rest after each one.
+const EVENT_END = /\r?\n\r?\n/g;
 // Ollama's native streams: one JSON object a line (application/x-ndjson).
-const LINE_END = /\r?\n/;
+const LINE_END = /\r?\n/g;
 
 export interface SseRelayOptions {
   /** `sse` (the default): `data:` events; `ndjson`: one JSON object a line (Ollama). */
@@ -36,6 +37,8 @@ export class SseRelay extends Readable {
   eventsForwarded = 0;
   private readonly decoder = new StringDecoder('utf8');
   private pending = '';
+  /** The last chunk may have ended inside a character (its bytes went out decoded, not as they came). */
+  private charCut = false;
   /** The upstream finished (its usage is being or has been recorded) or the relay was abandoned. */
   private settled = false;
   private readonly eventEnd: RegExp;
@@ -48,26 +51,36 @@ export class SseRelay extends Readable {
 
   /** One upstream chunk; false when the client is behind (pause the upstream until `_read`). */
   feed(chunk: Buffer): boolean {
-    const whole = this.pending === '';
-    this.pending += this.decoder.write(chunk);
-    let out = '';
-    let dropped = false;
-    for (;;) {
-      const match = this.eventEnd.exec(this.pending);
-      if (!match) break;
+    const whole = this.pending === '' && !this.charCut;
+    const decoded = this.decoder.write(chunk);
+    const text = this.pending === '' ? decoded : this.pending + decoded;
+    // A last byte above 0x7f may leave part of a character in the decoder (or end one: assume not).
+    this.charCut = (chunk[chunk.length - 1] ?? 0) > 0x7f;
+    const eventEnd = this.eventEnd;
+    eventEnd.lastIndex = 0;
+    let start = 0;
+    // The forwarded events' text, made only once an event is dropped (otherwise a prefix of `text`).
+    let kept: string[] | null = null;
+    for (let match = eventEnd.exec(text); match !== null; match = eventEnd.exec(text)) {
       const end = match.index + match[0].length;
-      const event = this.pending.slice(0, end);
-      this.pending = this.pending.slice(end);
-      if (this.inspect(event.slice(0, match.index))) {
-        out += event;
+      if (this.inspect(text.slice(start, match.index))) {
         this.eventsForwarded += 1;
-      } else {
-        dropped = true;
+        kept?.push(text.slice(start, end));
+      } else if (kept === null) {
+        kept = [text.slice(0, start)];
       }
+      start = end;
     }
-    // The usual case: the chunk is whole events, all forwarded: send its bytes as they came.
-    if (whole && !dropped && this.pending === '' && out.length > 0) return this.push(chunk);
-    return out.length > 0 ? this.push(out) : true;
+    this.pending = start === 0 ? text : text.slice(start);
+    if (kept !== null) {
+      const out = kept.join('');
+      return out.length > 0 ? this.push(out) : true;
+    }
+    if (start === 0) return true;
+    // The usual case: the chunk is whole events, all forwarded: send its bytes as they came (unless
+    // a character straddles it and its neighbour: the decoded text carries that character once).
+    const asCame = whole && start === text.length && !this.charCut;
+    return this.push(asCame ? chunk : text.slice(0, start));
   }
 
   /** The upstream finished: forward the rest, record the usage, then end the stream. */
@@ -107,6 +120,7 @@ export class SseRelay extends Readable {
   private inspect(event: string): boolean {
     const data = this.options.format === 'ndjson' ? event.trim() : sseData(event);
     if (data === '' || data === '[DONE]') return true;
+    if (this.usage.scan?.(data)) return true;
     let parsed: unknown;
     try {
       parsed = JSON.parse(data);
@@ -120,6 +134,10 @@ export class SseRelay extends Readable {
 
 /** The `data:` payload of one SSE event (its data lines joined by newlines). */
 function sseData(event: string): string {
+  // The usual event: one `data:` line.
+  if (event.startsWith('data:') && !event.includes('\n')) {
+    return event.charCodeAt(5) === 32 ? event.slice(6) : event.slice(5);
+  }
   let data = '';
   for (const line of event.split(/\r?\n/)) {
     if (!line.startsWith('data:')) continue;

@@ -5,6 +5,8 @@
  * Anthropic Messages (`message_start` + cumulative `message_delta`). An explicit 0 is a real 0.
  */
 
+import { collectStringValues, firstStringValue, hasNonNullKey, topLevelMembers } from './event-scan.ts';
+
 export interface TokenCounts {
   prompt: number;
   completion: number;
@@ -19,6 +21,9 @@ export interface TokenCounts {
 }
 
 type Json = Record<string, unknown>;
+
+const OPEN_BRACE = 123;
+const CLOSE_BRACE = 125;
 
 function isObject(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -93,6 +98,30 @@ export function readJsonResponse(body: unknown): JsonUsage {
   };
 }
 
+const WHOLE_KEYS = ['usage', 'model'] as const;
+
+/**
+ * Usage of a whole JSON answer read from its text: only its top-level `usage` (and `model`) are
+ * parsed. Null when that is not enough (no usage with counts: the estimate needs the completion
+ * text, so the caller parses the whole body).
+ */
+export function readJsonResponseText(text: string): JsonUsage | null {
+  const members = topLevelMembers(text, WHOLE_KEYS);
+  const usageText = members?.get('usage');
+  if (!members || usageText === undefined) return null;
+  let usage: TokenCounts | null;
+  let model: unknown;
+  try {
+    usage = readUsageObject(JSON.parse(usageText));
+    const modelText = members.get('model');
+    model = modelText === undefined ? undefined : JSON.parse(modelText);
+  } catch {
+    return null;
+  }
+  if (!usage) return null;
+  return { model: typeof model === 'string' ? model : undefined, usage, completionText: '' };
+}
+
 /** What a relay learns from a stream's events, for its usage row. */
 export interface StreamUsageTap {
   readonly model: string | undefined;
@@ -102,6 +131,12 @@ export interface StreamUsageTap {
   readonly completionText: string;
   /** Feeds one parsed event. */
   observe(event: unknown): void;
+  /**
+   * Optional fast path: reads one event from its JSON text when it can do so without a parse, and
+   * then returns true (the event carries no usage, so it is never stripped); false: parse it and
+   * call `observe`.
+   */
+  scan?(data: string): boolean;
 }
 
 /** Accumulates usage over the events of one SSE stream. */
@@ -126,6 +161,40 @@ export class StreamUsage implements StreamUsageTap {
       event.choices.length === 0 &&
       readUsageObject(event.usage) !== null
     );
+  }
+
+  /**
+   * An OpenAI chat/completions chunk without usage, read from its text: its model and its text
+   * (`content`, `reasoning_content`, a completion's `text`). Anything else is parsed: events with a
+   * `type` (Responses, Anthropic), tool calls, log-probabilities, usage, `\u` escapes (which could
+   * spell a key), events that are not objects.
+   */
+  scan(data: string): boolean {
+    if (
+      data.charCodeAt(0) !== OPEN_BRACE ||
+      !data.includes('"choices"') ||
+      data.includes('"type"') ||
+      data.includes('"tool_calls"') ||
+      data.includes('\\u') ||
+      hasNonNullKey(data, 'usage') ||
+      hasNonNullKey(data, 'logprobs')
+    ) {
+      return false;
+    }
+    const before = this.text.length;
+    const complete =
+      data.charCodeAt(data.length - 1) === CLOSE_BRACE &&
+      collectStringValues(data, 'text', this.text) &&
+      collectStringValues(data, 'content', this.text) &&
+      collectStringValues(data, 'reasoning_content', this.text);
+    if (!complete) {
+      // Not closed where expected (a cut event, trailing blanks): the parse decides.
+      this.text.length = before;
+      return false;
+    }
+    const model = firstStringValue(data, 'model');
+    if (model) this.model = model;
+    return true;
   }
 
   /** Feeds one parsed `data:` payload. */
@@ -212,6 +281,8 @@ export interface WireShape {
   format: 'sse' | 'ndjson';
   /** Usage of a whole JSON answer. */
   readWhole(body: unknown): JsonUsage;
+  /** Optional: the same from the answer's text without parsing all of it; null: parse and `readWhole`. */
+  readWholeText?(text: string): JsonUsage | null;
   /** A fresh reader for one streamed answer. */
   streamUsage(): StreamUsageTap;
 }
@@ -223,5 +294,6 @@ export const OPENAI_SHAPE: WireShape = {
   streamType: 'text/event-stream',
   format: 'sse',
   readWhole: readJsonResponse,
+  readWholeText: readJsonResponseText,
   streamUsage: () => new StreamUsage(),
 };

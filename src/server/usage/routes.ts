@@ -4,6 +4,8 @@ import {
   AdminUsageExportQuery,
   AdminUsageQuery,
   type ExportFormat,
+  SelfSourcesQuery,
+  SelfUsageQuery,
   UsageExportQuery,
   UsageQuery,
 } from '../../shared/usage.ts';
@@ -12,6 +14,7 @@ import type { Db } from '../db/connection.ts';
 import type { AppDeps } from '../deps.ts';
 import { ForbiddenError, UnauthorizedError } from '../errors.ts';
 import { createUsageExportStream, EXPORT_CONTENT_TYPES, exportFileName } from './export.ts';
+import { getPreviousTotals, getSourcesView, type SourcesView } from './sources-view.ts';
 import type { RecordQuery } from './usage.repository.ts';
 import {
   getAllSourcesJson,
@@ -33,29 +36,44 @@ export async function registerUsageRoutes(app: FastifyInstance, deps: AppDeps): 
 
   app.get('/api/auth/usage', async (request) => {
     const auth = requireUser(request);
-    const query = UsageQuery.parse(request.query);
-    return getUserUsage(db, auth.user.id, resolveWindow(query, now()));
+    const query = SelfUsageQuery.parse(request.query);
+    const at = now();
+    const window = resolveWindow(query, at);
+    const usage = await getUserUsage(db, auth.user.id, window);
+    if (query.compare !== 'previous') return usage;
+    return { ...usage, previous: await getPreviousTotals(db, window, { userId: auth.user.id }, at) };
   });
 
   app.get('/api/auth/admin/usage', async (request) => {
     requireAdmin(request);
     const query = AdminUsageQuery.parse(request.query);
-    return getAllUsage(db, resolveWindow(query, now()), { userId: optionalParam(query.user_id) });
+    const at = now();
+    const window = resolveWindow(query, at);
+    const filter = { userId: optionalParam(query.user_id) };
+    const usage = await getAllUsage(db, window, filter);
+    if (query.compare !== 'previous') return usage;
+    return { ...usage, previous: await getPreviousTotals(db, window, filter, at) };
   });
 
   app.get('/api/auth/usage/sources', async (request) => {
     const auth = requireUser(request);
-    const query = UsageQuery.parse(request.query);
-    return getUserSources(db, auth.user.id, resolveWindow(query, now()));
+    const query = SelfSourcesQuery.parse(request.query);
+    const at = now();
+    const window = resolveWindow(query, at);
+    const view = viewOf(query);
+    if (!view) return getUserSources(db, auth.user.id, window);
+    return getSourcesView(db, window, { userId: auth.user.id, excludeLegacy: true }, false, view, at);
   });
 
   app.get('/api/auth/admin/usage/sources', async (request, reply) => {
     requireAdmin(request);
     const query = AdminSourcesQuery.parse(request.query);
-    const json = await getAllSourcesJson(db, resolveWindow(query, now()), {
-      userId: optionalParam(query.user_id),
-      apiKeyId: optionalParam(query.api_key_id),
-    });
+    const at = now();
+    const window = resolveWindow(query, at);
+    const filter = { userId: optionalParam(query.user_id), apiKeyId: optionalParam(query.api_key_id) };
+    const view = viewOf(query);
+    if (view) return getSourcesView(db, window, filter, true, view, at);
+    const json = await getAllSourcesJson(db, window, filter);
     return reply.type('application/json; charset=utf-8').send(json);
   });
 
@@ -84,6 +102,12 @@ export async function registerUsageRoutes(app: FastifyInstance, deps: AppDeps): 
     const query = UsageQuery.parse(request.query);
     return getKeyUsage(db, apiKey, resolveWindow(query, now()));
   });
+}
+
+/** The dashboard extras of a sources query, or null for the LocalAI-shaped default answer. */
+function viewOf(query: SelfSourcesQuery): SourcesView | null {
+  if (query.top === undefined && query.compare === undefined) return null;
+  return { top: query.top, keep: optionalParam(query.keep), compare: query.compare };
 }
 
 function requireCallingApiKey(request: FastifyRequest): { id: string; name: string; prefix: string } {

@@ -358,3 +358,27 @@ export async function* iterateUsageRecords(
     cursor = { createdAt: Number(last.created_at), id: last.id };
   }
 }
+
+/** Sums of every rollup row in the window (the `compare=previous` totals): one aggregate row. */
+export async function getRangeTotals(db: Db, query: FactQuery): Promise<Omit<Sums, 'last_used'>> {
+  const row = await db.kysely
+    .selectFrom(sourceRows(db, query))
+    .select((eb) => [
+      eb.fn.sum<number>('r.prompt_tokens').as('prompt_tokens'),
+      eb.fn.sum<number>('r.completion_tokens').as('completion_tokens'),
+      eb.fn.sum<number>('r.total_tokens').as('total_tokens'),
+      eb.fn.sum<number>('r.request_count').as('request_count'),
+      eb.fn.sum<number>('r.cost_nanos').as('cost_nanos'),
+      eb.fn.sum<number>('r.unpriced_count').as('unpriced_count'),
+    ])
+    .executeTakeFirst();
+  // SUM over no rows is NULL on both databases; PostgreSQL returns sums as strings.
+  return {
+    prompt_tokens: Number(row?.prompt_tokens ?? 0),
+    completion_tokens: Number(row?.completion_tokens ?? 0),
+    total_tokens: Number(row?.total_tokens ?? 0),
+    request_count: Number(row?.request_count ?? 0),
+    cost_nanos: Number(row?.cost_nanos ?? 0),
+    unpriced_count: Number(row?.unpriced_count ?? 0),
+  };
+}

@@ -191,10 +191,10 @@ function groupFacts<F extends Counts>(facts: readonly F[], identity: (fact: F) =
 const byKey = (a: Group, b: Group) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 const byTokensThenKey = (a: Group, b: Group) => b.counts.total_tokens - a.counts.total_tokens || byKey(a, b);
 
-type BucketField = 'model' | 'user_id' | 'user_name' | 'source' | 'api_key_id' | 'api_key_name';
+export type BucketField = 'model' | 'user_id' | 'user_name' | 'source' | 'api_key_id' | 'api_key_name';
 
 /** Buckets grouped by `bucket` + `fields`, identity fields omitted when empty (omitempty), sorted. */
-function toBuckets<F extends Counts & { bucket: string } & Partial<Record<BucketField, string>>>(
+export function toBuckets<F extends Counts & { bucket: string } & Partial<Record<BucketField, string>>>(
   facts: readonly F[],
   fields: readonly BucketField[],
 ): UsageBucket[] {
@@ -213,7 +213,7 @@ function toBuckets<F extends Counts & { bucket: string } & Partial<Record<Bucket
       bucket.request_count = counts.request_count;
       bucket.cost = usdOf(counts.cost_nanos);
       bucket.unpriced_requests = counts.unpriced_count;
-      return bucket as UsageBucket;
+      return bucket as unknown as UsageBucket;
     });
 }
 
@@ -263,6 +263,9 @@ export async function getAllUsage(
   });
   return modelResponse(facts, true, window);
 }
+
+export const SELF_SOURCE_FIELDS: BucketField[] = ['source', 'api_key_id', 'api_key_name'];
+export const ADMIN_SOURCE_FIELDS: BucketField[] = [...SELF_SOURCE_FIELDS, 'user_id', 'user_name'];
 
 const entry = (counts: Counts): TotalsEntry => ({
   tokens: counts.total_tokens,
@@ -399,7 +402,7 @@ async function finishTotals(
   return { totals, distinctKeys };
 }
 
-function computeSourceTotals(
+export function computeSourceTotals(
   db: Db,
   facts: readonly SourceFact[],
   admin: boolean,
@@ -424,7 +427,7 @@ export async function getUserSources(
   });
   const { totals } = await computeSourceTotals(db, facts, false);
   return {
-    buckets: toBuckets(facts, ['source', 'api_key_id', 'api_key_name']),
+    buckets: toBuckets(facts, SELF_SOURCE_FIELDS),
     totals,
     truncated: false,
     window: window.window,
@@ -448,14 +451,12 @@ export async function getAllSources(
   });
   const { totals, distinctKeys } = await computeSourceTotals(db, facts, true);
   return {
-    buckets: toBuckets(facts, ['source', 'api_key_id', 'api_key_name', 'user_id', 'user_name']),
+    buckets: toBuckets(facts, ADMIN_SOURCE_FIELDS),
     totals,
     truncated: distinctKeys > MAX_KEY_TOTALS,
     window: window.window,
   };
 }
-
-const ADMIN_SOURCE_FIELDS: BucketField[] = ['source', 'api_key_id', 'api_key_name', 'user_id', 'user_name'];
 
 /** One UTC day's part of the unfiltered admin Sources answer, valid while the day's version holds. */
 interface DayPart {
@@ -464,6 +465,8 @@ interface DayPart {
   buckets: Buffer;
   /** The day's share of the totals. */
   totals: TotalsParts;
+  /** The day's facts, for the dashboard's folded view (sources-view.ts): ~1,200 with 1,000 keys. */
+  facts: readonly SourceFact[];
 }
 
 // Days kept per database: a month and a week of answers with room to spare. With 1,000 keys a day
@@ -486,28 +489,17 @@ function buildDayPart(version: number, facts: readonly SourceFact[]): DayPart {
     version,
     buckets: Buffer.from(buckets.map((bucket) => JSON.stringify(bucket)).join(',')),
     totals: accumulateTotals(facts),
+    facts,
   };
 }
 
 const COMMA = Buffer.from(',');
 
-/**
- * `GET /api/auth/admin/usage/sources`, serialised. The unfiltered day-bucket answer (periods week
- * and month, the dashboard's default view) is assembled from per-day parts cached in memory and
- * checked against the day versions that triggers bump in every writer's transaction (migration
- * 0031): a request reads ~30 version rows, rebuilds only the days that changed (today, under live
- * traffic) and reuses the rest. The answer is identical to getAllSources'; every other query takes
- * the direct path. Reading the versions before the facts means a cached part is never older than
- * its version says, so the cache never serves stale data across instances.
- */
-export async function getAllSourcesJson(
+/** Brings the cached day parts of the window up to date with the day versions (read first). */
+async function refreshDayParts(
   db: Db,
   window: ResolvedWindow,
-  filter: { userId?: string; apiKeyId?: string },
-): Promise<string | Buffer> {
-  if (filter.userId !== undefined || filter.apiKeyId !== undefined || window.granularity !== 'day') {
-    return JSON.stringify(await getAllSources(db, window, filter));
-  }
+): Promise<{ cache: Map<number, DayPart>; versions: Map<number, number> }> {
   let cache = dayParts.get(db);
   if (!cache) {
     cache = new Map();
@@ -528,6 +520,53 @@ export async function getAllSourcesJson(
     }
     for (const [day, version] of stale) cache.set(day, buildDayPart(version, byDay.get(day) ?? []));
   }
+  if (cache.size > MAX_CACHED_DAYS) {
+    const keep = new Set([...versions.keys()].sort((a, b) => a - b).slice(-MAX_CACHED_DAYS));
+    for (const day of [...cache.keys()].sort((a, b) => b - a).slice(MAX_CACHED_DAYS)) {
+      if (!keep.has(day)) cache.delete(day);
+    }
+  }
+  return { cache, versions };
+}
+
+/**
+ * The unfiltered daily sources facts of the window from the day-part cache, or null when the query
+ * is not the cached kind (filtered, or not day buckets).
+ */
+export async function getCachedDailySourceFacts(
+  db: Db,
+  window: ResolvedWindow,
+  filter: { userId?: string; apiKeyId?: string },
+): Promise<SourceFact[] | null> {
+  if (filter.userId !== undefined || filter.apiKeyId !== undefined || window.granularity !== 'day')
+    return null;
+  const { cache, versions } = await refreshDayParts(db, window);
+  const facts: SourceFact[] = [];
+  for (const day of [...versions.keys()].sort((a, b) => a - b)) {
+    const part = cache.get(day);
+    if (part) for (const fact of part.facts) facts.push(fact);
+  }
+  return facts;
+}
+
+/**
+ * `GET /api/auth/admin/usage/sources`, serialised. The unfiltered day-bucket answer (periods week
+ * and month, the dashboard's default view) is assembled from per-day parts cached in memory and
+ * checked against the day versions that triggers bump in every writer's transaction (migration
+ * 0031): a request reads ~30 version rows, rebuilds only the days that changed (today, under live
+ * traffic) and reuses the rest. The answer is identical to getAllSources'; every other query takes
+ * the direct path. Reading the versions before the facts means a cached part is never older than
+ * its version says, so the cache never serves stale data across instances.
+ */
+export async function getAllSourcesJson(
+  db: Db,
+  window: ResolvedWindow,
+  filter: { userId?: string; apiKeyId?: string },
+): Promise<string | Buffer> {
+  if (filter.userId !== undefined || filter.apiKeyId !== undefined || window.granularity !== 'day') {
+    return JSON.stringify(await getAllSources(db, window, filter));
+  }
+  const { cache, versions } = await refreshDayParts(db, window);
   const days = [...versions.keys()].sort((a, b) => a - b);
   // The merged window is memoised too, under the exact (day, version) list it was built from; the
   // totals are still finished per request, so key revocations (not day changes) show at once.
@@ -555,12 +594,6 @@ export async function getAllSourcesJson(
     merged = { signature, parts, totals: totalsParts };
     if (windows.size >= MAX_MERGED_WINDOWS) windows.clear();
     windows.set(`${window.window.from}|${window.window.to}`, merged);
-  }
-  if (cache.size > MAX_CACHED_DAYS) {
-    const keep = new Set(days.slice(-MAX_CACHED_DAYS));
-    for (const day of [...cache.keys()].sort((a, b) => b - a).slice(MAX_CACHED_DAYS)) {
-      if (!keep.has(day)) cache.delete(day);
-    }
   }
   const { totals, distinctKeys } = await finishTotals(db, merged.totals, true);
   const tail = `"totals":${JSON.stringify(totals)},"truncated":${distinctKeys > MAX_KEY_TOTALS},"window":${JSON.stringify(window.window)}}`;

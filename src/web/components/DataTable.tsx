@@ -9,8 +9,15 @@ export interface ColumnMeta {
   className?: string;
   /** The sort key this column's header selects (the page keeps the sort state). */
   sortKey?: string;
-  /** The direction that sort key orders in (names ascending, amounts descending). */
-  sortDirection?: 'ascending' | 'descending';
+  /** Hidden on phones (max-width 640px) so the name and main figures fit without sideways scrolling. */
+  optional?: boolean;
+}
+
+export type SortDirection = 'ascending' | 'descending';
+
+function classOf(meta: ColumnMeta | undefined): string | undefined {
+  const names = [meta?.className, meta?.optional ? 'optional' : undefined].filter(Boolean);
+  return names.length > 0 ? names.join(' ') : undefined;
 }
 
 export function DataTable<T>({
@@ -20,11 +27,14 @@ export function DataTable<T>({
   rowProps,
   renderDetails,
   sort,
+  direction = 'descending',
   onSort,
 }: {
   /** An optional full-width row under a row (e.g. an expanded key's details); null for none. */
   renderDetails?: (row: Row<T>) => ReactNode;
   sort?: string;
+  /** The direction of `sort`; clicking its header again asks `onSort` for the same key (a toggle). */
+  direction?: SortDirection;
   onSort?: (key: string) => void;
   data: T[];
   // biome-ignore lint/suspicious/noExplicitAny: TanStack column value types differ per column
@@ -46,12 +56,11 @@ export function DataTable<T>({
                   ? null
                   : flexRender(header.column.columnDef.header, header.getContext());
                 const sortKey = meta?.sortKey;
-                const direction = meta?.sortDirection ?? 'descending';
                 return (
                   <th
                     key={header.id}
                     scope="col"
-                    className={meta?.className}
+                    className={classOf(meta)}
                     aria-sort={sortKey && sortKey === sort ? direction : undefined}
                   >
                     {sortKey && onSort ? (
@@ -80,7 +89,7 @@ export function DataTable<T>({
                   {row.getVisibleCells().map((cell) => (
                     <td
                       key={cell.id}
-                      className={(cell.column.columnDef.meta as ColumnMeta | undefined)?.className}
+                      className={classOf(cell.column.columnDef.meta as ColumnMeta | undefined)}
                     >
                       {flexRender(cell.column.columnDef.cell, cell.getContext())}
                     </td>

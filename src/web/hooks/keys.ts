@@ -1,4 +1,4 @@
-import type { UsageRange } from '../api.ts';
+import type { SourcesView, UsageRange } from '../api.ts';
 
 /** Query keys in one place so mutations invalidate exactly what they change. */
 export const queryKeys = {
@@ -14,8 +14,9 @@ export const queryKeys = {
   usageAll: ['usage'] as const,
   usage: (range: UsageRange) => ['usage', 'self', range] as const,
   adminUsage: (range: UsageRange, userId?: string) => ['usage', 'admin', range, userId ?? ''] as const,
-  sources: (range: UsageRange, admin: boolean, userId?: string) =>
-    ['usage', 'sources', admin ? 'admin' : 'self', range, userId ?? ''] as const,
+  sources: (range: UsageRange, admin: boolean, userId?: string, view?: SourcesView) =>
+    ['usage', 'sources', admin ? 'admin' : 'self', range, userId ?? '', view ?? null] as const,
+  historySpan: (admin: boolean) => ['usage', 'history-span', admin ? 'admin' : 'self'] as const,
   models: ['models'] as const,
 };
 

@@ -49,6 +49,7 @@ export function AccountPage({ user }: { user: SessionUser }) {
             type="button"
             role="tab"
             aria-selected={tab === value}
+            tabIndex={tab === value ? 0 : -1}
             onClick={() => setQuery({ tab: value === 'keys' ? null : value })}
           >
             {label}

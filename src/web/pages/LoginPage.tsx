@@ -120,6 +120,7 @@ function LocalLogin({
                 type="button"
                 role="tab"
                 aria-selected={effective === value}
+                tabIndex={effective === value ? 0 : -1}
                 onClick={() => setMode(value)}
               >
                 {label}

@@ -1,19 +1,19 @@
 import { useIsFetching, useQueryClient } from '@tanstack/react-query';
-import { RefreshCw, TrendingUp, UserRound, X } from 'lucide-react';
+import { RefreshCw, UserRound, X } from 'lucide-react';
 import { type FormEvent, useMemo, useState } from 'react';
-import type { SessionUser, UsageBucket, UsageRange, UsageResponse } from '../api.ts';
-import { Link } from '../components/Link.tsx';
-import { Empty, ErrorState, Loading } from '../components/States.tsx';
+import type { SessionUser, UsageRange } from '../api.ts';
+import { ErrorState, Loading } from '../components/States.tsx';
 import { onTabListKeyDown } from '../components/tablist.ts';
-import { formatCount, formatMeasure, formatTokens, formatUsd, type Measure, sumUsd } from '../format.ts';
+import type { Measure } from '../format.ts';
 import { queryKeys } from '../hooks/keys.ts';
 import { useAdminUsage } from '../hooks/useAdminUsage.ts';
+import { useAdminUsers } from '../hooks/useAdminUsers.ts';
+import { useHistoryMonths } from '../hooks/useHistorySpan.ts';
 import { useUsage } from '../hooks/useUsage.ts';
 import { useQueryState } from '../router.ts';
-import { axisLabels, project, projectionHorizon } from './usage/buckets.ts';
 import { ModelsTab } from './usage/ModelsTab.tsx';
+import { Overview } from './usage/Overview.tsx';
 import { SourcesTab } from './usage/SourcesTab.tsx';
-import { TokensChart } from './usage/TokensChart.tsx';
 import { UsersTab } from './usage/UsersTab.tsx';
 
 const PERIODS = [
@@ -26,6 +26,7 @@ type Period = (typeof PERIODS)[number][0];
 type Tab = 'models' | 'users' | 'sources';
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
+const SHORT_HISTORY_MONTHS = 3;
 
 /** `from`/`to` in the URL are calendar days (UTC); the API gets [from 00:00, day after `to` 00:00). */
 export function rangeFromQuery(query: URLSearchParams): UsageRange {
@@ -43,7 +44,19 @@ export function rangeFromQuery(query: URLSearchParams): UsageRange {
 export function UsagePage({ user }: { user: SessionUser }) {
   const admin = user.role === 'admin';
   const [query, setQuery] = useQueryState();
-  const range = useMemo(() => rangeFromQuery(query), [query]);
+  const asked = useMemo(() => rangeFromQuery(query), [query]);
+  // All with up to three months of history reads better in days (and gives the trend more points).
+  const months = useHistoryMonths(admin, asked.period === 'all' && !asked.from);
+  const range = useMemo<UsageRange>(
+    () =>
+      asked.period === 'all' &&
+      !asked.from &&
+      months.data !== undefined &&
+      months.data <= SHORT_HISTORY_MONTHS
+        ? { ...asked, granularity: 'day' }
+        : asked,
+    [asked, months.data],
+  );
   const custom = Boolean(range.from);
   const [editingRange, setEditingRange] = useState(false);
   const rawTab = query.get('tab');
@@ -51,18 +64,22 @@ export function UsagePage({ user }: { user: SessionUser }) {
   const userId = admin ? (query.get('user') ?? undefined) : undefined;
   const measure: Measure = query.get('measure') === 'cost' ? 'cost' : 'tokens';
 
-  const own = useUsage(range, !admin);
-  const everyone = useAdminUsage(range, admin);
-  const filtered = useAdminUsage(range, admin && Boolean(userId), userId);
+  // The Sources tab has its own cards and chart from the sources answer; the model-level usage is
+  // fetched only for the tabs that show it (with 1,000 keys the admin month answer is megabytes).
+  const overview = tab !== 'sources';
+  const own = useUsage(range, !admin && overview);
+  const everyone = useAdminUsage(range, admin && (tab === 'users' || (overview && !userId)));
+  const filtered = useAdminUsage(range, admin && overview && Boolean(userId), userId);
   const usage = admin ? (userId ? filtered : everyone) : own;
+  const users = useAdminUsers(admin && Boolean(userId));
   const client = useQueryClient();
   const fetching = useIsFetching({ queryKey: queryKeys.usageAll }) > 0;
 
   const selectedUserName = useMemo(() => {
     if (!userId) return null;
     const bucket = everyone.data?.usage.find((b) => b.user_id === userId);
-    return bucket?.user_name || userId;
-  }, [everyone.data, userId]);
+    return bucket?.user_name || users.data?.find((u) => u.id === userId)?.name || userId;
+  }, [everyone.data, users.data, userId]);
 
   return (
     <>
@@ -142,11 +159,6 @@ export function UsagePage({ user }: { user: SessionUser }) {
           </span>
         </div>
       ) : null}
-      {usage.isPending ? <Loading label="Loading usage…" /> : null}
-      {usage.isError ? <ErrorState error={usage.error} onRetry={() => usage.refetch()} /> : null}
-      {usage.data ? (
-        <Overview buckets={usage.data.usage} range={range} window={usage.data.window} measure={measure} />
-      ) : null}
       <div className="tabs" role="tablist" onKeyDown={onTabListKeyDown} aria-label="Usage breakdown">
         {(
           [
@@ -160,13 +172,19 @@ export function UsagePage({ user }: { user: SessionUser }) {
             type="button"
             role="tab"
             aria-selected={tab === value}
+            tabIndex={tab === value ? 0 : -1}
             onClick={() => setQuery({ tab: value === 'models' ? null : value })}
           >
             {label}
           </button>
         ))}
       </div>
-      <div role="tabpanel">
+      <div role="tabpanel" aria-label={tab[0]?.toUpperCase() + tab.slice(1)}>
+        {overview && usage.isPending ? <Loading label="Loading usage…" /> : null}
+        {overview && usage.isError ? (
+          <ErrorState error={usage.error} onRetry={() => usage.refetch()} />
+        ) : null}
+        {overview && usage.data ? <Overview data={usage.data} range={range} measure={measure} /> : null}
         {tab === 'models' && usage.data ? (
           <ModelsTab buckets={usage.data.usage} range={range} measure={measure} admin={admin} />
         ) : null}
@@ -208,7 +226,7 @@ function CustomRange({
   return (
     <form className="range-inputs" onSubmit={submit} aria-label="Custom range">
       <label htmlFor="range-from" className="label">
-        From
+        From (UTC)
       </label>
       <input
         id="range-from"
@@ -219,7 +237,7 @@ function CustomRange({
         onChange={(e) => setFrom(e.target.value)}
       />
       <label htmlFor="range-to" className="label">
-        To
+        To (UTC)
       </label>
       <input
         id="range-to"
@@ -237,119 +255,5 @@ function CustomRange({
         Apply
       </button>
     </form>
-  );
-}
-
-function sumTotals(buckets: UsageBucket[]) {
-  const totals = buckets.reduce(
-    (acc, b) => ({
-      prompt: acc.prompt + b.prompt_tokens,
-      completion: acc.completion + b.completion_tokens,
-      total: acc.total + b.total_tokens,
-      requests: acc.requests + b.request_count,
-      unpriced: acc.unpriced + b.unpriced_requests,
-    }),
-    { prompt: 0, completion: 0, total: 0, requests: 0, unpriced: 0 },
-  );
-  return { ...totals, cost: sumUsd(buckets.map((b) => b.cost)) };
-}
-
-/** Summary cards, the projection and the tokens-over-time chart, from one usage dataset. */
-function Overview({
-  buckets,
-  range,
-  window: served,
-  measure,
-}: {
-  buckets: UsageBucket[];
-  range: UsageRange;
-  window?: UsageResponse['window'];
-  measure: Measure;
-}) {
-  const totals = sumTotals(buckets);
-  const { points, projected, horizon, projectedTotal } = useMemo(() => {
-    // In cost mode one series: the bucket's cost (carried as `prompt`, with no completion part).
-    const byLabel = new Map<string, { prompt: number; completion: number }>();
-    for (const b of buckets) {
-      const entry = byLabel.get(b.bucket) ?? { prompt: 0, completion: 0 };
-      if (measure === 'cost') entry.prompt = sumUsd([entry.prompt, b.cost]);
-      else {
-        entry.prompt += b.prompt_tokens;
-        entry.completion += b.completion_tokens;
-      }
-      byLabel.set(b.bucket, entry);
-    }
-    const labels = axisLabels(range, [...byLabel.keys()], Date.now(), served);
-    const pts = labels.map((label) => ({ label, prompt: 0, completion: 0, ...byLabel.get(label) }));
-    const hz = projectionHorizon(range);
-    const values = pts.map((p) => p.prompt + p.completion);
-    const ahead = hz ? project(values, hz.buckets) : null;
-    return {
-      points: pts,
-      horizon: hz,
-      projected: ahead ? ahead.slice(0, Math.max(1, Math.ceil(pts.length / 4))) : [],
-      projectedTotal: ahead ? ahead.reduce((sum, v) => sum + v, 0) : null,
-    };
-  }, [buckets, range, served, measure]);
-
-  const cards =
-    measure === 'cost'
-      ? ([
-          ['Requests', formatCount(totals.requests), 'requests'],
-          ['Priced requests', formatCount(totals.requests - totals.unpriced), 'priced'],
-          ['Requests without a price', formatCount(totals.unpriced), 'unpriced'],
-          ['Total cost', formatUsd(totals.cost), 'total'],
-        ] as const)
-      : ([
-          ['Requests', formatCount(totals.requests), 'requests'],
-          ['Prompt tokens', formatTokens(totals.prompt), 'prompt'],
-          ['Completion tokens', formatTokens(totals.completion), 'completion'],
-          ['Total tokens', formatTokens(totals.total), 'total'],
-        ] as const);
-
-  return (
-    <>
-      <div className="cards">
-        {cards.map(([label, value, id]) => (
-          <div key={id} className="card stat" data-testid={`stat-${id}`}>
-            <div className="label">{label}</div>
-            <div className="value">{value}</div>
-          </div>
-        ))}
-        <div className="card stat stat-wide" data-testid="stat-projection">
-          <div className="label row" style={{ gap: 6 }}>
-            <TrendingUp size={14} aria-hidden="true" /> Projected {measure === 'cost' ? 'cost ' : ''}
-            {horizon ? horizon.label : ''}
-          </div>
-          {horizon && projectedTotal !== null ? (
-            <>
-              <div className="value">~{formatMeasure(measure, projectedTotal)}</div>
-              <div className="sub">
-                {measure === 'cost' ? 'of priced usage' : 'tokens'}, from the trend of this period
-              </div>
-            </>
-          ) : (
-            <div className="sub" style={{ marginTop: 8 }}>
-              {horizon
-                ? 'Not enough data to predict trends'
-                : 'Projections are shown for Day / Week / Month / All'}
-            </div>
-          )}
-        </div>
-      </div>
-      <section className="card" style={{ marginBottom: 24 }} aria-labelledby="tokens-over-time">
-        <div className="card-head" style={{ marginBottom: 8 }}>
-          <h2 id="tokens-over-time">{measure === 'cost' ? 'Cost over time' : 'Tokens over time'}</h2>
-        </div>
-        {totals.total === 0 && totals.requests === 0 ? (
-          <Empty title="No usage in this period">
-            Requests through the gateway show up here. <Link href="/app/chat">Try the chat</Link> or{' '}
-            <Link href="/app/account">create an API key</Link>.
-          </Empty>
-        ) : (
-          <TokensChart points={points} projected={projected} measure={measure} />
-        )}
-      </section>
-    </>
   );
 }

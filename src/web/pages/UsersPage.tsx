@@ -32,6 +32,7 @@ export function UsersPage({ me }: { me: SessionUser }) {
           type="button"
           role="tab"
           aria-selected={tab === 'users'}
+          tabIndex={tab === 'users' ? 0 : -1}
           onClick={() => setQuery({ tab: null })}
         >
           Users
@@ -40,6 +41,7 @@ export function UsersPage({ me }: { me: SessionUser }) {
           type="button"
           role="tab"
           aria-selected={tab === 'invites'}
+          tabIndex={tab === 'invites' ? 0 : -1}
           onClick={() => setQuery({ tab: 'invites' })}
         >
           Invites
@@ -99,6 +101,7 @@ function UsersTable({ me }: { me: SessionUser }) {
       }),
       column.accessor('role', {
         header: 'Role',
+        meta: { optional: true },
         cell: (i) => (
           <span style={{ display: 'block' }}>
             <span className={i.getValue() === 'admin' ? 'badge badge-primary' : 'badge'}>{i.getValue()}</span>
@@ -110,10 +113,12 @@ function UsersTable({ me }: { me: SessionUser }) {
       }),
       column.accessor('status', {
         header: 'Status',
+        meta: { optional: true },
         cell: (i) => <span className={STATUS_BADGE[i.getValue()] ?? 'badge'}>{i.getValue()}</span>,
       }),
       column.accessor('createdAt', {
         header: 'Created',
+        meta: { optional: true },
         cell: (i) => <span className="nowrap">{formatDate(i.getValue())}</span>,
       }),
       column.display({
@@ -124,7 +129,7 @@ function UsersTable({ me }: { me: SessionUser }) {
           const self = user.id === me.id;
           const who = user.name || user.email;
           return (
-            <div className="row" style={{ justifyContent: 'flex-end', flexWrap: 'nowrap' }}>
+            <div className="row row-actions">
               <button
                 type="button"
                 className="btn btn-sm"

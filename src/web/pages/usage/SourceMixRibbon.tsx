@@ -1,5 +1,4 @@
-import type { TotalsEntry } from '../../api.ts';
-import { type Measure, percent } from '../../format.ts';
+import { percentages } from '../../format.ts';
 
 const SEGMENTS = [
   { source: 'apikey', color: 'var(--color-primary)' },
@@ -9,23 +8,20 @@ const SEGMENTS = [
 
 /** Share of tokens (or cost) per source class; clicking a segment selects every series of that class. */
 export function SourceMixRibbon({
-  bySource,
+  tokensBySource,
   keyCount,
   selected,
   onSelect,
-  measure = 'tokens',
 }: {
-  measure?: Measure;
-  bySource: Partial<Record<string, TotalsEntry>>;
+  /** The measure's figure per source class (tokens or USD). */
+  tokensBySource: Partial<Record<string, number>>;
   keyCount: number;
   selected: string | null;
   onSelect: (id: string | null) => void;
 }) {
-  const tokens = (source: string) =>
-    (measure === 'cost' ? bySource[source]?.cost : bySource[source]?.tokens) ?? 0;
-  const total = SEGMENTS.reduce((sum, segment) => sum + tokens(segment.source), 0);
-  const parts = SEGMENTS.map((segment) => {
-    const p = percent(tokens(segment.source), total);
+  const shares = percentages(SEGMENTS.map((segment) => tokensBySource[segment.source] ?? 0));
+  const parts = SEGMENTS.map((segment, index) => {
+    const p = shares[index] ?? 0;
     const label =
       segment.source === 'apikey'
         ? `${p}% API keys (${keyCount})`
@@ -34,20 +30,17 @@ export function SourceMixRibbon({
           : `${p}% Legacy`;
     return { ...segment, p, label };
   });
-  const visible = parts.filter((part) => part.p > 0);
-  const aria = parts.map((part) => part.label.replace(/ \(\d+\)$/, '')).join(', ');
+  const visible = parts.filter((part) => (tokensBySource[part.source] ?? 0) > 0);
+  const aria = `Source mix: ${parts.map((part) => part.label.replace(/ \(\d+\)$/, '')).join(', ')}`;
   const toggle = (source: string) => onSelect(selected === source ? null : source);
   return (
-    <div>
-      <div className="card-head" style={{ marginBottom: 12 }}>
-        <h2>Source mix</h2>
-      </div>
+    <section className="card ribbon-card" aria-label="Source mix" data-testid="source-mix">
       <fieldset className="ribbon" aria-label={aria}>
         {visible.map((part) => (
           <button
             key={part.source}
             type="button"
-            style={{ width: `${part.p}%`, background: part.color }}
+            style={{ flexGrow: Math.max(part.p, 1), background: part.color }}
             aria-pressed={selected === part.source}
             aria-label={part.label}
             title={part.label}
@@ -70,6 +63,6 @@ export function SourceMixRibbon({
           </button>
         ))}
       </div>
-    </div>
+    </section>
   );
 }

@@ -1,48 +1,45 @@
-import { createColumnHelper } from '@tanstack/react-table';
-import { AlertTriangle, Download, Filter, Globe, KeyRound, Search, Settings2, X } from 'lucide-react';
-import { useMemo } from 'react';
-import { rangeQuery, type UsageRange } from '../../api.ts';
-import { DataTable } from '../../components/DataTable.tsx';
+import { Filter, X } from 'lucide-react';
+import { useEffect, useMemo, useRef, useState } from 'react';
+import type { UsageRange } from '../../api.ts';
+import { OTHER_COLOR } from '../../components/chart/colors.ts';
+import { TimeChart } from '../../components/chart/TimeChart.tsx';
 import { Empty, ErrorState, Loading } from '../../components/States.tsx';
-import { formatCount, formatRelative, formatTokens, type Measure } from '../../format.ts';
+import { formatTick, formatTokens, formatUsd, type Measure, sumUsd } from '../../format.ts';
 import { useUsageSources } from '../../hooks/useUsageSources.ts';
 import { useQueryState } from '../../router.ts';
-import { CostCell } from './CostCell.tsx';
-import { downloadCsv, toCsv } from './csv.ts';
+import { axisLabels, compareLabel, project, projectionHorizon } from './buckets.ts';
 import { SourceMixRibbon } from './SourceMixRibbon.tsx';
-import { SourceTimeChart } from './SourceTimeChart.tsx';
+import { SourcesTable } from './SourcesTable.tsx';
+import { SummaryCards } from './SummaryCards.tsx';
+
+/** Axis ticks in dollars: `$1.50`, `$0.02`, `$0`. */
+const formatUsdTick = (value: number) => formatUsd(Math.round(value * 1e6) / 1e6);
+
 import {
+  addMeasure,
+  bucketMatches,
   buildChart,
   buildRows,
+  DEFAULT_DIRECTION,
   filterRows,
-  matchesSelection,
+  isSourceClass,
+  isTopSeries,
+  measureOf,
+  OTHER_ID,
+  rowMatches,
   SORT_KEYS,
+  type SortDirection,
   type SortKey,
-  type SourceRow,
   selectionLabel,
   sortRows,
+  TOP_N,
 } from './sources-model.ts';
 
-const SORT_LABELS: Record<SortKey, string> = {
-  tokens: 'Tokens',
-  cost: 'Cost',
-  requests: 'Requests',
-  last_used: 'Last used',
-  name: 'Name',
-  user: 'User',
-};
-
-const column = createColumnHelper<SourceRow>();
-
-function RowIcon({ kind }: { kind: SourceRow['kind'] }) {
-  if (kind === 'web') return <Globe size={15} aria-hidden="true" className="muted" />;
-  if (kind === 'legacy') return <Settings2 size={15} aria-hidden="true" className="muted" />;
-  return <KeyRound size={15} aria-hidden="true" className="muted" />;
-}
-
 /**
- * Usage by source. Selection (`sel`), search (`q`) and sort (`sort`) live in the URL, so they
- * survive period changes, refreshes and reloads; the data keeps showing while a new range loads.
+ * Usage by source: its own cards, one chart near the top, the source mix and the table. Selection
+ * (`sel`), search (`q`) and sort (`sort`, `dir`) live in the URL, so they survive period changes,
+ * refreshes and reloads; the data keeps showing while a new range loads. A selection (a row, a
+ * legend entry or a ribbon segment) filters every figure of the tab; the chip is the way back.
  */
 export function SourcesTab({
   range,
@@ -56,120 +53,118 @@ export function SourcesTab({
   measure?: Measure;
 }) {
   const [query, setQuery] = useQueryState();
-  const sources = useUsageSources(range, admin, userId);
   const selected = query.get('sel');
+  // A selected series the top 7 does not hold is asked for unfolded (`keep`), so it can be drawn and
+  // summed; selecting one of the top 7 needs no new request. An answer asked with keep=X holds X
+  // among its 7 largest series only if X is in the real top 7, so this settles after one fetch.
+  const [keptFor, setKeptFor] = useState<string | undefined>(undefined);
+  const sources = useUsageSources(range, admin, userId, { top: TOP_N, keep: keptFor });
+  useEffect(() => {
+    const wanted =
+      selected && !isSourceClass(selected) && !(sources.data && isTopSeries(sources.data, admin, selected))
+        ? selected
+        : undefined;
+    if (wanted !== keptFor && !(wanted === undefined && sources.isPlaceholderData)) setKeptFor(wanted);
+  }, [selected, sources.data, sources.isPlaceholderData, admin, keptFor]);
   const search = query.get('q') ?? '';
   const sortParam = query.get('sort') as SortKey | null;
-  const sort: SortKey =
-    sortParam && SORT_KEYS.includes(sortParam) && (admin || sortParam !== 'user')
-      ? sortParam
-      : measure === 'cost'
-        ? 'cost'
-        : 'tokens';
   const defaultSort: SortKey = measure === 'cost' ? 'cost' : 'tokens';
-  const select = (id: string | null) => setQuery({ sel: id });
+  const sort: SortKey =
+    sortParam && SORT_KEYS.includes(sortParam) && (admin || sortParam !== 'user') ? sortParam : defaultSort;
+  const dirParam = query.get('dir');
+  const direction: SortDirection =
+    dirParam === 'ascending' || dirParam === 'descending' ? dirParam : DEFAULT_DIRECTION[sort];
+  const chartRef = useRef<HTMLDivElement>(null);
+  const scrollPending = useRef(false);
+  const select = (id: string | null) => {
+    scrollPending.current = id !== null;
+    setQuery({ sel: id });
+  };
 
+  const data = sources.data;
+  const labels = useMemo(
+    () => (data ? axisLabels(range, data.bucket_labels ?? [], Date.now(), data.window) : []),
+    [data, range],
+  );
   const chart = useMemo(
-    () => (sources.data ? buildChart(sources.data, admin, measure) : null),
-    [sources.data, admin, measure],
+    () => (data ? buildChart(data, admin, labels, selected, measure) : null),
+    [data, admin, labels, selected, measure],
   );
-  const allRows = useMemo(() => (sources.data ? buildRows(sources.data, admin) : []), [sources.data, admin]);
-  const rows = useMemo(() => sortRows(filterRows(allRows, search), sort), [allRows, search, sort]);
+  const allRows = useMemo(() => (data ? buildRows(data, admin) : []), [data, admin]);
+  const rows = useMemo(
+    () =>
+      sortRows(
+        filterRows(allRows, search).filter((row) => rowMatches(selected, row)),
+        sort,
+        direction,
+      ),
+    [allRows, search, sort, direction, selected],
+  );
+  // Memoised: a new array would redraw the canvas on every keystroke in the search box.
+  const chartSeries = useMemo(
+    () => (chart ? chart.series.map((s) => ({ ...s, dimmed: chart.dimmed.has(s.id) })) : []),
+    [chart],
+  );
+  const colors = useMemo(() => {
+    const map = new Map<string, string>();
+    for (const s of chart?.series ?? []) if (!s.id.startsWith(OTHER_ID)) map.set(s.id, s.color);
+    return map;
+  }, [chart]);
+  const figures = useMemo(() => {
+    if (!data) return null;
+    const matching = data.buckets.filter((bucket) => bucketMatches(selected, bucket, admin));
+    const perLabel = new Map<string, number>();
+    const tokensBySource: Record<string, number> = {};
+    const totals = { requests: 0, prompt: 0, completion: 0, total: 0, cost: 0, unpriced: 0 };
+    for (const b of matching) {
+      totals.requests += b.request_count;
+      totals.prompt += b.prompt_tokens;
+      totals.completion += b.completion_tokens;
+      totals.total += b.total_tokens;
+      totals.cost = sumUsd([totals.cost, b.cost]);
+      totals.unpriced += b.unpriced_requests;
+      const figure = measureOf(b, measure);
+      perLabel.set(b.bucket, addMeasure(perLabel.get(b.bucket) ?? 0, figure, measure));
+      const source = b.source ?? '';
+      tokensBySource[source] = addMeasure(tokensBySource[source] ?? 0, figure, measure);
+    }
+    // A selected key whose buckets are still on their way: its row's totals meanwhile.
+    const row = matching.length === 0 && selected ? allRows.find((r) => r.id === selected) : undefined;
+    if (row) {
+      totals.requests = row.requests;
+      totals.total = row.tokens;
+      totals.cost = row.cost;
+      totals.unpriced = row.unpriced;
+    }
+    const horizon = projectionHorizon(range);
+    const ahead = horizon
+      ? project(
+          labels.map((label) => perLabel.get(label) ?? 0),
+          horizon.buckets,
+        )
+      : null;
+    return {
+      totals,
+      tokensBySource,
+      projection: { label: horizon?.label ?? null, value: ahead ? ahead.reduce((s, v) => s + v, 0) : null },
+    };
+  }, [data, selected, admin, labels, range, allRows, measure]);
 
-  const columns = useMemo(
-    () => [
-      column.accessor('name', {
-        header: 'Name',
-        meta: { sortKey: 'name', sortDirection: 'ascending' },
-        cell: (info) => (
-          <span className="name-cell">
-            <RowIcon kind={info.row.original.kind} />
-            <span>{info.getValue()}</span>
-            {info.row.original.revoked ? <span className="badge badge-danger">revoked</span> : null}
-          </span>
-        ),
-      }),
-      ...(admin
-        ? [
-            column.accessor((row) => row.userName || row.userId || '—', {
-              id: 'user',
-              header: 'User',
-              meta: { sortKey: 'user', sortDirection: 'ascending' },
-            }),
-          ]
-        : []),
-      column.accessor('prefix', {
-        header: 'Prefix',
-        cell: (info) =>
-          info.getValue() ? <code>{info.getValue()}…</code> : <span className="muted">—</span>,
-      }),
-      column.accessor('requests', {
-        header: 'Requests',
-        meta: { className: 'num', sortKey: 'requests' },
-        cell: (info) => formatCount(info.getValue()),
-      }),
-      column.accessor('tokens', {
-        header: 'Tokens',
-        meta: { className: 'num', sortKey: 'tokens' },
-        cell: (info) => <span title={formatCount(info.getValue())}>{formatTokens(info.getValue())}</span>,
-      }),
-      column.accessor('cost', {
-        header: 'Cost',
-        meta: { className: 'num', sortKey: 'cost' },
-        cell: (info) => (
-          <CostCell
-            cost={info.getValue()}
-            unpriced={info.row.original.unpriced}
-            requests={info.row.original.requests}
-            admin={false}
-            strong={measure === 'cost'}
-          />
-        ),
-      }),
-      column.accessor('lastUsed', {
-        header: 'Last used',
-        meta: { className: 'num', sortKey: 'last_used' },
-        cell: (info) => formatRelative(info.getValue()),
-      }),
-    ],
-    [admin, measure],
-  );
+  // After a drill-in the chart must be on screen: the table may be far below it (the 10th row at
+  // 1440x900), and the filtered table is shorter than the one clicked.
+  useEffect(() => {
+    if (!scrollPending.current || !selected) return;
+    scrollPending.current = false;
+    const element = chartRef.current;
+    if (!element) return;
+    const box = element.getBoundingClientRect();
+    if (box.top < 0 || box.bottom > window.innerHeight) element.scrollIntoView({ block: 'start' });
+  }, [selected]);
 
   if (sources.isPending) return <Loading label="Loading sources…" />;
   if (sources.isError) return <ErrorState error={sources.error} onRetry={() => sources.refetch()} />;
-  const data = sources.data;
+  if (!data || !chart || !figures) return null;
   const empty = data.totals.grand_total.tokens === 0 && data.totals.grand_total.requests === 0;
-
-  const exportCsv = () => {
-    const header = [
-      'kind',
-      'name',
-      ...(admin ? ['user'] : []),
-      'prefix',
-      'requests',
-      'tokens',
-      'cost_usd',
-      'unpriced_requests',
-      'last_used',
-      'revoked',
-    ];
-    const body = rows.map((row) => [
-      row.kind,
-      row.name,
-      ...(admin ? [row.userName || row.userId] : []),
-      row.prefix,
-      row.requests,
-      row.tokens,
-      row.cost,
-      row.unpriced,
-      row.lastUsed,
-      row.revoked,
-    ]);
-    const period =
-      range.from && range.to ? `${range.from.slice(0, 10)}_${range.to.slice(0, 10)}` : range.period;
-    downloadCsv(`keytally-sources-${period}.csv`, toCsv(header, body));
-  };
-
   if (empty) {
     return (
       <section className="card">
@@ -179,19 +174,11 @@ export function SourcesTab({
       </section>
     );
   }
+  const keyCount = allRows.filter((row) => row.kind === 'apikey' && rowMatches(selected, row)).length;
 
   return (
     <div className="stack" data-testid="sources-tab" aria-busy={sources.isFetching}>
-      <section className="card">
-        <SourceMixRibbon
-          measure={measure}
-          bySource={data.totals.by_source}
-          keyCount={data.totals.by_key?.length ?? 0}
-          selected={selected}
-          onSelect={select}
-        />
-      </section>
-      {selected && chart ? (
+      {selected ? (
         <div>
           <span className="chip" data-testid="filter-chip">
             <Filter size={14} aria-hidden="true" />
@@ -202,106 +189,77 @@ export function SourcesTab({
           </span>
         </div>
       ) : null}
-      {chart ? (
-        <section className="card">
-          <SourceTimeChart
-            measure={measure}
-            model={chart}
-            range={range}
-            selected={selected}
-            onSelect={select}
-            served={data.window}
+      <SummaryCards
+        totals={figures.totals}
+        // The previous period's totals are the whole tab's, so a drill-in shows no change.
+        previous={selected ? undefined : data.previous}
+        projection={figures.projection}
+        compareLabel={compareLabel(range)}
+        measure={measure}
+      />
+      <SourceMixRibbon
+        tokensBySource={figures.tokensBySource}
+        keyCount={keyCount}
+        selected={selected}
+        onSelect={select}
+      />
+      <div className="sources-body">
+        <div className="sticky-chart" ref={chartRef}>
+          <TimeChart
+            title={measure === 'cost' ? 'Top sources by cost over time' : 'Top sources over time'}
+            titleId="source-chart-title"
+            testId="source-chart"
+            labels={labels}
+            series={chartSeries}
+            format={measure === 'cost' ? formatUsdTick : formatTick}
+            formatExact={measure === 'cost' ? formatUsd : formatTokens}
+            height={240}
+            legend={
+              <ul className="legend ribbon-legend" aria-label="Series">
+                {chart.series.map((s) => (
+                  <li key={s.id}>
+                    <button
+                      type="button"
+                      className="legend-item"
+                      data-testid="series-legend"
+                      data-series={s.id}
+                      data-color={s.color}
+                      aria-pressed={selected === s.id}
+                      disabled={s.id.startsWith(OTHER_ID)}
+                      style={{ opacity: chart.dimmed.has(s.id) ? 0.5 : 1 }}
+                      onClick={() => select(selected === s.id ? null : s.id)}
+                    >
+                      <span className="swatch" style={{ background: s.color ?? OTHER_COLOR }} />
+                      {s.label}
+                    </button>
+                  </li>
+                ))}
+              </ul>
+            }
           />
-        </section>
-      ) : null}
-      <section className="card" aria-labelledby="sources-table-title">
-        <div className="card-head" style={{ marginBottom: 12 }}>
-          <h2 id="sources-table-title">Keys and sources</h2>
-          <div className="row">
-            <a
-              className="btn btn-sm btn-ghost"
-              href={`/api/auth/${admin ? 'admin/' : ''}usage/export?${rangeQuery(range, { format: 'csv', user_id: userId })}`}
-              title="Every recorded request in this range, one row each"
-            >
-              Raw rows
-            </a>
-            <button type="button" className="btn btn-sm" onClick={exportCsv} disabled={rows.length === 0}>
-              <Download size={14} aria-hidden="true" />
-              Export CSV
-            </button>
-          </div>
         </div>
-        <div className="table-tools">
-          <div className="search">
-            <Search size={15} aria-hidden="true" />
-            <label htmlFor="sources-search" className="sr-only">
-              Search sources
-            </label>
-            <input
-              id="sources-search"
-              className="input"
-              type="search"
-              placeholder="Search by name or prefix"
-              value={search}
-              onChange={(e) => setQuery({ q: e.target.value })}
-            />
-          </div>
-          <span className="spacer" />
-          <div className="row" style={{ flexWrap: 'nowrap' }}>
-            <label htmlFor="sources-sort" className="label">
-              Sort
-            </label>
-            <select
-              id="sources-sort"
-              className="select"
-              value={sort}
-              onChange={(e) => setQuery({ sort: e.target.value === defaultSort ? null : e.target.value })}
-            >
-              {SORT_KEYS.filter((key) => admin || key !== 'user').map((key) => (
-                <option key={key} value={key}>
-                  {SORT_LABELS[key]}
-                </option>
-              ))}
-            </select>
-          </div>
-        </div>
-        {rows.length === 0 ? (
-          <Empty title="Nothing matches">No key or source matches “{search.trim()}”.</Empty>
-        ) : (
-          <DataTable
-            data={rows}
-            columns={columns}
-            caption="Usage by API key and source"
-            sort={sort}
-            onSort={(key) => setQuery({ sort: key === defaultSort ? null : key })}
-            rowProps={(row) => {
-              const isSelected = selected === row.original.id;
-              const highlighted =
-                selected !== null && matchesSelection(selected, row.original.id, row.original.kind);
-              return {
-                className: `clickable${row.original.revoked ? ' revoked' : ''}`,
-                'aria-selected': isSelected || highlighted,
-                'data-testid': 'source-row',
-                'data-row-id': row.original.id,
-                tabIndex: 0,
-                onClick: () => select(isSelected ? null : row.original.id),
-                onKeyDown: (event: React.KeyboardEvent) => {
-                  if (event.key === 'Enter' || event.key === ' ') {
-                    event.preventDefault();
-                    select(isSelected ? null : row.original.id);
-                  }
-                },
-              };
-            }}
-          />
-        )}
-        {data.truncated ? (
-          <div className="alert alert-warning" role="status" style={{ marginTop: 12 }}>
-            <AlertTriangle size={16} aria-hidden="true" />
-            <span>Showing top 200 keys. Apply a filter to narrow further.</span>
-          </div>
-        ) : null}
-      </section>
+        <SourcesTable
+          rows={rows}
+          admin={admin}
+          range={range}
+          userId={userId}
+          search={search}
+          sort={sort}
+          direction={direction}
+          selected={selected}
+          colors={colors}
+          truncated={data.truncated}
+          onSearch={(value) => setQuery({ q: value || null })}
+          onSort={(key, dir) =>
+            setQuery({
+              sort: key === defaultSort ? null : key,
+              dir: dir === DEFAULT_DIRECTION[key] ? null : dir,
+            })
+          }
+          onSelect={select}
+          measure={measure}
+        />
+      </div>
     </div>
   );
 }

@@ -103,14 +103,19 @@ export function axisLabels(
   return [...filled].sort();
 }
 
-export function shortLabel(label: string): string {
-  const unit = unitOfLabel(label);
-  const ms = startOfLabel(label);
-  const date = new Date(ms);
-  if (unit === 'hour') return `${label.slice(11, 16)}`;
-  if (unit === 'day')
-    return date.toLocaleDateString('en-US', { month: 'short', day: 'numeric', timeZone: 'UTC' });
-  return date.toLocaleDateString('en-US', { month: 'short', year: 'numeric', timeZone: 'UTC' });
+/** What the cards' change compares with: the previous window of the same length. */
+export function compareLabel(range: UsageRange): string {
+  if (range.from && range.to) return 'vs previous period';
+  switch (range.period) {
+    case 'day':
+      return 'vs previous 24 h';
+    case 'week':
+      return 'vs previous week';
+    case 'month':
+      return 'vs previous 30 days';
+    case 'all':
+      return '';
+  }
 }
 
 /** How far ahead the projection looks, in buckets, and how that horizon is named. */
@@ -124,7 +129,9 @@ export function projectionHorizon(range: UsageRange): { buckets: number; label: 
     case 'month':
       return { buckets: 30, label: 'next 30 days' };
     case 'all':
-      return { buckets: 3, label: 'next 3 months' };
+      return range.granularity === 'day'
+        ? { buckets: 91, label: 'next 3 months' }
+        : { buckets: 3, label: 'next 3 months' };
   }
 }
 

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { SourcesResponse } from '../../../shared/usage.ts';
+import { SERIES_PALETTE } from '../../components/chart/colors.ts';
 import {
   buildChart,
   buildRows,
   filterRows,
+  isTopSeries,
   OTHER_ID,
   selectionLabel,
-  seriesMatches,
   sortRows,
 } from './sources-model.ts';
 
@@ -20,6 +21,23 @@ const bucket = (over: Partial<SourcesResponse['buckets'][number]>) => ({
   unpriced_requests: 0,
   ...over,
 });
+const NO_COST = { cost: 0, unpriced_requests: 0 };
+
+type Bucket = SourcesResponse['buckets'][number];
+
+/** What the server's `top=7` does: the 7 largest series stay, the rest become Other per source. */
+function fold(buckets: Bucket[]): Bucket[] {
+  const ranked = [...buckets].sort((a, b) => b.total_tokens - a.total_tokens);
+  const kept = ranked.slice(0, 7);
+  const other = new Map<string, Bucket>();
+  for (const b of ranked.slice(7)) {
+    const entry = other.get(b.source ?? '') ?? bucket({ source: b.source, other: true, request_count: 0 });
+    entry.total_tokens += b.total_tokens;
+    entry.request_count += b.request_count;
+    other.set(b.source ?? '', entry);
+  }
+  return [...kept, ...other.values()];
+}
 
 function payload(keys: number): SourcesResponse {
   const buckets = Array.from({ length: keys }, (_, i) =>
@@ -35,11 +53,14 @@ function payload(keys: number): SourcesResponse {
   buckets.push(bucket({ source: 'web', user_id: 'u1', user_name: 'Ann', total_tokens: 5 }));
   buckets.push(bucket({ source: 'web', user_id: 'u2', user_name: 'Ben', total_tokens: 7 }));
   return {
-    buckets,
+    buckets: fold(buckets),
+    other_series: Math.max(0, buckets.length - 7),
+    bucket_labels: ['2026-11-28'],
+    source_last_used: { web: '2026-11-28T10:00:00.000Z' },
     totals: {
       by_source: {
-        apikey: { tokens: 1, requests: 1, cost: 0, unpriced_requests: 0 },
-        web: { tokens: 12, requests: 2, cost: 0, unpriced_requests: 0 },
+        apikey: { tokens: 1, requests: 1, ...NO_COST },
+        web: { tokens: 12, requests: 2, ...NO_COST },
       },
       by_key: buckets
         .filter((b) => b.source === 'apikey')
@@ -50,8 +71,7 @@ function payload(keys: number): SourcesResponse {
           user_name: 'Ann',
           tokens: b.total_tokens,
           requests: 1,
-          cost: 0,
-          unpriced_requests: 0,
+          ...NO_COST,
           last_used: `2026-11-28T0${b.total_tokens % 9}:00:00Z`,
           key_prefix: `kt-${b.api_key_id}`,
           revoked: b.api_key_id === 'k0',
@@ -63,8 +83,9 @@ function payload(keys: number): SourcesResponse {
           user_name: 'Ben',
           tokens: 7,
           requests: 1,
-          cost: 0,
-          unpriced_requests: 0,
+          ...NO_COST,
+          last_used: '2026-11-28T09:00:00.000Z',
+          sparkline: [7],
         },
         {
           source: 'web',
@@ -72,11 +93,11 @@ function payload(keys: number): SourcesResponse {
           user_name: 'Ann',
           tokens: 5,
           requests: 1,
-          cost: 0,
-          unpriced_requests: 0,
+          ...NO_COST,
+          sparkline: [5],
         },
       ],
-      grand_total: { tokens: 1, requests: 1, cost: 0, unpriced_requests: 0 },
+      grand_total: { tokens: 1, requests: 1, ...NO_COST },
     },
     truncated: false,
     window: { from: null, to: null, granularity: 'day' },
@@ -84,33 +105,66 @@ function payload(keys: number): SourcesResponse {
 }
 
 describe('sources model', () => {
-  it('keeps the top 7 identities and rolls the rest into Other, counting identities', () => {
-    const chart = buildChart(payload(9), true);
+  const labels = ['2026-11-27', '2026-11-28'];
+
+  it('draws the kept series largest first, the folded buckets as Other, over the full axis', () => {
+    const chart = buildChart(payload(9), true, labels, null);
     expect(chart.series.map((s) => s.id)).toEqual(['k8', 'k7', 'k6', 'k5', 'k4', 'k3', 'k2', OTHER_ID]);
     const other = chart.series.at(-1);
     expect(other?.label).toBe('Other (4)');
-    expect(other?.members.map((m) => m.id).sort()).toEqual(['k0', 'k1', 'web:u1', 'web:u2']);
-    expect(chart.values.get('2026-11-28')?.get(OTHER_ID)).toBe(100 + 200 + 5 + 7);
+    expect(other?.values).toEqual([0, 100 + 200 + 5 + 7]);
+    expect(chart.series[0]?.values).toEqual([0, 900]);
+    expect(chart.dimmed.size).toBe(0);
   });
 
   it('admin web traffic is one series per user; the self view merges it into one', () => {
-    expect(buildChart(payload(1), true).series.map((s) => s.id)).toEqual(['k0', 'web:u2', 'web:u1']);
-    expect(buildChart(payload(1), false).series.map((s) => s.id)).toEqual(['k0', 'web']);
+    expect(buildChart(payload(1), true, labels, null).series.map((s) => s.id)).toEqual([
+      'k0',
+      'web:u2',
+      'web:u1',
+    ]);
   });
 
-  it('selection matches a series by id, by source class, and Other by any member', () => {
-    const chart = buildChart(payload(9), true);
-    const other = chart.series.find((s) => s.id === OTHER_ID)!;
-    const top = chart.series[0]!;
-    expect(seriesMatches('apikey', top)).toBe(true);
-    expect(seriesMatches('web', top)).toBe(false);
-    expect(seriesMatches('web', other)).toBe(true);
-    expect(seriesMatches('web:u2', other)).toBe(true);
-    expect(seriesMatches('k8', other)).toBe(false);
-    expect(seriesMatches(null, other)).toBe(true);
+  it('a series keeps its colour whatever else is shown, and the top eight never share one', () => {
+    const few = buildChart(payload(2), true, labels, null);
+    const many = buildChart(payload(9), true, labels, null);
+    const colorOf = (chart: typeof few, id: string) => chart.series.find((s) => s.id === id)?.color;
+    // k1 is the largest in both views: it always gets its own hashed colour.
+    expect(colorOf(few, 'k1')).toBe(colorOf(buildChart(payload(2), true, ['2026-11-28'], 'k0'), 'k1'));
+    const named = many.series.filter((s) => s.id !== OTHER_ID).map((s) => s.color);
+    expect(new Set(named).size).toBe(named.length);
+    expect(named.every((color) => (SERIES_PALETTE as readonly string[]).includes(color))).toBe(true);
   });
 
-  it('rows carry the server’s prefix and revoked flag, and per-user Web UI rows for admins', () => {
+  it('a selection moves its series to the baseline and fades the rest; a class lights its part of Other', () => {
+    const chart = buildChart(payload(9), true, labels, 'k5');
+    expect(chart.series[0]?.id).toBe('k5');
+    expect([...chart.dimmed].sort()).toEqual(['k2', 'k3', 'k4', 'k6', 'k7', 'k8', OTHER_ID].sort());
+    const web = buildChart(payload(9), true, labels, 'web');
+    expect(web.series[0]?.id).toBe(`${OTHER_ID}:web`);
+    expect(web.series[0]?.values[1]).toBe(12);
+    expect(web.dimmed.has(`${OTHER_ID}:web`)).toBe(false);
+    expect(web.dimmed.has('k8')).toBe(true);
+    const keys = buildChart(payload(9), true, labels, 'apikey');
+    expect(keys.series.slice(0, 8).map((s) => s.id)).toContain(`${OTHER_ID}:apikey`);
+    expect(keys.dimmed.has(OTHER_ID)).toBe(true);
+  });
+
+  it('knows whether a series is in the top 7 (no `keep` request needed) or was kept apart', () => {
+    const data = payload(9);
+    expect(isTopSeries(data, true, 'k8')).toBe(true);
+    expect(isTopSeries(data, true, 'k2')).toBe(true);
+    // k1 folded into Other: not a top series.
+    expect(isTopSeries(data, true, 'k1')).toBe(false);
+    // The answer asked with keep=k1 holds k1 apart, still not among the 7 largest.
+    const kept = {
+      ...data,
+      buckets: [...data.buckets, bucket({ source: 'apikey', api_key_id: 'k1', total_tokens: 200 })],
+    };
+    expect(isTopSeries(kept, true, 'k1')).toBe(false);
+  });
+
+  it('rows carry the server’s prefix, revoked flag, last use and sparkline, and per-user Web UI rows', () => {
     const rows = buildRows(payload(2), true);
     expect(rows.find((r) => r.id === 'k0')).toMatchObject({
       prefix: 'kt-k0',
@@ -119,20 +173,24 @@ describe('sources model', () => {
     });
     expect(rows.find((r) => r.id === 'k1')?.revoked).toBe(false);
     expect(rows.filter((r) => r.kind === 'web').map((r) => r.id)).toEqual(['web:u2', 'web:u1']);
-    expect(
-      buildRows(payload(2), false)
-        .filter((r) => r.kind === 'web')
-        .map((r) => r.id),
-    ).toEqual(['web']);
+    expect(rows.find((r) => r.id === 'web:u2')).toMatchObject({
+      lastUsed: '2026-11-28T09:00:00.000Z',
+      sparkline: [7],
+    });
+    const own = buildRows(payload(2), false).filter((r) => r.kind === 'web');
+    expect(own.map((r) => r.id)).toEqual(['web']);
+    expect(own[0]?.lastUsed).toBe('2026-11-28T10:00:00.000Z');
     expect(selectionLabel('web:u2', rows, [])).toBe('Web UI · Ben');
     expect(selectionLabel('apikey', rows, [])).toBe('API keys');
   });
 
-  it('search matches name, prefix and user; sorts order as labelled', () => {
+  it('search matches name, prefix and user; every sort goes both ways', () => {
     const rows = buildRows(payload(3), true);
     expect(filterRows(rows, '  BEN ').map((r) => r.id)).toEqual(['web:u2']);
+    expect(filterRows(rows, 'ann').length).toBe(4);
     expect(filterRows(rows, 'kt-k1').map((r) => r.id)).toEqual(['k1']);
     expect(sortRows(rows, 'tokens').map((r) => r.tokens)).toEqual([300, 200, 100, 7, 5]);
+    expect(sortRows(rows, 'tokens', 'ascending').map((r) => r.tokens)).toEqual([5, 7, 100, 200, 300]);
     expect(sortRows(rows, 'name').map((r) => r.name)).toEqual([
       'key-0',
       'key-1',
@@ -140,7 +198,15 @@ describe('sources model', () => {
       'Web UI',
       'Web UI',
     ]);
+    expect(sortRows(rows, 'name', 'descending').map((r) => r.name)).toEqual([
+      'Web UI',
+      'Web UI',
+      'key-2',
+      'key-1',
+      'key-0',
+    ]);
+    expect(sortRows(rows, 'user', 'descending')[0]?.userName).toBe('Ben');
     const byLast = sortRows(rows, 'last_used');
-    expect(byLast.slice(-2).every((r) => r.kind === 'web')).toBe(true);
+    expect(byLast.at(-1)?.kind).toBe('web');
   });
 });

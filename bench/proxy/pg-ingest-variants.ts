@@ -1,0 +1,129 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { openDatabase } from '../../src/server/db/connection.ts';
+import { migrateToLatest } from '../../src/server/db/migrate.ts';
+import { insertUsageJsonArrayPostgres } from '../../src/server/usage/ingest.repository.ts';
+import { usageRowId } from '../../src/server/usage/row-id.ts';
+
+/**
+ * Where a PostgreSQL usage commit spends its time (issue #17, item 4):
+ * `node --import tsx bench/proxy/pg-ingest-variants.ts [rows per batch, default 1000]`.
+ * In a fresh schema of KEYTALLY_BENCH_DATABASE_URL, batches of the recorder bench's row mix go
+ * through each variant in turn, 7 interleaved rounds; prints each one's median ms per batch [range]:
+ * - transfer: the batch as one parameter, `length($1::text)` (the round trip and the bytes);
+ * - parse: `json_populate_recordset` alone (`count(*)`); to-recordset: `json_to_recordset` alone;
+ * - raw-insert: the raw rows only (`insert … on conflict (id) do nothing`, five indexes);
+ * - current: the recorder's statement (raw rows + hourly rollups + their daily triggers);
+ * - copy-staging: `COPY` of the JSON lines into a temp table, then the raw insert from it.
+ */
+const PG_URL = process.env.KEYTALLY_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const ROWS = Number(process.argv[2] ?? 1000);
+const ROUNDS = 7;
+const COLUMNS =
+  'id text, user_id text, user_name text, source text, api_key_id text, api_key_name text, model text, endpoint text, prompt_tokens int8, completion_tokens int8, total_tokens int8, duration_ms int8, created_at int8, usage_origin text, aborted int4, stream int4, upstream text, cached_tokens int8, cache_write_tokens int8, reasoning_tokens int8, cost_nanos int8, price_source text';
+
+const schema = `kt_bench_ingest_${Date.now()}`;
+const admin = new pg.Client({ connectionString: PG_URL });
+await admin.connect();
+await admin.query(`create schema ${schema}`);
+const url = new URL(PG_URL);
+url.searchParams.set('options', `-c search_path=${schema}`);
+const db = await openDatabase(url.toString());
+const client = new pg.Client({ connectionString: url.toString() });
+try {
+  await migrateToLatest(db);
+  await client.connect();
+  const base = Date.now() - 3_600_000;
+  let seq = 0;
+  /** One batch as JSON lines (the journal's format). */
+  const makeLines = (): string => {
+    const lines: string[] = [];
+    for (let k = 0; k < ROWS; k += 1) {
+      const i = seq++;
+      lines.push(
+        JSON.stringify({
+          id: usageRowId(),
+          user_id: `user-${i % 50}`,
+          user_name: `User ${i % 50}`,
+          source: i % 10 === 0 ? 'web' : 'apikey',
+          api_key_id: i % 10 === 0 ? null : `key-${i % 100}`,
+          api_key_name: i % 10 === 0 ? '' : `key ${i % 100}`,
+          model: `model-${i % 20}`,
+          endpoint: '/v1/chat/completions',
+          prompt_tokens: 100,
+          completion_tokens: 20,
+          total_tokens: 120,
+          duration_ms: 50,
+          created_at: base + (i % 1000),
+          usage_origin: 'provider',
+          aborted: 0,
+          stream: 0,
+          upstream: 'default',
+          cost_nanos: 27_000,
+          price_source: 'catalog',
+        }),
+      );
+    }
+    return `${lines.join('\n')}\n`;
+  };
+  const prepared = Array.from({ length: ROUNDS * 8 + 3 }, makeLines);
+  const next = () => prepared.pop() ?? makeLines();
+  const asArray = (lines: string) => Buffer.from(`[${lines.trimEnd().replaceAll('\n', ',')}]`);
+  const variants: Record<string, () => Promise<unknown>> = {
+    transfer: () => client.query('select length($1::text)', [asArray(next())]),
+    parse: () =>
+      client.query('select count(*) from json_populate_recordset(null::usage_records, $1::text::json)', [
+        asArray(next()),
+      ]),
+    'to-recordset': () =>
+      client.query(`select count(*) from json_to_recordset($1::text::json) as x(${COLUMNS})`, [
+        asArray(next()),
+      ]),
+    'raw-insert': () =>
+      client.query(
+        'insert into usage_records select * from json_populate_recordset(null::usage_records, $1::text::json) on conflict (id) do nothing',
+        [asArray(next())],
+      ),
+    current: () => insertUsageJsonArrayPostgres(db, asArray(next())),
+    'copy-staging': async () => {
+      await client.query('begin');
+      await client.query('create temp table if not exists staging (line text) on commit delete rows');
+      // CSV with quote and delimiter bytes JSON never holds: each line arrives as it is.
+      await pipeline(
+        Readable.from([Buffer.from(next())]),
+        client.query(
+          copyFrom("copy staging from stdin with (format csv, quote e'\\x01', delimiter e'\\x02')"),
+        ),
+      );
+      await client.query(
+        'insert into usage_records select r.* from staging, lateral json_populate_record(null::usage_records, line::json) r on conflict (id) do nothing',
+      );
+      await client.query('commit');
+    },
+  };
+  for (let i = 0; i < 3; i += 1) await variants.current?.();
+  const times: Record<string, number[]> = {};
+  for (let round = 0; round < ROUNDS; round += 1) {
+    for (const [name, run] of Object.entries(variants)) {
+      const started = performance.now();
+      await run();
+      const list = times[name] ?? [];
+      list.push(performance.now() - started);
+      times[name] = list;
+    }
+  }
+  for (const [name, values] of Object.entries(times)) {
+    values.sort((a, b) => a - b);
+    const median = values[Math.floor(values.length / 2)] ?? 0;
+    console.log(
+      `${name.padEnd(13)} ${median.toFixed(1).padStart(7)} ms [${values[0]?.toFixed(1)}..${values.at(-1)?.toFixed(1)}]  ${Math.round((ROWS / median) * 1000)} rows/s`,
+    );
+  }
+} finally {
+  await client.end().catch(() => {});
+  await db.close();
+  await admin.query(`drop schema if exists ${schema} cascade`);
+  await admin.end();
+}
