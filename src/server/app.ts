@@ -8,6 +8,8 @@ import type { AppDeps } from './deps.ts';
 import { sendError } from './errors.ts';
 import { registerGateway } from './gateway/routes.ts';
 import { registerHealthRoutes } from './health.ts';
+import { HTTP_TIMEOUTS, type HttpTimeouts, httpLimitOptions } from './http-limits.ts';
+import { registerInputGuards } from './input-guards.ts';
 import { registerLimits } from './limits/register.ts';
 import { LazyChildLogger } from './logger.ts';
 import { registerMetrics } from './metrics/routes.ts';
@@ -17,9 +19,11 @@ import { registerWeb } from './web.ts';
 // Branches written before AppDeps moved import it from here; new code imports deps.ts.
 export type { AppDeps } from './deps.ts';
 
-// Proxied bodies (chat with images, embeddings batches) can be large; /api/auth routes set smaller
-// limits of their own.
-const BODY_LIMIT_BYTES = 25 * 1024 * 1024;
+/** What tests change about the HTTP server (production uses the defaults). */
+export interface AppOptions {
+  timeouts?: Partial<HttpTimeouts>;
+}
+
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** A hop count trusts that many addresses nearest the socket (Fastify's own rule for numbers). */
@@ -31,10 +35,13 @@ function trustedProxies(
   return setting;
 }
 
-export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+export async function buildApp(deps: AppDeps, options: AppOptions = {}): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
-    bodyLimit: BODY_LIMIT_BYTES,
+    // Proxied bodies (chat with images, embeddings batches) can be large (KEYTALLY_MAX_BODY_BYTES);
+    // /api/auth routes set smaller limits of their own.
+    bodyLimit: deps.config.maxBodyBytes,
+    ...httpLimitOptions({ ...HTTP_TIMEOUTS, ...options.timeouts }),
     // Which X-Forwarded-For entries decide request.ip (IP allowlists, login rate limits): none unless
     // KEYTALLY_TRUST_PROXY says, since any client can send the header.
     trustProxy: trustedProxies(deps.config.trustProxy),
@@ -83,6 +90,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     done();
   });
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
+  registerInputGuards(app);
 
   registerApiCompression(app);
   await registerHealthRoutes(app, deps);

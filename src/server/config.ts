@@ -32,6 +32,12 @@ export function parseDurationMs(text: string): number | null {
   return Number.isFinite(ms) && ms > 0 ? ms : null;
 }
 
+/**
+ * The longest API key expiry: 10 years. A duration without a bound (`300000y`) overflowed what a
+ * Date can hold, so the key was stored and every key list failed on it afterwards.
+ */
+export const MAX_KEY_EXPIRY_MS = 10 * 365 * 86_400_000;
+
 const integer = (min: number, max: number) =>
   z
     .string()
@@ -142,6 +148,12 @@ export const SETTINGS = {
     default: '1000',
     help: 'how often recorded usage is written to the database',
   },
+  maxBodyBytes: {
+    env: 'KEYTALLY_MAX_BODY_BYTES',
+    flag: '--max-body-bytes <bytes>',
+    default: '26214400',
+    help: 'largest request body on /v1/* (413 above)',
+  },
   trustProxy: {
     env: 'KEYTALLY_TRUST_PROXY',
     flag: '--trust-proxy <hops|cidrs>',
@@ -164,7 +176,7 @@ export const SETTINGS = {
     env: 'KEYTALLY_PUBLIC_URL',
     flag: '--public-url <url>',
     default: 'unset (the listen address)',
-    help: 'external base URL (http(s), no trailing slash); single sign-on callbacks are built from it',
+    help: 'external base URL (http(s), no trailing slash): the origin cookie-authenticated writes must come from; single sign-on callbacks are built from it',
   },
   githubClientId: {
     env: 'KEYTALLY_GITHUB_CLIENT_ID',
@@ -275,8 +287,11 @@ const ConfigSchema = z.object({
     .string()
     .trim()
     .refine((value) => parseDurationMs(value) !== null, 'must be a duration such as 90d, 12h or 1y')
+    .refine((value) => (parseDurationMs(value) ?? 0) <= MAX_KEY_EXPIRY_MS, 'must be at most 10y')
     .optional(),
   usageFlushMs: integer(10, 3_600_000).default(1000),
+  // 1 KiB .. 1 GiB; the default, 25 MiB, fits chat requests with images and large embedding batches.
+  maxBodyBytes: integer(1024, 1_073_741_824).default(26_214_400),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   trustProxy: z
     .string()

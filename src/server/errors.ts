@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ZodError } from 'zod';
+import { isDatabaseUnavailable, isInvalidValue } from './db/dialect.ts';
 
 /**
  * One error hierarchy. Handlers throw; `sendError` is the one place that turns an error into a
@@ -84,6 +85,9 @@ export function usesOpenAiEnvelope(url: string): boolean {
   return errorEnvelopeOf(url) === 'openai';
 }
 
+// pg-pool gives up on a connection after 5 s; a retry sooner than that would meet the same outage.
+const DATABASE_RETRY_AFTER_S = 5;
+
 /**
  * Ollama's native routes (its clients read `{"error": "..."}`); the rest of /api/* outside
  * /api/auth/ keeps OpenAI's envelope.
@@ -133,9 +137,12 @@ const DEFAULT_TYPES: Record<number, string> = {
   401: 'authentication_error',
   403: 'authorization_error',
   404: 'invalid_request_error',
+  408: 'invalid_request_error',
   413: 'invalid_request_error',
+  414: 'invalid_request_error',
   415: 'invalid_request_error',
   429: 'rate_limit_error',
+  431: 'invalid_request_error',
   500: 'server_error',
   502: 'upstream_error',
   503: 'service_unavailable',
@@ -159,6 +166,8 @@ function normalise(error: unknown): AppError {
   if (typeof status === 'number' && status >= 400 && status < 500) {
     const messages: Record<string, string> = {
       FST_ERR_CTP_BODY_TOO_LARGE: 'request body is too large',
+      FST_ERR_BAD_URL: 'the URL is not valid (a malformed percent-encoding)',
+      FST_ERR_MAX_PARAM_LENGTH: 'a path parameter is too long',
       FST_ERR_CTP_INVALID_JSON_BODY: 'request body is not valid JSON',
       FST_ERR_CTP_EMPTY_JSON_BODY: 'request body is empty but content-type is application/json',
       FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported content-type',
@@ -169,7 +178,48 @@ function normalise(error: unknown): AppError {
     }
     return new AppError(status, message, { cause: error });
   }
+  if (isInvalidValue(error)) {
+    return new BadRequestError('a value in the request cannot be stored (out of range or not valid text)', {
+      cause: error,
+    });
+  }
+  if (isDatabaseUnavailable(error)) {
+    return new ServiceUnavailableError('the database is unavailable; retry shortly', {
+      headers: { 'retry-after': String(DATABASE_RETRY_AFTER_S) },
+      cause: error,
+    });
+  }
   return new AppError(500, 'internal server error', { type: 'server_error', cause: error });
+}
+
+/** The body of an error answer on `url`, in that route's envelope. */
+export function errorBody(appError: AppError, url: string, requestId: string): unknown {
+  const status = appError.statusCode;
+  if (appError.options.body !== undefined) return appError.options.body;
+  switch (errorEnvelopeOf(url)) {
+    case 'openai':
+      return {
+        error: {
+          message: appError.message,
+          type: appError.options.type ?? DEFAULT_TYPES[status] ?? 'error',
+          // OpenAI's clients read `code` as a string or null, never a number.
+          code: typeof appError.options.code === 'string' ? appError.options.code : null,
+        },
+      };
+    case 'anthropic':
+      return {
+        type: 'error',
+        error: { type: ANTHROPIC_TYPES[status] ?? 'api_error', message: appError.message },
+        request_id: requestId,
+        // Beside Anthropic's fields: @anthropic-ai/sdk builds `error.message` from a top-level
+        // `message` and otherwise from the whole body as raw JSON.
+        message: appError.message,
+      };
+    case 'ollama':
+      return { error: appError.message };
+    case 'localai':
+      return { error: appError.message, ...appError.options.extra };
+  }
 }
 
 export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
@@ -180,29 +230,5 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
   }
   for (const [name, value] of Object.entries(appError.options.headers ?? {})) reply.header(name, value);
   reply.code(status);
-  if (appError.options.body !== undefined) return reply.send(appError.options.body);
-  switch (errorEnvelopeOf(request.url)) {
-    case 'openai':
-      return reply.send({
-        error: {
-          message: appError.message,
-          type: appError.options.type ?? DEFAULT_TYPES[status] ?? 'error',
-          // OpenAI's clients read `code` as a string or null, never a number.
-          code: typeof appError.options.code === 'string' ? appError.options.code : null,
-        },
-      });
-    case 'anthropic':
-      return reply.send({
-        type: 'error',
-        error: { type: ANTHROPIC_TYPES[status] ?? 'api_error', message: appError.message },
-        request_id: request.id,
-        // Beside Anthropic's fields: @anthropic-ai/sdk builds `error.message` from a top-level
-        // `message` and otherwise from the whole body as raw JSON.
-        message: appError.message,
-      });
-    case 'ollama':
-      return reply.send({ error: appError.message });
-    case 'localai':
-      return reply.send({ error: appError.message, ...appError.options.extra });
-  }
+  return reply.send(errorBody(appError, request.url, request.id));
 }

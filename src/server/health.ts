@@ -8,6 +8,8 @@ export async function registerHealthRoutes(app: FastifyInstance, deps: AppDeps):
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.get('/readyz', async (_request, reply) => {
+    const journalProblem = deps.recorder.journalProblem?.();
+    if (journalProblem) return reply.code(503).send({ status: 'unavailable', reason: journalProblem });
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([

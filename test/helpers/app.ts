@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/server/app.ts';
+import { type AppOptions, buildApp } from '../../src/server/app.ts';
 import { type Config, type ConfigFlags, loadConfig } from '../../src/server/config.ts';
 import type { DialectName } from '../../src/server/db/dialect.ts';
 import type { AppDeps } from '../../src/server/deps.ts';
 import { createLogger } from '../../src/server/logger.ts';
+import type { JournalFiles } from '../../src/server/usage/journal.ts';
 import { createUsageRecorder, type UsageRecorder } from '../../src/server/usage/recorder.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 
@@ -30,6 +31,10 @@ export interface TestAppOptions {
   now?: () => number;
   /** Where log lines go (with `settings.logLevel`); default: nowhere. */
   logDestination?: { write(line: string): void };
+  /** HTTP server options (shorter timeouts). */
+  appOptions?: AppOptions;
+  /** The usage journal's file boundary (a full disk injected). */
+  journalFiles?: JournalFiles;
 }
 
 /** The real app on a real, fresh database; logs silenced; nothing listens until `listen()`. */
@@ -53,6 +58,7 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
     logger,
     flushMs: config.usageFlushMs,
     dataDir: config.dataDir,
+    journalFiles: options.journalFiles,
   });
   const deps: AppDeps = {
     config,
@@ -62,7 +68,7 @@ export async function startTestApp(options: TestAppOptions): Promise<TestApp> {
     recorder,
     now: options.now,
   };
-  const app = await buildApp(deps);
+  const app = await buildApp(deps, options.appOptions);
   const testApp: TestApp = {
     app,
     deps,

@@ -47,6 +47,17 @@ export function isUniqueViolation(error: unknown): boolean {
 }
 
 /**
+ * An email that already has an account. In approval mode a new email would wait for approval, so the
+ * duplicate answers as pending too: the same status and body, nothing to tell the two apart (reference
+ * section 4's intent; a 201 here revealed which emails exist).
+ */
+function duplicateOutcome(rt: AuthRuntime, email: string): RegistrationOutcome {
+  return rt.config.registrationMode === 'approval' && !isAdminEmail(rt, email)
+    ? { kind: 'pending' }
+    : { kind: 'processed' };
+}
+
+/**
  * POST /api/auth/register (reference section 4): first user admin and never gated, the admin email
  * admin and never gated; `approval` and `invite` modes gate everyone else.
  */
@@ -54,7 +65,7 @@ export async function registerUser(rt: AuthRuntime, input: RegisterRequest): Pro
   const email = checkEmail(input.email);
   checkPasswordPolicy(input.password, input.acknowledge_weak_password === true);
   const passwordHash = await hashPassword(input.password);
-  if (await findLocalUserByEmail(rt.db, email)) return { kind: 'processed' };
+  if (await findLocalUserByEmail(rt.db, email)) return duplicateOutcome(rt, email);
 
   const now = rt.now();
   const first = (await countUsers(rt.db)) === 0;
@@ -88,7 +99,7 @@ export async function registerUser(rt: AuthRuntime, input: RegisterRequest): Pro
   try {
     await insertUser(rt.db, row);
   } catch (error) {
-    if (isUniqueViolation(error)) return { kind: 'processed' };
+    if (isUniqueViolation(error)) return duplicateOutcome(rt, email);
     throw error;
   }
   if (invite && !(await consumeInvite(rt.db, invite.id, row.id, now))) {

@@ -13,7 +13,7 @@ import type {
   CreateApiKeyRequest,
   CreatedApiKeyResponse,
 } from '../../shared/auth.ts';
-import { parseDurationMs } from '../config.ts';
+import { MAX_KEY_EXPIRY_MS, parseDurationMs } from '../config.ts';
 import type { ApiKeyRow, NewApiKeyRow } from '../db/schema.ts';
 import { BadRequestError, ForbiddenError, NotFoundError } from '../errors.ts';
 import { checkIpPatterns, cidrWithin, formatScopes } from './access.ts';
@@ -44,7 +44,7 @@ export function generateApiKey(): string {
 
 /**
  * Expiry in the reference's order: `expiresAt` (RFC 3339, past dates accepted), else `expiresIn`,
- * else KEYTALLY_DEFAULT_KEY_EXPIRY, else none.
+ * else KEYTALLY_DEFAULT_KEY_EXPIRY, else none. At most MAX_KEY_EXPIRY_MS ahead.
  */
 export function resolveKeyExpiry(
   input: { expiresAt?: string; expiresIn?: string },
@@ -54,11 +54,13 @@ export function resolveKeyExpiry(
   if (input.expiresAt !== undefined && input.expiresAt !== '') {
     const ms = RFC3339.test(input.expiresAt) ? Date.parse(input.expiresAt) : Number.NaN;
     if (Number.isNaN(ms)) throw new BadRequestError('invalid expiresAt format, use RFC3339');
+    if (ms - now > MAX_KEY_EXPIRY_MS) throw new BadRequestError('expiresAt: must be at most 10 years ahead');
     return ms;
   }
   if (input.expiresIn !== undefined && input.expiresIn !== '') {
     const ms = parseDurationMs(input.expiresIn);
     if (ms === null) throw new BadRequestError('invalid expiresIn format');
+    if (ms > MAX_KEY_EXPIRY_MS) throw new BadRequestError('expiresIn: must be at most 10y');
     return now + ms;
   }
   const fallback = defaultExpiry ? parseDurationMs(defaultExpiry) : null;

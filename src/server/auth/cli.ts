@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { KeyScope } from '../../shared/access.ts';
-import { parseDurationMs } from '../config.ts';
+import { MAX_KEY_EXPIRY_MS, parseDurationMs } from '../config.ts';
 import { AppError } from '../errors.ts';
 import { openRuntime, type Runtime } from '../runtime.ts';
 import { createUserDirect } from './accounts.service.ts';
@@ -94,6 +94,9 @@ export function registerAuthCommands(program: Command): void {
         // Checked here so the message names the flag, not the API's `expiresIn` field.
         if (options.expires !== undefined && parseDurationMs(options.expires) === null) {
           throw new CliError(`--expires: "${options.expires}" is not a duration; use e.g. 90d, 12h or 1y`);
+        }
+        if (options.expires !== undefined && (parseDurationMs(options.expires) ?? 0) > MAX_KEY_EXPIRY_MS) {
+          throw new CliError(`--expires: "${options.expires}" is more than 10y`);
         }
         const owner = await userIdByEmail(rt, options.user);
         const scopes = options.scopes?.split(',').map((scope) => scope.trim());

@@ -60,6 +60,10 @@ export class CredentialCache {
   private readonly slots = new Map<string, Slot>();
   /** Bumped on every invalidation: a load that started before one must not repopulate the cache. */
   private generation = 0;
+  /** Credentials served from a stale entry because the database could not be read (a metric). */
+  staleServed = 0;
+  /** While the database cannot be read: since when, and how many stale credentials were served. */
+  private outage: { since: number; served: number } | null = null;
 
   constructor(
     private readonly clock: () => number = Date.now,
@@ -102,6 +106,28 @@ export class CredentialCache {
       if (!oldest.done) this.slots.delete(oldest.value);
     }
     this.slots.set(hash, { value, until: this.clock() + this.ttlMs });
+  }
+
+  /**
+   * Counts a stale entry served during a database outage; true for the first of an outage, so the
+   * caller logs once per outage rather than on every request (9,351 lines in 20 s otherwise).
+   */
+  noteStaleServed(): boolean {
+    this.staleServed += 1;
+    if (this.outage) {
+      this.outage.served += 1;
+      return false;
+    }
+    this.outage = { since: this.clock(), served: 1 };
+    return true;
+  }
+
+  /** The database answered a credential load: the outage that served stale entries, if one just ended. */
+  noteDatabaseAnswered(): { served: number; ms: number } | null {
+    const ended = this.outage;
+    if (!ended) return null;
+    this.outage = null;
+    return { served: ended.served, ms: this.clock() - ended.since };
   }
 
   invalidate(event: Invalidation): void {

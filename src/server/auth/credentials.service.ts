@@ -69,6 +69,7 @@ export async function validateApiKey(rt: AuthRuntime, key: string): Promise<Vali
     let loaded: CachedApiKey | null;
     try {
       loaded = await loadApiKey(rt, hashSecret(rt.hmacSecret, key));
+      noteDatabaseAnswered(rt);
     } catch (error) {
       entry = staleOrUnavailable(rt, cacheKey, error);
       loaded = null;
@@ -98,6 +99,7 @@ export async function validateSession(rt: AuthRuntime, token: string): Promise<V
     let loaded: CachedSession | null;
     try {
       loaded = await loadSession(rt, id);
+      noteDatabaseAnswered(rt);
     } catch (error) {
       entry = staleOrUnavailable(rt, id, error);
       loaded = null;
@@ -113,6 +115,16 @@ export async function validateSession(rt: AuthRuntime, token: string): Promise<V
   if (entry.expiresAt <= rt.now()) return { ok: false, reason: SESSION_INVALID };
   if (entry.user.status !== 'active') return { ok: false, reason: ACCOUNT_NOT_ACTIVE };
   return { ok: true, value: entry };
+}
+
+function noteDatabaseAnswered(rt: AuthRuntime): void {
+  const ended = rt.cache.noteDatabaseAnswered();
+  if (ended) {
+    rt.logger.info(
+      { staleServed: ended.served, outageMs: ended.ms },
+      'database available again: credentials are checked against it again',
+    );
+  }
 }
 
 async function loadApiKey(rt: AuthRuntime, hash: string): Promise<CachedApiKey | null> {
@@ -167,7 +179,12 @@ async function loadSession(rt: AuthRuntime, id: string): Promise<CachedSession |
 function staleOrUnavailable(rt: AuthRuntime, hash: string, error: unknown): CachedApiKey | CachedSession {
   const stale = rt.cache.getStale(hash);
   if (stale) {
-    rt.logger.warn({ err: error }, 'database unavailable: serving a credential from the stale cache');
+    if (rt.cache.noteStaleServed()) {
+      rt.logger.warn(
+        { err: error },
+        'database unavailable: serving credentials from the stale cache until it answers again (logged once per outage; keytally_stale_credentials_served_total counts them)',
+      );
+    }
     return stale;
   }
   throw new ServiceUnavailableError(

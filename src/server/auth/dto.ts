@@ -14,8 +14,16 @@ import { effectiveOf } from './permissions.ts';
 
 /** Rows (epoch ms, snake_case) → the DTOs of src/shared/auth.ts (RFC 3339, camelCase). */
 
+// What a Date can hold: ±8.64e15 ms around 1970.
+const DATE_MAX_MS = 8.64e15;
+
+/**
+ * A stored time past what a Date holds (an expiry written before expiries were bounded) shows as the
+ * last representable instant rather than failing the whole list it is in.
+ */
 export function iso(ms: number): string {
-  return new Date(ms).toISOString();
+  const bounded = Number.isFinite(ms) ? Math.max(-DATE_MAX_MS, Math.min(DATE_MAX_MS, ms)) : DATE_MAX_MS;
+  return new Date(bounded).toISOString();
 }
 
 export function isoOrNull(ms: number | null): string | null {

@@ -1,11 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, ForbiddenError } from '../errors.ts';
+import { AppError } from '../errors.ts';
 import type { AuthRuntime } from './auth-runtime.ts';
 import { type AuthContext, type AuthUser, LEGACY_USER_ID, LEGACY_USER_NAME } from './context.ts';
 import type { CachedApiKey, CachedSession } from './credential-cache.ts';
 import { cachedApiKey, KEY_INVALID, validateApiKey, validateSession } from './credentials.service.ts';
 import { enforceAccess } from './enforce.ts';
 import { constantTimeEqual } from './hash.ts';
+import { checkRequestOrigin } from './origin.ts';
 import { isApiPath, isExemptPath, pathOf } from './paths.ts';
 import { FULL_ACCESS } from './permissions.ts';
 import {
@@ -27,8 +28,6 @@ const LEGACY_USER: AuthUser = {
   role: 'admin',
   status: 'active',
 };
-
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
  * The auth hook (reference section 5). Resolves the caller in the exact credential order
@@ -87,7 +86,7 @@ async function resolveRequest(request: FastifyRequest, reply: FastifyReply, rt: 
   const { auth, failure } = await authenticate(request, rt);
   request.auth = auth;
   if (rt.logger.isLevelEnabled('debug')) logResolution(request, auth, failure);
-  checkCrossSite(request);
+  checkRequestOrigin(request, rt.config.publicUrl);
   if (auth?.viaCookie && auth.sessionId) await maybeRotate(request, reply, rt, auth);
   const path = pathOf(request.url);
   if (auth) {
@@ -232,18 +231,4 @@ async function maybeRotate(
   } catch (error) {
     request.log.warn({ err: error }, 'session rotation failed');
   }
-}
-
-/**
- * CSRF (Sec-Fetch-Site mode): a state-changing request that carries no credential header (so any
- * authority it has comes from cookies) is refused when the browser says it is cross-site. Absent
- * header (non-browser clients), same-origin, same-site and none pass.
- */
-function checkCrossSite(request: FastifyRequest): void {
-  if (SAFE_METHODS.has(request.method)) return;
-  if (header(request, 'authorization') || header(request, 'x-api-key') || header(request, 'xi-api-key')) {
-    return;
-  }
-  if (header(request, 'sec-fetch-site')?.toLowerCase() !== 'cross-site') return;
-  throw new ForbiddenError('cross-site request refused');
 }

@@ -1,5 +1,6 @@
 import cookie from '@fastify/cookie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Counter } from 'prom-client';
 import { RotateApiKeyRequest, UpdateApiKeyRequest } from '../../shared/access.ts';
 import {
   CreateApiKeyRequest,
@@ -13,6 +14,7 @@ import {
 import type { AppDeps } from '../deps.ts';
 import { BadRequestError, ForbiddenError, NotFoundError, UnauthorizedError } from '../errors.ts';
 import { limitsOf, resolveNewKeyLimits, saveNewKeyLimits } from '../limits/register.ts';
+import { metricsFor } from '../metrics/registry.ts';
 import { missingForFullRights } from './access.ts';
 import {
   changePassword,
@@ -62,6 +64,15 @@ export async function registerAuth(app: FastifyInstance, deps: AppDeps): Promise
   if (!app.hasDecorator('parseCookie')) await app.register(cookie);
   const now = deps.now ?? Date.now;
   const cache = new CredentialCache(now);
+  new Counter({
+    name: 'keytally_stale_credentials_served_total',
+    help: 'Credentials accepted from the stale cache because the database could not be read',
+    registers: [metricsFor(deps, deps.recorder).registry],
+    collect() {
+      this.reset();
+      this.inc(cache.staleServed);
+    },
+  });
   const events = await createAuthEvents({
     db: deps.db,
     databaseUrl: deps.config.databaseUrl,

@@ -64,3 +64,53 @@ export function greatest(
       return assertNever(dialect);
   }
 }
+
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  // PostgreSQL: the server is shutting down or restarting, or out of connection slots.
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+]);
+// What pg and pg-pool say when a connection drops or cannot be had within connectionTimeoutMillis.
+const UNREACHABLE_MESSAGE =
+  /Connection terminated|timeout exceeded when trying to connect|connection error and is not queryable|Connection ended/i;
+
+/**
+ * True when a database error means "cannot answer right now" rather than "this query is wrong":
+ * PostgreSQL unreachable, restarting or full (SQLSTATE class 08, 57P0x, 53300), SQLite locked by
+ * another writer past its busy timeout or unable to read/write its file. Callers answer 503 with
+ * Retry-After instead of 500.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const seen = new Set<unknown>();
+  for (let current = error; current && typeof current === 'object' && !seen.has(current); ) {
+    seen.add(current);
+    const { code, message, cause } = current as { code?: unknown; message?: unknown; cause?: unknown };
+    if (typeof code === 'string') {
+      if (UNREACHABLE_CODES.has(code) || code.startsWith('08')) return true;
+      if (/^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY)/.test(code)) return true;
+    }
+    if (typeof message === 'string' && UNREACHABLE_MESSAGE.test(message)) return true;
+    current = cause;
+  }
+  return false;
+}
+
+/**
+ * True for a value the database refuses to store (PostgreSQL SQLSTATE class 22, data exception: a NUL
+ * in text, a number out of a column's range, invalid text encoding). Input guards stop the known
+ * cases with a message naming the field; this is the net under them: a 400, never a 500.
+ */
+export function isInvalidValue(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === 'string' && /^22[0-9A-Z]{3}$/.test(code);
+}

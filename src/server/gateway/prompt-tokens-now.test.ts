@@ -26,5 +26,8 @@ describe('promptTokensNow (limits: admission without waiting for the tokenizer)'
     expect(promptTokensNow({ prompt: long }).tokens).toBe(
       encode(long, { disallowedSpecial: new Set() }).length,
     );
+    // Too large, or one long run without whitespace, to count on the request path: bounded by bytes.
+    expect(promptTokensNow({ prompt: 'word '.repeat(4000) })).toEqual({ tokens: 20_000, exact: false });
+    expect(promptTokensNow({ prompt: 'x'.repeat(300) })).toEqual({ tokens: 300, exact: false });
   });
 });

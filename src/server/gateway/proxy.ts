@@ -5,13 +5,14 @@ import type { AuthContext } from '../auth/context.ts';
 import { pathOf } from '../auth/paths.ts';
 import type { PriceBook } from '../cost/price-book.ts';
 import { priceUsageRow } from '../cost/pricing.ts';
-import { BadRequestError, NotFoundError, UpstreamError } from '../errors.ts';
+import { BadRequestError, NotFoundError, ServiceUnavailableError, UpstreamError } from '../errors.ts';
 import type { Ticket } from '../limits/limiter.ts';
 import type { Limits } from '../limits/limits.service.ts';
 import type { GatewayMetrics } from '../metrics/registry.ts';
 import type { UsageEvent, UsageRecorder } from '../usage/recorder.ts';
 import { usageRowId } from '../usage/row-id.ts';
 import { assertModelAllowed } from './access.ts';
+import { exceedsJsonDepth, MAX_JSON_DEPTH } from './json-depth.ts';
 import type { OllamaInferencePath } from './ollama-shapes.ts';
 import { SseRelay } from './sse-relay.ts';
 import { countTextTokens, estimatePromptTokens } from './tokens.ts';
@@ -49,7 +50,8 @@ export type UnrecordedReason =
   | 'no_user'
   | 'limited'
   | 'model_not_allowed'
-  | 'recorder_error';
+  | 'recorder_error'
+  | 'journal_unavailable';
 
 // RFC 9110 section 7.6.1 hop-by-hop headers, plus what keytally recomputes itself.
 const HOP_BY_HOP = new Set([
@@ -312,10 +314,23 @@ export function admitModelRequest(
     throw new RequestFailure('invalid_request', new BadRequestError('body: must be a JSON object'));
   }
   const json = body as Json;
+  if (exceedsJsonDepth(json)) {
+    throw new RequestFailure(
+      'invalid_request',
+      new BadRequestError(`body: nested deeper than ${MAX_JSON_DEPTH} levels`),
+    );
+  }
   if (typeof json.model !== 'string' || json.model.trim() === '') {
     throw new RequestFailure(
       'invalid_request',
       new BadRequestError('model: is required (a model id string)'),
+    );
+  }
+  if (json.model.includes('\u0000')) {
+    // Stored in the usage row: PostgreSQL cannot hold a NUL in text.
+    throw new RequestFailure(
+      'invalid_request',
+      new BadRequestError('model: must not contain NUL characters'),
     );
   }
   const auth = request.auth;
@@ -351,6 +366,17 @@ async function forward(
   startedAt: number,
   timeoutMs: number,
 ): Promise<FastifyReply | undefined> {
+  const journalProblem = deps.recorder.journalProblem?.();
+  if (journalProblem) {
+    // Refused before anything else: its usage could not be recorded, and it must not be served unbilled.
+    throw new RequestFailure(
+      'journal_unavailable',
+      new ServiceUnavailableError(`usage cannot be recorded right now: ${journalProblem}; retry shortly`, {
+        code: 'usage_journal_unavailable',
+        headers: { 'retry-after': '5' },
+      }),
+    );
+  }
   const { json, auth, requestedModel, upstream } = admitModelRequest(deps, request, shape.api);
   let ticket = admit(deps, auth, requestedModel, json, reply, upstream.provider);
   if (ticket instanceof Promise) ticket = await ticket;
@@ -539,7 +565,8 @@ async function buildRow(
     counts = { prompt, completion, total: prompt + completion };
   }
   const row = rowFor(exchange.auth, {
-    model: model ?? exchange.requestedModel,
+    // The upstream's own name for the model; a NUL in it could not be stored on PostgreSQL.
+    model: (model ?? exchange.requestedModel).replaceAll('\u0000', ''),
     endpoint: pathOf(exchange.request.url),
     counts: counts ?? { prompt: 0, completion: 0, total: 0 },
     estimated,

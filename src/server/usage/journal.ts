@@ -4,6 +4,36 @@ import type { UsageRow } from './sqlite-ingest.ts';
 
 const SEGMENT = /^segment-(\d{12})\.jsonl$/;
 
+/**
+ * The journal's only contact with the disk for appends: tests inject failures here (a full disk, a
+ * short write) without a tiny filesystem.
+ */
+export interface JournalFiles {
+  /** Opens a segment for appending (0600). */
+  open(file: string): number;
+  /** One write(2); returns the bytes written, which a full disk can make fewer than asked. */
+  write(fd: number, text: string): number;
+  truncate(fd: number, length: number): void;
+}
+
+export const NODE_JOURNAL_FILES: JournalFiles = {
+  open: (file) => fs.openSync(file, 'a', 0o600),
+  write: (fd, text) => fs.writeSync(fd, text),
+  truncate: (fd, length) => fs.ftruncateSync(fd, length),
+};
+
+/** An append that did not reach the journal; its rows were dropped (their requests must fail). */
+export class JournalWriteError extends Error {
+  constructor(
+    message: string,
+    readonly rows: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'JournalWriteError';
+  }
+}
+
 export interface JournalSegment {
   seq: number;
   file: string;
@@ -34,10 +64,14 @@ export class UsageJournal {
   /** Bytes of every segment on disk (sealed and active). */
   bytes = 0;
   private readonly removals = new Set<Promise<void>>();
-  /** Appended rows not yet written (JSON lines). */
+  /** Appended rows not yet written (JSON lines), and how many. */
   private queued = '';
+  private queuedRows = 0;
 
-  constructor(dataDir: string) {
+  constructor(
+    dataDir: string,
+    private readonly files: JournalFiles = NODE_JOURNAL_FILES,
+  ) {
     this.dir = path.join(dataDir, 'usage-journal');
   }
 
@@ -67,32 +101,77 @@ export class UsageJournal {
 
   /** Queues one row for the next `write()`; returns the active segment's row count. */
   append(row: UsageRow): number {
-    if (this.fd === null || this.active === null) {
+    if (this.active === null) {
       const seq = this.nextSeq++;
       const file = path.join(this.dir, `segment-${String(seq).padStart(12, '0')}.jsonl`);
-      this.fd = fs.openSync(file, 'a', 0o600);
       this.active = { seq, file, bytes: 0, rows: 0 };
     }
     this.queued += `${JSON.stringify(row)}\n`;
+    this.queuedRows += 1;
     this.active.rows += 1;
     return this.active.rows;
   }
 
-  /** Writes the queued rows to the active segment, all in one write(2) (a string: no Buffer copy). */
+  /**
+   * Writes the queued rows to the active segment, all in one write(2) (a string: no Buffer copy).
+   * All or nothing: when the write fails or is short (a full disk), the segment is cut back to its
+   * last whole row and the queued rows are dropped, so no row of a request that then fails is ever
+   * committed later (31 failed requests became 31 rows once space returned: double billing on
+   * retry). Throws JournalWriteError.
+   */
   write(): void {
-    if (this.queued === '' || this.fd === null || this.active === null) return;
+    if (this.queued === '' || this.active === null) return;
     const text = this.queued;
+    const rows = this.queuedRows;
     this.queued = '';
-    let written: number;
+    this.queuedRows = 0;
+    let failure: unknown;
+    let written = 0;
     try {
-      written = fs.writeSync(this.fd, text);
+      this.fd ??= this.files.open(this.active.file);
+      written = this.files.write(this.fd, text);
+      if (written === Buffer.byteLength(text)) {
+        this.active.bytes += written;
+        this.bytes += written;
+        return;
+      }
+      failure = Object.assign(new Error('ENOSPC: short write to the usage journal'), { code: 'ENOSPC' });
     } catch (error) {
-      // Nothing was written (a failed write(2) of a regular file writes nothing): keep the rows.
-      this.queued = text + this.queued;
-      throw error;
+      failure = error;
     }
-    this.active.bytes += written;
-    this.bytes += written;
+    this.active.rows -= rows;
+    if (written > 0 && this.fd !== null) {
+      try {
+        this.files.truncate(this.fd, this.active.bytes);
+      } catch (error) {
+        // The torn tail stays; a torn last line is skipped when the segment is read, but a whole
+        // row before it would be committed. Said loudly: this is the one case that can bill a
+        // failed request.
+        throw new JournalWriteError(
+          `cannot cut a short write back from ${this.active.file}: ${(error as Error).message}`,
+          rows,
+          { cause: failure },
+        );
+      }
+    }
+    const reason = (failure as Error)?.message ?? String(failure);
+    throw new JournalWriteError(`cannot write the usage journal: ${reason}`, rows, { cause: failure });
+  }
+
+  /**
+   * Checks that the journal's directory takes a write again (after a failed append): 4 KiB through
+   * the same file boundary as segments, then removed. Throws what the write throws.
+   */
+  probe(): void {
+    const file = path.join(this.dir, 'write-probe');
+    const fd = this.files.open(file);
+    try {
+      const text = 'x'.repeat(4096);
+      if (this.files.write(fd, text) !== text.length) throw new Error('ENOSPC: short write');
+    } finally {
+      fs.closeSync(fd);
+      fs.rmSync(file, { force: true });
+    }
   }
 
   get activeRows(): number {
@@ -105,9 +184,17 @@ export class UsageJournal {
    * seal. The rows are already in the page cache: readers and the committing batch need not wait.
    */
   seal(sync = false): JournalSegment | null {
-    if (this.fd === null || this.active === null) return null;
+    if (this.active === null) return null;
     this.write();
     const fd = this.fd;
+    if (fd === null || this.active.rows === 0) {
+      // Nothing reached the disk in this segment (every append failed): start afresh.
+      if (fd !== null) fs.close(fd, () => {});
+      if (this.active.bytes === 0) fs.rm(this.active.file, { force: true }, () => {});
+      this.fd = null;
+      this.active = null;
+      return null;
+    }
     if (sync) {
       fs.fdatasyncSync(fd);
       fs.closeSync(fd);

@@ -4,8 +4,15 @@ import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Db } from '../db/connection.ts';
+import { ServiceUnavailableError } from '../errors.ts';
 import { insertUsageBatch, insertUsageJsonArrayPostgres, type UsageRow } from './ingest.repository.ts';
-import { type JournalSegment, segmentsAsJsonArray, UsageJournal } from './journal.ts';
+import {
+  type JournalFiles,
+  type JournalSegment,
+  JournalWriteError,
+  segmentsAsJsonArray,
+  UsageJournal,
+} from './journal.ts';
 import { usageRowId } from './row-id.ts';
 import type { WriterReply, WriterRequest } from './sqlite-writer.ts';
 
@@ -38,6 +45,11 @@ export interface UsageRecorder {
   stats(): RecorderStats;
   /** Called with the duration in seconds of every committed batch; returns an unsubscribe. */
   onFlush?(listener: (seconds: number, rows: number) => void): () => void;
+  /**
+   * Why usage cannot be recorded right now (the journal cannot be appended: a full disk, lost
+   * permissions), or null. While set, /readyz answers 503 and inference requests are refused.
+   */
+  journalProblem?(): string | null;
 }
 
 export interface RecorderOptions {
@@ -50,7 +62,12 @@ export interface RecorderOptions {
    * the event loop. The server turns it on; in-process tests keep the simpler path.
    */
   sqliteWorker?: boolean;
+  /** The journal's file boundary (tests inject a full disk); node:fs by default. */
+  journalFiles?: JournalFiles;
 }
+
+// What a refused request tells its client to wait: the journal is probed again every flush (1 s).
+const JOURNAL_RETRY_AFTER_S = 5;
 
 interface SqliteWriter {
   /** Commits the rows of these sealed segment files; resolves with how many were inserted. */
@@ -175,7 +192,7 @@ interface Batch {
  */
 export async function createUsageRecorder(options: RecorderOptions): Promise<UsageRecorder> {
   const { db, logger } = options;
-  const journal = new UsageJournal(options.dataDir);
+  const journal = new UsageJournal(options.dataDir, options.journalFiles);
   const batches: Batch[] = journal.open().map((segment) => ({ segment, rows: null }));
   if (batches.length > 0) {
     logger.info({ segments: batches.length, bytes: journal.bytes }, 'replaying the usage journal');
@@ -199,13 +216,92 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
   const keyLastWritten = new Map<string, number>();
   const keysPending = new Map<string, number>();
 
+  // Rows recorded in one turn of the event loop are written together, in one write(2), right after
+  // it (setImmediate); their requests complete once it is done, or fail with it: a row is in the
+  // journal exactly when its request gets its answer.
+  interface WriteGroup {
+    rows: UsageRow[];
+    promise: Promise<void>;
+    resolve: () => void;
+    reject: (error: unknown) => void;
+  }
+  let group: WriteGroup | null = null;
+  /** Set while the journal cannot be appended; cleared by the next write or probe that succeeds. */
+  let journalFailure: { message: string; since: number; failedRows: number } | null = null;
+
+  const journalRecovered = () => {
+    if (!journalFailure) return;
+    logger.info(
+      { failedRows: journalFailure.failedRows, outageMs: Date.now() - journalFailure.since },
+      'the usage journal is writable again; inference requests are accepted',
+    );
+    journalFailure = null;
+  };
+
+  const journalFailed = (error: unknown, rows: UsageRow[]) => {
+    // The rows were dropped from the journal: forget them here too (their requests answer 503).
+    queueDepth = Math.max(0, queueDepth - rows.length);
+    if (activeRows) {
+      const dropped = new Set(rows);
+      const kept = activeRows.filter((row) => !dropped.has(row));
+      rowsInMemory -= activeRows.length - kept.length;
+      activeRows = kept;
+    }
+    const cause = error instanceof JournalWriteError && error.cause !== undefined ? error.cause : error;
+    const message = (cause as Error)?.message ?? String(cause);
+    if (journalFailure) {
+      journalFailure.failedRows += rows.length;
+      return;
+    }
+    journalFailure = { message, since: Date.now(), failedRows: rows.length };
+    // Once per failure, not per request: requests are refused up front from here on.
+    logger.error(
+      { err: error, journal: journal.dir },
+      'cannot write the usage journal: refusing inference requests (503) until it is writable again',
+    );
+  };
+
+  const writeGroup = () => {
+    const current = group;
+    group = null;
+    if (!current) return;
+    try {
+      journal.write();
+      journalRecovered();
+      current.resolve();
+    } catch (error) {
+      journalFailed(error, current.rows);
+      current.reject(
+        new ServiceUnavailableError(
+          'usage cannot be recorded right now (the usage journal is not writable); retry shortly',
+          {
+            code: 'usage_journal_unavailable',
+            headers: { 'retry-after': String(JOURNAL_RETRY_AFTER_S) },
+            cause: error instanceof JournalWriteError ? error.cause : error,
+          },
+        ),
+      );
+    }
+  };
+
+  /** While the journal is failing: is it writable again? */
+  const probeJournal = () => {
+    if (!journalFailure) return;
+    try {
+      journal.probe();
+      journalRecovered();
+    } catch {
+      // Still failing; logged once when it began.
+    }
+  };
+
   const seal = () => {
+    writeGroup();
     let segment: JournalSegment | null;
     try {
       segment = journal.seal();
     } catch (error) {
-      // The queued rows stay queued; their requests fail with this error (see `journaled`).
-      logger.error({ err: error, journal: journal.dir }, 'cannot write the usage journal');
+      logger.error({ err: error, journal: journal.dir }, 'cannot seal the usage journal segment');
       return;
     }
     if (!segment) return;
@@ -353,26 +449,12 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
 
   for (const batch of batches) queueDepth += batch.segment.rows;
   const timer = setInterval(() => {
+    probeJournal();
     seal();
     if (batches.length > 0 || keysPending.size > 0) kick();
   }, options.flushMs);
   timer.unref();
   if (batches.length > 0) kick();
-
-  // Rows recorded in one turn of the event loop are written together, in one write(2), right after
-  // it (setImmediate); their requests complete once it is done.
-  let journaled: Promise<void> | null = null;
-  const writeQueued = (resolve: () => void, reject: (error: unknown) => void) => {
-    setImmediate(() => {
-      journaled = null;
-      try {
-        journal.write();
-        resolve();
-      } catch (error) {
-        reject(error);
-      }
-    });
-  };
 
   return {
     record(event) {
@@ -389,12 +471,23 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
           activeRows = null;
         }
       }
+      if (!group) {
+        let resolve = () => {};
+        let reject: (error: unknown) => void = () => {};
+        const promise = new Promise<void>((res, rej) => {
+          resolve = res;
+          reject = rej;
+        });
+        group = { rows: [], promise, resolve, reject };
+        setImmediate(writeGroup);
+      }
+      const current = group;
+      current.rows.push(row);
       if (inSegment >= BATCH_ROWS) {
         seal();
         kick();
       }
-      journaled ??= new Promise(writeQueued);
-      return journaled;
+      return current.promise;
     },
     noteKeyUsed(keyId, at) {
       const last = keyLastWritten.get(keyId);
@@ -403,6 +496,7 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
       keysPending.set(keyId, Math.max(at, keysPending.get(keyId) ?? 0));
     },
     async flushNow() {
+      probeJournal();
       seal();
       if (draining) await draining.catch(() => {});
       await drain();
@@ -434,6 +528,9 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
     onFlush(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+    journalProblem() {
+      return journalFailure ? `the usage journal is not writable (${journalFailure.message})` : null;
     },
   };
 }
