@@ -1,10 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Command } from 'commander';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashSecret } from '../../src/server/auth/hash.ts';
 import { type Db, openDatabase } from '../../src/server/db/connection.ts';
-import { createProgram } from '../../src/server/main.ts';
+import { runCliInProcess as runInProcess } from '../helpers/cli.ts';
 import { DIALECTS, makeTempDir } from '../helpers/db.ts';
 import { createTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { runKeytally } from '../helpers/process.ts';
@@ -234,60 +233,3 @@ describe('keytally user / key help', () => {
       expect(userHelp.output).toContain(flag);
   });
 });
-
-function exitOverrideAll(command: Command): void {
-  command.exitOverride();
-  for (const sub of command.commands) exitOverrideAll(sub);
-}
-
-/** Runs the CLI in this process; returns the exit code it would have had and what it printed. */
-async function runInProcess(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number; output: string }> {
-  let output = '';
-  const capture = (...parts: unknown[]) => {
-    output += `${parts.map(String).join(' ')}\n`;
-  };
-  const log = vi.spyOn(console, 'log').mockImplementation(capture);
-  const error = vi.spyOn(console, 'error').mockImplementation(capture);
-  const saved: Record<string, string | undefined> = {};
-  for (const name of [
-    'KEYTALLY_DATA_DIR',
-    'KEYTALLY_HMAC_SECRET',
-    'KEYTALLY_DATABASE_URL',
-    'KEYTALLY_LOG_LEVEL',
-  ]) {
-    saved[name] = process.env[name];
-    delete process.env[name];
-  }
-  Object.assign(process.env, { KEYTALLY_LOG_LEVEL: 'silent', ...env });
-  process.exitCode = undefined;
-  const program = createProgram();
-  exitOverrideAll(program);
-  program.configureOutput({ writeOut: (text) => capture(text), writeErr: (text) => capture(text) });
-  for (const sub of program.commands) {
-    sub.configureOutput({ writeOut: (text) => capture(text), writeErr: (text) => capture(text) });
-    for (const leaf of sub.commands) {
-      leaf.configureOutput({ writeOut: (text) => capture(text), writeErr: (text) => capture(text) });
-    }
-  }
-  let code = 0;
-  try {
-    await program.parseAsync(['node', 'keytally', ...args]);
-    code = Number(process.exitCode ?? 0);
-  } catch (thrown) {
-    const exit = (thrown as { exitCode?: number }).exitCode;
-    if (exit === undefined) throw thrown;
-    code = exit;
-  } finally {
-    process.exitCode = undefined;
-    log.mockRestore();
-    error.mockRestore();
-    for (const [name, value] of Object.entries(saved)) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
-  }
-  return { code, output };
-}

@@ -2,9 +2,8 @@ import { createAnthropic } from '@ai-sdk/anthropic';
 import { createOpenAI } from '@ai-sdk/openai';
 import { APICallError, embed, generateText, type LanguageModel, streamText } from 'ai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
+import type { TestApp } from '../helpers/app.ts';
 import { DIALECTS } from '../helpers/db.ts';
-import { createApiKey, createUser } from '../helpers/factories.ts';
 import {
   FAKE_EMBEDDING_TOKENS,
   FAKE_PROMPT_TOKENS,
@@ -13,7 +12,7 @@ import {
   type FakeUpstream,
   startFakeUpstream,
 } from '../helpers/fake-upstream.ts';
-import { rowReader, writeUpstreamsConfig } from './support.ts';
+import { rowReader, startClientApp, writeUpstreamsConfig } from './support.ts';
 
 const COMPLETION = FAKE_REPLY_WORDS.length;
 
@@ -30,12 +29,10 @@ describe.each(DIALECTS)('the Vercel AI SDK through keytally on %s', (dialect) =>
     const configFile = writeUpstreamsConfig([
       { name: 'fake', url: upstream.baseUrl, api_key: 'up-secret', models: ['fake-model', 'fake-other'] },
     ]);
-    t = await startTestApp({ dialect, settings: { configFile } });
-    await t.listen();
-    const user = await createUser(t.database.db, { name: 'Vera' });
-    userId = user.id;
-    key = await createApiKey(t.database.db, { userId, name: 'ai-sdk' });
-    revokedKey = (await createApiKey(t.database.db, { userId, revokedAt: Date.now() - 1000 })).key;
+    ({ t, userId, key, revokedKey } = await startClientApp(dialect, configFile, {
+      user: 'Vera',
+      key: 'ai-sdk',
+    }));
   });
   afterAll(async () => {
     await t?.close();

@@ -2,7 +2,6 @@ import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { DIALECTS } from '../helpers/db.ts';
-import { createApiKey, createUser } from '../helpers/factories.ts';
 import {
   FAKE_PROMPT_TOKENS,
   FAKE_REPLY,
@@ -10,7 +9,7 @@ import {
   type FakeUpstream,
   startFakeUpstream,
 } from '../helpers/fake-upstream.ts';
-import { countTokens, rowReader, writeUpstreamsConfig } from './support.ts';
+import { countTokens, rowReader, startClientApp, writeUpstreamsConfig } from './support.ts';
 
 const messages = [{ role: 'user' as const, content: 'Say hello' }];
 
@@ -36,12 +35,10 @@ describe.each(DIALECTS)('@anthropic-ai/sdk through keytally on %s', (dialect) =>
         models: ['fake-model', 'fake-429', 'fake-no-count'],
       },
     ]);
-    t = await startTestApp({ dialect, settings: { configFile } });
-    await t.listen();
-    const user = await createUser(t.database.db, { name: 'Ada' });
-    userId = user.id;
-    key = await createApiKey(t.database.db, { userId, name: 'claude-code' });
-    revokedKey = (await createApiKey(t.database.db, { userId, revokedAt: Date.now() - 1000 })).key;
+    ({ t, userId, key, revokedKey } = await startClientApp(dialect, configFile, {
+      user: 'Ada',
+      key: 'claude-code',
+    }));
     viaApiKey = new Anthropic({ apiKey: key.key, baseURL: t.baseUrl, maxRetries: 0 });
     viaBearer = new Anthropic({ authToken: key.key, apiKey: null, baseURL: t.baseUrl, maxRetries: 0 });
   });

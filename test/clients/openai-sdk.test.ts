@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
+import type { TestApp } from '../helpers/app.ts';
 import { DIALECTS } from '../helpers/db.ts';
 import { createApiKey, createUser } from '../helpers/factories.ts';
 import {
@@ -10,7 +10,7 @@ import {
   type FakeUpstream,
   startFakeUpstream,
 } from '../helpers/fake-upstream.ts';
-import { rowReader, writeUpstreamsConfig } from './support.ts';
+import { rowReader, startClientApp, writeUpstreamsConfig } from './support.ts';
 
 const messages = [{ role: 'user' as const, content: 'Say hello' }];
 const usage = {
@@ -47,12 +47,12 @@ describe.each(DIALECTS)('the openai client through keytally on %s', (dialect) =>
       // no key of keytally's: the client's organization/project are the only ones, so they pass.
       { name: 'open', url: open.baseUrl, models: ['open-model'] },
     ]);
-    t = await startTestApp({ dialect, settings: { configFile } });
-    await t.listen();
-    const user = await createUser(t.database.db, { name: 'Otto' });
-    userId = user.id;
-    key = await createApiKey(t.database.db, { userId, name: 'sdk' });
-    keys.revoked = (await createApiKey(t.database.db, { userId, revokedAt: Date.now() - 1000 })).key;
+    ({
+      t,
+      userId,
+      key,
+      revokedKey: keys.revoked,
+    } = await startClientApp(dialect, configFile, { user: 'Otto', key: 'sdk' }));
     keys.expired = (await createApiKey(t.database.db, { userId, expiresAt: Date.now() - 1000 })).key;
     const disabled = await createUser(t.database.db, { status: 'disabled' });
     keys.disabled = (await createApiKey(t.database.db, { userId: disabled.id })).key;

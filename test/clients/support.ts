@@ -2,9 +2,12 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { encode } from 'gpt-tokenizer';
+import { afterAll } from 'vitest';
+import type { DialectName } from '../../src/server/db/dialect.ts';
 import type { UsageRecordRow } from '../../src/server/db/schema.ts';
-import type { TestApp } from '../helpers/app.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { makeTempDir } from '../helpers/db.ts';
+import { createApiKey, createUser } from '../helpers/factories.ts';
 
 /** Tokens of `text` as keytally's estimator counts them. */
 export const countTokens = (text: string) => encode(text, { disallowedSpecial: new Set() }).length;
@@ -67,9 +70,46 @@ export function postAndCut(
   });
 }
 
+/**
+ * For a describe block: a temp folder removed after its tests, and `write(text)`, which puts `text`
+ * in a new YAML file there and returns its path.
+ */
+export function yamlFiles(): { dir: string; write: (text: string) => string } {
+  const dir = makeTempDir();
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const write = (text: string) => {
+    const file = path.join(dir, `c${Math.random().toString(16).slice(2)}.yaml`);
+    fs.writeFileSync(file, text);
+    return file;
+  };
+  return { dir, write };
+}
+
 /** A KEYTALLY_CONFIG file with these upstreams (YAML written from plain objects). */
 export function writeUpstreamsConfig(upstreams: Record<string, unknown>[]): string {
   const file = path.join(makeTempDir(), 'keytally.yaml');
   fs.writeFileSync(file, JSON.stringify({ upstreams }));
   return file;
+}
+
+/**
+ * A listening keytally on `configFile` with the client's user: `key` (named `keyName`) to sign in
+ * with, and a revoked key of the same user the 401 cases use. Closes the app if seeding fails.
+ */
+export async function startClientApp(
+  dialect: DialectName,
+  configFile: string,
+  names: { user: string; key: string },
+): Promise<{ t: TestApp; userId: string; key: { id: string; key: string }; revokedKey: string }> {
+  const t = await startTestApp({ dialect, settings: { configFile } });
+  try {
+    await t.listen();
+    const user = await createUser(t.database.db, { name: names.user });
+    const key = await createApiKey(t.database.db, { userId: user.id, name: names.key });
+    const revoked = await createApiKey(t.database.db, { userId: user.id, revokedAt: Date.now() - 1000 });
+    return { t, userId: user.id, key, revokedKey: revoked.key };
+  } catch (error) {
+    await t.close();
+    throw error;
+  }
 }

@@ -1,18 +1,10 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/server/config.ts';
 import { isOllamaRoot, loadUpstreamsFile, upstreamConfigs } from '../../src/server/gateway/upstreams.ts';
-import { makeTempDir } from '../helpers/db.ts';
+import { yamlFiles } from './support.ts';
 
 describe('upstream API family and account settings', () => {
-  const dir = makeTempDir();
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const write = (text: string) => {
-    const file = path.join(dir, `c${Math.random().toString(16).slice(2)}.yaml`);
-    fs.writeFileSync(file, text);
-    return file;
-  };
+  const { dir, write } = yamlFiles();
 
   it('reads api, organization and project; api defaults to openai', () => {
     const file = write(

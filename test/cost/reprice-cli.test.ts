@@ -1,59 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openDatabase } from '../../src/server/db/connection.ts';
 import { migrateToLatest } from '../../src/server/db/migrate.ts';
-import { createProgram } from '../../src/server/main.ts';
 import { insertUsageBatch } from '../../src/server/usage/ingest.repository.ts';
+import { runCliInProcess } from '../helpers/cli.ts';
 import { DIALECTS, makeTempDir } from '../helpers/db.ts';
 import { createTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { usageRow } from '../usage/helpers.ts';
 
 const AT = Date.UTC(2026, 10, 15, 12, 0, 0);
 
-function exitOverrideAll(command: Command): void {
-  command.exitOverride();
-  for (const sub of command.commands) exitOverrideAll(sub);
-}
-
-/** `keytally …` in this process, with the given environment; its exit code and console output. */
-async function runInProcess(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number; output: string }> {
-  let output = '';
-  const capture = (...parts: unknown[]) => {
-    output += `${parts.map(String).join(' ')}\n`;
-  };
-  const log = vi.spyOn(console, 'log').mockImplementation(capture);
-  const error = vi.spyOn(console, 'error').mockImplementation(capture);
-  const names = ['KEYTALLY_DATA_DIR', 'KEYTALLY_DATABASE_URL', 'KEYTALLY_HMAC_SECRET', 'KEYTALLY_LOG_LEVEL'];
-  const saved = Object.fromEntries(names.map((name) => [name, process.env[name]]));
-  for (const name of names) delete process.env[name];
-  Object.assign(process.env, { KEYTALLY_LOG_LEVEL: 'silent', KEYTALLY_HMAC_SECRET: 'x'.repeat(40), ...env });
-  process.exitCode = undefined;
-  const program = createProgram();
-  exitOverrideAll(program);
-  let code = 0;
-  try {
-    await program.parseAsync(['node', 'keytally', ...args]);
-    code = Number(process.exitCode ?? 0);
-  } catch (thrown) {
-    const exit = (thrown as { exitCode?: number }).exitCode;
-    if (exit === undefined) throw thrown;
-    code = exit;
-  } finally {
-    process.exitCode = undefined;
-    log.mockRestore();
-    error.mockRestore();
-    for (const [name, value] of Object.entries(saved)) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
-  }
-  return { code, output };
-}
+/** `keytally …` in this process, with an HMAC secret unless `env` brings one. */
+const runInProcess = (args: string[], env: Record<string, string>) =>
+  runCliInProcess(args, { KEYTALLY_HMAC_SECRET: 'x'.repeat(40), ...env });
 
 describe.each(DIALECTS)('keytally usage reprice on %s', (dialect) => {
   let dataDir = '';

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/server/config.ts';
 import { loadUpstreamsFile } from '../../src/server/gateway/upstreams.ts';
+import { yamlFiles } from '../clients/support.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { DIALECTS, makeTempDir } from '../helpers/db.ts';
 import { type FakeUpstream, startFakeUpstream } from '../helpers/fake-upstream.ts';
@@ -13,13 +14,7 @@ const chat = (model: string, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }], ...extra });
 
 describe('KEYTALLY_CONFIG validation', () => {
-  const dir = makeTempDir();
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const write = (text: string) => {
-    const file = path.join(dir, `c${Math.random().toString(16).slice(2)}.yaml`);
-    fs.writeFileSync(file, text);
-    return file;
-  };
+  const { dir, write } = yamlFiles();
 
   it('accepts several upstreams with their models', () => {
     const file = write(

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JournalFiles } from '../../src/server/usage/journal.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
+import type { TestApp } from '../helpers/app.ts';
 import { DIALECTS } from '../helpers/db.ts';
-import { createApiKey, createUser } from '../helpers/factories.ts';
-import { type FakeUpstream, startFakeUpstream } from '../helpers/fake-upstream.ts';
+import type { FakeUpstream } from '../helpers/fake-upstream.ts';
+import { startAppWithUpstream } from './support.ts';
 
 type DiskMode = 'ok' | 'full' | 'short';
 
@@ -43,16 +43,12 @@ describe.each(DIALECTS)('usage journal not writable on %s (issue 11, item 4)', (
   let sequence = 0;
 
   beforeAll(async () => {
-    upstream = await startFakeUpstream();
-    t = await startTestApp({
+    ({ upstream, t, key } = await startAppWithUpstream({
       dialect,
       journalFiles: files,
-      settings: { upstreamUrl: upstream.baseUrl, logLevel: 'info', usageFlushMs: '3600000' },
+      settings: { logLevel: 'info', usageFlushMs: '3600000' },
       logDestination: { write: (line) => lines.push(line) },
-    });
-    await t.listen();
-    const user = await createUser(t.database.db);
-    key = (await createApiKey(t.database.db, { userId: user.id })).key;
+    }));
   });
   afterAll(async () => {
     await t?.close();

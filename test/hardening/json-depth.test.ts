@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
+import type { TestApp } from '../helpers/app.ts';
 import { DIALECTS } from '../helpers/db.ts';
-import { createApiKey, createUser } from '../helpers/factories.ts';
-import { type FakeUpstream, startFakeUpstream } from '../helpers/fake-upstream.ts';
+import type { FakeUpstream } from '../helpers/fake-upstream.ts';
+import { startAppWithUpstream } from './support.ts';
 
 /** `{"model":…,"messages":[{"role":"user","content":"hi","x":[[[…]]]}]}` with `levels` levels in all. */
 function nestedBody(levels: number): string {
@@ -17,13 +17,11 @@ describe.each(DIALECTS)('deeply nested inference bodies on %s (issue 11, item 3)
   let key = '';
 
   beforeAll(async () => {
-    upstream = await startFakeUpstream();
-    t = await startTestApp({
+    ({ upstream, t, key } = await startAppWithUpstream({
       dialect,
-      settings: { upstreamUrl: upstream.baseUrl, apiKeys: 'legacy-secret' },
-    });
-    const user = await createUser(t.database.db);
-    key = (await createApiKey(t.database.db, { userId: user.id })).key;
+      settings: { apiKeys: 'legacy-secret' },
+      listen: false,
+    }));
   });
   afterAll(async () => {
     await t?.close();

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createProgram } from '../../src/server/main.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKey, registerAccount } from '../auth/support.ts';
 import { startTestApp, TEST_HMAC_SECRET, type TestApp } from '../helpers/app.ts';
+import { runCliInProcess } from '../helpers/cli.ts';
 import { DIALECTS } from '../helpers/db.ts';
 import { createApiKey } from '../helpers/factories.ts';
 
@@ -81,7 +81,7 @@ describe.each(DIALECTS)('API key expiry bounds on %s (issue 11, item 2)', (diale
     });
     expect(me.statusCode).toBe(200);
 
-    const cli = await runCli(['key', 'list'], {
+    const cli = await runCliInProcess(['key', 'list'], {
       KEYTALLY_DATA_DIR: t.database.dataDir,
       KEYTALLY_DATABASE_URL: t.database.url,
       KEYTALLY_HMAC_SECRET: TEST_HMAC_SECRET,
@@ -90,30 +90,3 @@ describe.each(DIALECTS)('API key expiry bounds on %s (issue 11, item 2)', (diale
     expect(cli.output).toMatch(/from-the-past/);
   });
 });
-
-/** The commander program in this process; the exit code it would have had and what it printed. */
-async function runCli(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number; output: string }> {
-  let output = '';
-  const capture = (...parts: unknown[]) => {
-    output += `${parts.map(String).join(' ')}\n`;
-  };
-  const log = vi.spyOn(console, 'log').mockImplementation(capture);
-  const error = vi.spyOn(console, 'error').mockImplementation(capture);
-  const saved = { ...process.env };
-  Object.assign(process.env, { KEYTALLY_LOG_LEVEL: 'silent', ...env });
-  process.exitCode = undefined;
-  try {
-    await createProgram().parseAsync(['node', 'keytally', ...args]);
-    return { code: Number(process.exitCode ?? 0), output };
-  } catch (failure) {
-    return { code: 1, output: `${output}${String(failure)}` };
-  } finally {
-    process.exitCode = undefined;
-    process.env = saved;
-    log.mockRestore();
-    error.mockRestore();
-  }
-}

@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countTextTokens, estimatePromptTokens } from '../../src/server/gateway/tokens.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { DIALECTS } from '../helpers/db.ts';
-import { createApiKey, createUser } from '../helpers/factories.ts';
-import { type FakeUpstream, startFakeUpstream } from '../helpers/fake-upstream.ts';
+import type { FakeUpstream } from '../helpers/fake-upstream.ts';
+import { startAppWithUpstream } from './support.ts';
 
 const WORDS = 'the quick brown fox jumps over the lazy dog, then 12345 more; ';
 const PROMPT_20MB = WORDS.repeat(Math.ceil(20_000_000 / WORDS.length));
@@ -44,14 +44,10 @@ describe.each(DIALECTS)('large prompts through the proxy on %s (issue 11, item 7
   let key = '';
 
   beforeAll(async () => {
-    upstream = await startFakeUpstream();
-    t = await startTestApp({
+    ({ upstream, t, key } = await startAppWithUpstream({
       dialect,
-      settings: { upstreamUrl: upstream.baseUrl, maxBodyBytes: '30000000' },
-    });
-    await t.listen();
-    const user = await createUser(t.database.db);
-    key = (await createApiKey(t.database.db, { userId: user.id })).key;
+      settings: { maxBodyBytes: '30000000' },
+    }));
   });
   afterAll(async () => {
     await t?.close();

@@ -1,10 +1,10 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HTTP_TIMEOUTS } from '../../src/server/http-limits.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
+import type { TestApp } from '../helpers/app.ts';
 import { DIALECTS } from '../helpers/db.ts';
-import { createApiKey, createUser } from '../helpers/factories.ts';
-import { type FakeUpstream, startFakeUpstream } from '../helpers/fake-upstream.ts';
+import type { FakeUpstream } from '../helpers/fake-upstream.ts';
+import { startAppWithUpstream } from './support.ts';
 
 /** Opens a socket, writes `bytes`, never writes more; resolves with all it received once the server closes. */
 function stalledClient(baseUrl: string, bytes: string): Promise<string> {
@@ -35,16 +35,11 @@ describe.each(DIALECTS)('request timeouts on %s (issue 11, item 6)', (dialect) =
   let key = '';
 
   beforeAll(async () => {
-    upstream = await startFakeUpstream();
-    t = await startTestApp({
+    ({ upstream, t, key } = await startAppWithUpstream({
       dialect,
-      settings: { upstreamUrl: upstream.baseUrl },
       // Short bounds so the test does not wait 30 s; the production values are asserted above.
       appOptions: { timeouts: { headersMs: 300, requestMs: 600, keepAliveMs: 600, checkIntervalMs: 50 } },
-    });
-    await t.listen();
-    const user = await createUser(t.database.db);
-    key = (await createApiKey(t.database.db, { userId: user.id })).key;
+    }));
   });
   afterAll(async () => {
     await t?.close();

@@ -1,8 +1,9 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { AlertTriangle, LogIn } from 'lucide-react';
-import { type FormEvent, useState } from 'react';
+import { useState } from 'react';
 import { type AuthStatus, api } from '../api.ts';
 import { queryKeys } from '../hooks/keys.ts';
+import { useFormSubmit } from '../hooks/useFormSubmit.ts';
 import { usePendingLink } from '../hooks/useIdentities.ts';
 import { navigate } from '../router.ts';
 import { InlineError } from './States.tsx';
@@ -85,8 +86,10 @@ export function SsoButtons({ status, initialInvite }: { status: AuthStatus; init
 export function LinkForm() {
   const client = useQueryClient();
   const pending = usePendingLink(true);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { error, busy, submit } = useFormSubmit(async (data) => {
+    await api.linkIdentity(String(data.get('password')));
+    await client.invalidateQueries({ queryKey: queryKeys.status });
+  });
   const leave = async () => {
     await api.cancelLink().catch(() => {});
     navigate('/login', { replace: true });
@@ -106,20 +109,6 @@ export function LinkForm() {
     );
   }
   const link = pending.data;
-  const submit = async (event: FormEvent<HTMLFormElement>) => {
-    event.preventDefault();
-    const data = new FormData(event.currentTarget);
-    setBusy(true);
-    setError(null);
-    try {
-      await api.linkIdentity(String(data.get('password')));
-      await client.invalidateQueries({ queryKey: queryKeys.status });
-    } catch (caught) {
-      setError(caught);
-    } finally {
-      setBusy(false);
-    }
-  };
   return (
     <form className="form" onSubmit={submit} data-testid="link-form">
       <p>

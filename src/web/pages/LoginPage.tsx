@@ -1,12 +1,13 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { CheckCircle2 } from 'lucide-react';
-import { type FormEvent, type ReactNode, useState } from 'react';
+import { type ReactNode, useState } from 'react';
 import { ApiError, type AuthStatus, api } from '../api.ts';
 import { BrandMark, ThemeToggle } from '../components/Layout.tsx';
 import { LinkForm, SsoButtons, SsoError } from '../components/SsoSignIn.tsx';
 import { InlineError } from '../components/States.tsx';
 import { onTabListKeyDown } from '../components/tablist.ts';
 import { queryKeys } from '../hooks/keys.ts';
+import { useFormSubmit } from '../hooks/useFormSubmit.ts';
 import { useLocation } from '../router.ts';
 
 type Mode = 'login' | 'register' | 'token';
@@ -151,22 +152,10 @@ function useSignedIn() {
 
 function LoginForm() {
   const signedIn = useSignedIn();
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (event: FormEvent<HTMLFormElement>) => {
-    event.preventDefault();
-    const data = new FormData(event.currentTarget);
-    setBusy(true);
-    setError(null);
-    try {
-      await api.login(String(data.get('email')), String(data.get('password')));
-      await signedIn();
-    } catch (caught) {
-      setError(caught);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { error, busy, submit } = useFormSubmit(async (data) => {
+    await api.login(String(data.get('email')), String(data.get('password')));
+    await signedIn();
+  });
   return (
     <form className="form" onSubmit={submit}>
       <div className="field">
@@ -194,35 +183,23 @@ function LoginForm() {
 
 function RegisterForm({ status, firstRun }: { status: AuthStatus; firstRun: boolean }) {
   const signedIn = useSignedIn();
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
   const [done, setDone] = useState<string | null>(null);
   const [acknowledge, setAcknowledge] = useState(false);
   const needsInvite = !firstRun && status.registrationMode === 'invite';
-  const submit = async (event: FormEvent<HTMLFormElement>) => {
-    event.preventDefault();
-    const data = new FormData(event.currentTarget);
-    setBusy(true);
-    setError(null);
-    try {
-      const inviteCode = String(data.get('inviteCode') ?? '').trim();
-      const result = await api.register({
-        name: String(data.get('name')).trim(),
-        email: String(data.get('email')).trim(),
-        password: String(data.get('password')),
-        ...(inviteCode ? { inviteCode } : {}),
-        ...(acknowledge ? { acknowledge_weak_password: true } : {}),
-      });
-      if (result.user) await signedIn();
-      else if (result.pending)
-        setDone('Your account was created and is waiting for an administrator to approve it.');
-      else setDone(result.message ? `${result.message}. You can now sign in.` : 'Registration processed.');
-    } catch (caught) {
-      setError(caught);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { error, busy, submit } = useFormSubmit(async (data) => {
+    const inviteCode = String(data.get('inviteCode') ?? '').trim();
+    const result = await api.register({
+      name: String(data.get('name')).trim(),
+      email: String(data.get('email')).trim(),
+      password: String(data.get('password')),
+      ...(inviteCode ? { inviteCode } : {}),
+      ...(acknowledge ? { acknowledge_weak_password: true } : {}),
+    });
+    if (result.user) await signedIn();
+    else if (result.pending)
+      setDone('Your account was created and is waiting for an administrator to approve it.');
+    else setDone(result.message ? `${result.message}. You can now sign in.` : 'Registration processed.');
+  });
   if (done) {
     return (
       <div className="alert alert-success" role="status">
@@ -282,22 +259,10 @@ function RegisterForm({ status, firstRun }: { status: AuthStatus; firstRun: bool
 
 function TokenForm() {
   const signedIn = useSignedIn();
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (event: FormEvent<HTMLFormElement>) => {
-    event.preventDefault();
-    const data = new FormData(event.currentTarget);
-    setBusy(true);
-    setError(null);
-    try {
-      await api.tokenLogin(String(data.get('token')).trim());
-      await signedIn();
-    } catch (caught) {
-      setError(caught);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { error, busy, submit } = useFormSubmit(async (data) => {
+    await api.tokenLogin(String(data.get('token')).trim());
+    await signedIn();
+  });
   return (
     <form className="form" onSubmit={submit}>
       <div className="field">
