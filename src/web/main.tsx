@@ -1,3 +1,5 @@
+// First: it must run before uPlot's module reads navigator.language.
+import './locale-guard.ts';
 import { QueryCache, QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
