@@ -1,7 +1,12 @@
-import type pg from 'pg';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Db } from '../db/connection.ts';
+import {
+  createNotifier,
+  listenForNotifications,
+  parseJsonPayload,
+  schemaChannel,
+} from '../db/notifications.ts';
 import type { CredentialCache, Invalidation } from './credential-cache.ts';
 
 /**
@@ -24,19 +29,10 @@ const InvalidationMessage = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('all') }),
 ]);
 
-// After a dropped connection, try again every 500 ms: a notification missed meanwhile is covered
-// by clearing the whole cache on reconnect.
-const RECONNECT_DELAY_MS = 500;
+const CHANNEL_PREFIX = 'keytally_auth';
 
 export function channelForSchema(schema: string): string {
-  return `keytally_auth_${schema.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 63);
-}
-
-async function currentChannel(db: Db): Promise<string> {
-  const pool = db.pool;
-  if (!pool) throw new Error('not a PostgreSQL database');
-  const result = await pool.query<{ schema: string }>('select current_schema() as schema');
-  return channelForSchema(result.rows[0]?.schema ?? 'public');
+  return schemaChannel(CHANNEL_PREFIX, schema);
 }
 
 /**
@@ -45,16 +41,14 @@ async function currentChannel(db: Db): Promise<string> {
  * catch up when their cache entry expires (10 s).
  */
 export function createAuthPublisher(db: Db, cache?: CredentialCache, logger?: Logger): AuthEvents {
-  let channel: Promise<string> | undefined;
+  const notify = db.pool ? createNotifier(db.pool, CHANNEL_PREFIX) : undefined;
   return {
     async publish(event) {
       cache?.invalidate(event);
-      if (!db.pool) return;
+      if (!notify) return;
       try {
-        channel ??= currentChannel(db);
-        await db.pool.query('select pg_notify($1, $2)', [await channel, JSON.stringify(event)]);
+        await notify(JSON.stringify(event));
       } catch (error) {
-        channel = undefined;
         logger?.warn(
           { err: error, event: event.kind },
           'could not announce a credential change to other instances',
@@ -78,73 +72,17 @@ export async function createAuthEvents(options: AuthListenerOptions): Promise<Au
   const { db, cache, logger } = options;
   const publisher = createAuthPublisher(db, cache, logger);
   if (!db.pool) return publisher;
-
-  let client: pg.Client | undefined;
-  let closed = false;
-  let timer: NodeJS.Timeout | undefined;
-
-  // Loaded only for PostgreSQL (db.pool is set): SQLite never needs the driver.
-  const { default: driver } = await import('pg');
-  const connect = async (): Promise<void> => {
-    const next = new driver.Client({ connectionString: options.databaseUrl });
-    next.on('error', (error) => {
-      logger.warn({ err: error }, 'auth invalidation listener lost its connection; reconnecting');
-    });
-    next.on('end', () => {
-      if (client === next) client = undefined;
-      if (!closed) schedule();
-    });
-    next.on('notification', (message) => {
-      const parsed = InvalidationMessage.safeParse(safeJson(message.payload));
+  const listener = await listenForNotifications({
+    databaseUrl: options.databaseUrl,
+    prefix: CHANNEL_PREFIX,
+    logger,
+    name: 'auth invalidation listener',
+    onPayload: (payload) => {
+      const parsed = InvalidationMessage.safeParse(parseJsonPayload(payload));
       if (parsed.success) cache.invalidate(parsed.data);
-    });
-    try {
-      await next.connect();
-      const schema = await next.query<{ schema: string }>('select current_schema() as schema');
-      const channel = channelForSchema(schema.rows[0]?.schema ?? 'public');
-      // Named after the channel so operators (and tests) can find this connection in pg_stat_activity.
-      await next.query(`SET application_name = '${channel}'`);
-      await next.query(`LISTEN "${channel}"`);
-      if (closed) {
-        await next.end();
-        return;
-      }
-      client = next;
-      // Anything announced while we were not listening is unknown: start from an empty cache.
-      cache.invalidate({ kind: 'all' });
-    } catch (error) {
-      logger.warn({ err: error }, 'auth invalidation listener could not connect; retrying');
-      next.removeAllListeners('end');
-      await next.end().catch(() => {});
-      if (!closed) schedule();
-    }
-  };
-  const schedule = () => {
-    if (timer || closed) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      void connect();
-    }, RECONNECT_DELAY_MS);
-    timer.unref();
-  };
-
-  await connect();
-  return {
-    publish: publisher.publish,
-    async close() {
-      closed = true;
-      if (timer) clearTimeout(timer);
-      const current = client;
-      client = undefined;
-      await current?.end().catch(() => {});
     },
-  };
-}
-
-function safeJson(text: string | undefined): unknown {
-  try {
-    return JSON.parse(text ?? '');
-  } catch {
-    return undefined;
-  }
+    // Anything announced while we were not listening is unknown: start from an empty cache.
+    onListening: () => cache.invalidate({ kind: 'all' }),
+  });
+  return { publish: publisher.publish, close: () => listener.close() };
 }

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type pg from 'pg';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Db } from '../db/connection.ts';
+import { createNotifier, listenForNotifications, parseJsonPayload } from '../db/notifications.ts';
 
 /**
  * Spreads limit changes (a key's limits, a user's quota rules) to every instance sharing the
@@ -18,11 +18,7 @@ const LimitChangeMessage = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('all'), from: z.string() }),
 ]);
 
-const RECONNECT_DELAY_MS = 500;
-
-function channelFor(schema: string): string {
-  return `keytally_limits_${schema.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 63);
-}
+const CHANNEL_PREFIX = 'keytally_limits';
 
 export interface LimitChanges {
   publish(change: LimitChange): Promise<void>;
@@ -42,85 +38,32 @@ export async function createLimitChanges(options: {
   if (!pool) {
     return { publish: async (change) => applySafely(change), close: async () => {} };
   }
-  let channel: string | undefined;
   // This instance applied its own changes already; its own notifications are skipped.
   const self = randomUUID();
-  let client: pg.Client | undefined;
-  let closed = false;
-  let timer: NodeJS.Timeout | undefined;
-  const { default: driver } = await import('pg');
-
-  const connect = async (): Promise<void> => {
-    const next = new driver.Client({ connectionString: options.databaseUrl });
-    next.on('error', (error) =>
-      logger.warn({ err: error }, 'limits listener lost its connection; reconnecting'),
-    );
-    next.on('end', () => {
-      if (client === next) client = undefined;
-      if (!closed) schedule();
-    });
-    next.on('notification', (message) => {
-      let payload: unknown;
-      try {
-        payload = JSON.parse(message.payload ?? '');
-      } catch {
-        return;
-      }
-      const parsed = LimitChangeMessage.safeParse(payload);
+  const notify = createNotifier(pool, CHANNEL_PREFIX);
+  const listener = await listenForNotifications({
+    databaseUrl: options.databaseUrl,
+    prefix: CHANNEL_PREFIX,
+    logger,
+    name: 'limits listener',
+    onPayload: (payload) => {
+      const parsed = LimitChangeMessage.safeParse(parseJsonPayload(payload));
       if (parsed.success && parsed.data.from !== self) void applySafely(parsed.data);
-    });
-    try {
-      await next.connect();
-      const schema = await next.query<{ schema: string }>('select current_schema() as schema');
-      channel = channelFor(schema.rows[0]?.schema ?? 'public');
-      await next.query(`LISTEN "${channel}"`);
-      if (closed) {
-        await next.end();
-        return;
-      }
-      const reconnected = client === undefined && timer !== undefined;
-      client = next;
+    },
+    // A change announced while this instance was not listening is unknown: reload everything.
+    onListening: (reconnected) => {
       if (reconnected) void applySafely({ kind: 'all' });
-    } catch (error) {
-      logger.warn({ err: error }, 'limits listener could not connect; retrying');
-      next.removeAllListeners('end');
-      await next.end().catch(() => {});
-      if (!closed) schedule();
-    }
-  };
-  const schedule = () => {
-    if (timer || closed) return;
-    timer = setTimeout(() => {
-      void connect().finally(() => {
-        timer = undefined;
-      });
-    }, RECONNECT_DELAY_MS);
-    timer.unref();
-  };
-  await connect();
+    },
+  });
 
   return {
     async publish(change) {
       // Announced first: other instances start reloading while this one does.
-      const announce = (async () => {
-        try {
-          if (!channel) {
-            const result = await pool.query<{ schema: string }>('select current_schema() as schema');
-            channel = channelFor(result.rows[0]?.schema ?? 'public');
-          }
-          await pool.query('select pg_notify($1, $2)', [channel, JSON.stringify({ ...change, from: self })]);
-        } catch (error) {
-          logger.warn({ err: error }, 'could not announce a limits change to other instances');
-        }
-      })();
+      const announce = notify(JSON.stringify({ ...change, from: self })).catch((error: unknown) =>
+        logger.warn({ err: error }, 'could not announce a limits change to other instances'),
+      );
       await Promise.all([announce, applySafely(change)]);
     },
-    async close() {
-      closed = true;
-      if (timer) clearTimeout(timer);
-      const current = client;
-      client = undefined;
-      await current?.end().catch(() => {});
-    },
+    close: () => listener.close(),
   };
 }
