@@ -256,8 +256,8 @@ interface Exchange {
 
 /**
  * Checks and reserves every limit that applies; throws the 429 when one does not fit. Synchronous
- * unless a token limit needs the prompt counted or a shared budget a lease: a key without limits
- * costs two map look-ups and no promise.
+ * unless a limit close to full needs the tokenizer loaded or a shared budget a lease: a key without
+ * limits costs two map look-ups and no promise.
  */
 function admit(
   deps: ProxyDeps,

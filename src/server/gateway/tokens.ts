@@ -162,6 +162,24 @@ export async function estimatePromptTokens(body: Record<string, unknown>): Promi
  * load takes ~0.5-2 s) its UTF-8 byte count, an upper bound (every o200k token is at least one byte),
  * and the load is started. Limits reserve with it, so a reservation is never below the real count.
  */
+/**
+ * The prompt's UTF-8 bytes: an upper bound of its tokens (every o200k token is at least one byte),
+ * for the price of walking the body. Limits reserve with it while a limit has room to spare.
+ */
+export function promptBytes(body: Record<string, unknown>): number {
+  let bytes = 0;
+  for (const text of promptTexts(body)) bytes += Buffer.byteLength(text, 'utf8');
+  return bytes;
+}
+
+/** True once the encoder is loaded (promptTokensNow counts exactly from then on). */
+export const tokenizerLoaded = (): boolean => loadedCount !== undefined;
+
+/** Loads the encoder (once) and resolves when promptTokensNow counts exactly. */
+export async function loadTokenizer(): Promise<void> {
+  await loadEncoder();
+}
+
 export function promptTokensNow(body: Record<string, unknown>): { tokens: number; exact: boolean } {
   const texts = promptTexts(body);
   let bytes = 0;

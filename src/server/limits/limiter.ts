@@ -11,20 +11,12 @@ import {
   type RequestAmounts,
   type SettledRow,
 } from './meter.ts';
-import { goDuration } from './windows.ts';
 
 const UNITS = ['requests', 'tokens'] as const;
 const HEADER_NAMES = {
   requests: ['x-ratelimit-limit-requests', 'x-ratelimit-remaining-requests', 'x-ratelimit-reset-requests'],
   tokens: ['x-ratelimit-limit-tokens', 'x-ratelimit-remaining-tokens', 'x-ratelimit-reset-tokens'],
 } as const;
-
-/** OpenAI's reset format, rounded up to whole seconds past one second: `250ms`, `12s`, `6m0s`. */
-function resetText(ms: number): string {
-  if (ms < 1000) return `${Math.ceil(ms)}ms`;
-  const seconds = Math.ceil(ms / 1000);
-  return seconds < 60 ? `${seconds}s` : goDuration(seconds * 1000);
-}
 
 /**
  * Admission and settlement (issue #13, decisions.md section 9). Every limit that applies to a
@@ -62,17 +54,45 @@ export class Ticket {
     readonly keyId: string | null,
     readonly meters: Meter[],
     readonly needs: number[],
+    /** Reserved with its prompt's byte count (an upper bound): how to count it exactly, if need be. */
+    private exact: ExactAmounts | null,
   ) {}
 
   /** Frees what was reserved (the request ended, with or without a usage row). Idempotent. */
   readonly release = (): void => {
     if (this.released) return;
     this.released = true;
+    if (this.exact) {
+      this.exact = null;
+      this.limiter.bounded.delete(this);
+    }
     for (let i = 0; i < this.meters.length; i++) {
       const meter = this.meters[i] as Meter;
       if (meter.limit !== 'rpm') meter.reserved -= this.needs[i] ?? 0;
     }
   };
+
+  /**
+   * Lowers a reservation made with the prompt's byte count to its exact count (a limit is close to
+   * full: what is in flight must not hold more than it can use). Once; synchronous, as the encoder is
+   * loaded by then.
+   */
+  tighten(): void {
+    const amounts = this.exact?.();
+    if (!amounts) return;
+    this.exact = null;
+    this.limiter.bounded.delete(this);
+    for (let i = 0; i < this.meters.length; i++) {
+      const meter = this.meters[i] as Meter;
+      if (meter.unit === 'requests') continue;
+      const need = meter.need(amounts);
+      const held = this.needs[i] ?? 0;
+      if (need < held) {
+        meter.reserved -= held - need;
+        this.needs[i] = need;
+      }
+    }
+  }
 
   /** Counts the request's real usage (its usage row), then frees the reservation. Once. */
   settle(row: SettledRow): void {
@@ -113,8 +133,16 @@ export class Ticket {
   }
 }
 
+/**
+ * A request's amounts with its prompt counted exactly; null while the encoder is not loaded yet
+ * (LimiterOptions.loadCounter loads it).
+ */
+export type ExactAmounts = () => RequestAmounts | null;
+
 export interface LimiterOptions {
   now: () => number;
+  /** Loads the prompt counter (the BPE encoder), for ExactAmounts. */
+  loadCounter?: () => Promise<void>;
   events: LimitEventSink;
   /** Counts a rejection of an API key (shown on the dashboard). */
   noteRejected: (keyId: string) => void;
@@ -125,6 +153,8 @@ export class Limiter {
   readonly quotas = new Map<string, QuotaMeters[]>();
   /** Per-user budgets. */
   readonly users = new Map<string, Meter[]>();
+  /** Tickets in flight reserved with a prompt's byte count, tightened when a limit gets close. */
+  readonly bounded = new Set<Ticket>();
   readonly now: () => number;
 
   constructor(private readonly options: LimiterOptions) {
@@ -142,6 +172,8 @@ export class Limiter {
     const rules = auth.role === 'admin' ? undefined : this.quotas.get(auth.user.id);
     const user = this.users.get(auth.user.id);
     if (!key && !rules && !user) return null;
+    // The key's own array when nothing adds to it (reserve does not change it): no copy per request.
+    if (key && !rules && !user) return key.meters.length > 0 ? key.meters : null;
     const meters: Meter[] = key ? [...key.meters] : [];
     if (user) meters.push(...user);
     for (const quota of rules ?? []) {
@@ -156,12 +188,18 @@ export class Limiter {
    * Reserves 1 request, the tokens and the cost on every meter, or throws LimitExceededError. Synchronous; a
    * shared budget whose local slice is short returns a promise that refills it and tries again.
    * Either way the check and the reservation happen in one synchronous step.
+   *
+   * `exact`: `amounts` bound the prompt by its bytes (no tokenizer on the request path while every
+   * limit has room). When a token or cost limit does not fit, the request and every bounded one in
+   * flight are counted exactly, and the check runs again, so a limit close to full admits exactly
+   * what an exact count would.
    */
   reserve(
     meters: Meter[],
     who: { userId: string; keyId: string | null },
     amounts: RequestAmounts,
     reply: FastifyReply,
+    exact?: ExactAmounts,
   ): Ticket | Promise<Ticket> {
     const now = this.now();
     const needs = meters.map((meter) => meter.need(amounts));
@@ -181,14 +219,17 @@ export class Limiter {
         refills.push(meter.lease.refill(now, meter.reserved, need));
         continue;
       }
+      // Reserved with the prompt's byte count: counted exactly (with those in flight), checked again.
+      if (exact && meter.unit !== 'requests') return this.reserveExactly(meters, who, amounts, reply, exact);
       // A slice too small for this request is of no use here: it goes back at once, so the last of
       // a budget split across instances is not stranded in pieces none of them can spend.
       meter.lease?.giveBack(meter.reserved).catch(() => {});
       this.setHeaders(meters, now, reply);
       throw this.reject(meter, need, now);
     }
-    if (refills) return Promise.all(refills).then(() => this.reserve(meters, who, amounts, reply));
-    const ticket = new Ticket(this, now, who.userId, who.keyId, meters, needs);
+    if (refills) return Promise.all(refills).then(() => this.reserve(meters, who, amounts, reply, exact));
+    const ticket = new Ticket(this, now, who.userId, who.keyId, meters, needs, exact ?? null);
+    if (exact) this.bounded.add(ticket);
     for (let i = 0; i < meters.length; i++) {
       const meter = meters[i] as Meter;
       // A request counts against rpm when it is admitted, whatever becomes of it.
@@ -198,6 +239,29 @@ export class Limiter {
     ticket.headers = this.rateLimitHeaders(meters, now);
     if (ticket.headers) reply.headers(ticket.headers);
     return ticket;
+  }
+
+  /** reserve() again with the request, and every bounded one in flight, counted exactly. */
+  private reserveExactly(
+    meters: Meter[],
+    who: { userId: string; keyId: string | null },
+    bound: RequestAmounts,
+    reply: FastifyReply,
+    exact: ExactAmounts,
+  ): Ticket | Promise<Ticket> {
+    const amounts = exact();
+    if (!amounts) {
+      const { loadCounter } = this.options;
+      const byBound = () => this.reserve(meters, who, bound, reply);
+      // The encoder loads once (~0.5 s); should it fail, the byte bound decides.
+      if (!loadCounter) return byBound();
+      return loadCounter().then(
+        () => (exact() ? this.reserveExactly(meters, who, bound, reply, exact) : byBound()),
+        byBound,
+      );
+    }
+    for (const ticket of this.bounded) ticket.tighten();
+    return this.reserve(meters, who, amounts, reply);
   }
 
   /** Adds settled usage to a meter and reports the crossings it causes. */
@@ -312,7 +376,7 @@ export class Limiter {
       headers ??= {};
       headers[limitName] = tightest.maxText;
       headers[remainingName] = String(Math.max(0, Math.floor(room)));
-      headers[resetName] = resetText(Math.max(0, resetAt - now));
+      headers[resetName] = tightest.resetText(Math.max(0, resetAt - now));
     }
     return headers;
   }

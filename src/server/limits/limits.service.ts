@@ -14,7 +14,7 @@ import type { Config } from '../config.ts';
 import type { CatalogProvider, PriceBook } from '../cost/price-book.ts';
 import type { Db } from '../db/connection.ts';
 import { hourStart } from '../db/hours.ts';
-import { countTextTokens, promptTokensNow } from '../gateway/tokens.ts';
+import { loadTokenizer, promptBytes, promptTokensNow, tokenizerLoaded } from '../gateway/tokens.ts';
 import type { UsageRecorder } from '../usage/recorder.ts';
 import { createLimitEventSink } from './events.ts';
 import { createLeaseStore, type LeasedAllowance, type LeaseStore } from './leases.ts';
@@ -107,6 +107,7 @@ export async function createLimits(options: LimitsOptions): Promise<Limits> {
   const limiter = new Limiter({
     now,
     events,
+    loadCounter: loadTokenizer,
     noteRejected: (keyId) => pendingRejections.set(keyId, (pendingRejections.get(keyId) ?? 0) + 1),
   });
   // Several instances share budgets only on PostgreSQL; SQLite is one instance.
@@ -129,25 +130,6 @@ export async function createLimits(options: LimitsOptions): Promise<Limits> {
     return { quotas, budgets };
   };
 
-  /**
-   * Token and cost limits count prompts with the BPE tokenizer, whose encoder takes ~0.5-1 s to load:
-   * loaded as soon as such a limit exists, not by the first request it applies to.
-   */
-  const warmTokenizer = (meters: Iterable<Meter>) => {
-    for (const meter of meters) {
-      if (meter.unit === 'requests') continue;
-      countTextTokens('warm').catch((error: unknown) =>
-        logger.warn({ err: error }, 'could not load the tokenizer'),
-      );
-      return;
-    }
-  };
-  const allMeters = function* (): Generator<Meter> {
-    for (const state of limiter.keys.values()) yield* state.meters;
-    for (const meters of limiter.users.values()) yield* meters;
-    for (const quotas of limiter.quotas.values()) for (const quota of quotas) yield quota.tokens;
-  };
-
   const loadAll = async () => {
     // Rows still in the journal (a kill -9, a SIGTERM that could not flush) go to the database
     // first, so the counters below include them.
@@ -161,7 +143,6 @@ export async function createLimits(options: LimitsOptions): Promise<Limits> {
     for (const [id, state] of keys) limiter.keys.set(id, state);
     for (const [id, list] of quotas) limiter.quotas.set(id, list);
     for (const [id, list] of budgets) limiter.users.set(id, list);
-    warmTokenizer(allMeters());
   };
   await loadAll();
 
@@ -286,16 +267,19 @@ export async function createLimits(options: LimitsOptions): Promise<Limits> {
       }
       if (!tokens && !dollars) return limiter.reserve(meters, who, { tokens: 0, nanos: 0 }, reply);
       const completion = completionAllowance(body, config.defaultCompletionTokens);
-      // Synchronous: the prompt is counted with the loaded encoder (or bounded by its bytes while the
-      // encoder loads), so a limited request costs no promise unless a shared budget needs a lease.
-      const prompt = promptTokensNow(body).tokens;
-      const amounts: RequestAmounts = { tokens: prompt + completion, nanos: 0 };
-      if (dollars) {
+      if (dollars) limiter.admittingModel(model);
+      const amountsOf = (prompt: number): RequestAmounts => {
+        if (!dollars) return { tokens: prompt + completion, nanos: 0 };
         const counts = { prompt, completion, cached: 0, cacheWrite: 0, reasoning: 0 };
-        amounts.nanos = prices ? prices.costOf(model, provider, now(), counts).costNanos : null;
-        limiter.admittingModel(model);
-      }
-      return limiter.reserve(meters, who, amounts, reply);
+        const nanos = prices ? prices.costOf(model, provider, now(), counts).costNanos : null;
+        return { tokens: prompt + completion, nanos };
+      };
+      // The prompt's bytes bound its tokens: reserved while every limit has room (no tokenizer, ~30 MB
+      // and microseconds a request, on the request path); counted exactly when a limit gets close.
+      return limiter.reserve(meters, who, amountsOf(promptBytes(body)), reply, () => {
+        if (!tokenizerLoaded()) return null;
+        return amountsOf(promptTokensNow(body).tokens);
+      });
     },
     async reloadKey(keyId) {
       // The old meters' unspent slices go back first: the new ones take their own.
@@ -305,7 +289,6 @@ export async function createLimits(options: LimitsOptions): Promise<Limits> {
       if (record) {
         const state = await buildKey(loader, record);
         limiter.keys.set(keyId, state);
-        warmTokenizer(state.meters);
       } else limiter.keys.delete(keyId);
     },
     async reloadUser(userId) {
@@ -318,7 +301,6 @@ export async function createLimits(options: LimitsOptions): Promise<Limits> {
       const meters = budgets.get(userId);
       if (meters) limiter.users.set(userId, meters);
       else limiter.users.delete(userId);
-      warmTokenizer([...(meters ?? []), ...(rules ?? []).map((quota) => quota.tokens)]);
     },
     async reloadAll() {
       await giveBack(leasedMeters(), false);

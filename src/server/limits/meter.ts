@@ -2,7 +2,7 @@ import type { KeyLimits, UserLimits } from '../../shared/limits.ts';
 import type { LimitEventKind } from './events.ts';
 import type { LeasedAllowance } from './leases.ts';
 import { PeriodCounter, RollingCounter, type UsageCounter } from './meters.ts';
-import { formatQuotaWindow } from './windows.ts';
+import { formatQuotaWindow, goDuration } from './windows.ts';
 
 /** One limit of a key, a user or a quota rule, and what it holds: settled usage and reservations. */
 
@@ -51,6 +51,9 @@ export class Meter {
   readonly maxText: string;
   private softMark = -1;
   private hardMark = -1;
+  /** The last reset header text and its whole seconds (the same for a second of requests). */
+  private resetSeconds = -1;
+  private resetLabel = '';
 
   constructor(
     readonly limit: LimitName,
@@ -68,6 +71,17 @@ export class Meter {
         : limit === 'usd_budget' || limit === 'user_usd_budget'
           ? 'nanos'
           : 'requests';
+  }
+
+  /** OpenAI's reset format, rounded up to whole seconds past one second: `250ms`, `12s`, `6m0s`. */
+  resetText(ms: number): string {
+    if (ms < 1000) return `${Math.ceil(ms)}ms`;
+    const seconds = Math.ceil(ms / 1000);
+    if (seconds !== this.resetSeconds) {
+      this.resetSeconds = seconds;
+      this.resetLabel = seconds < 60 ? `${seconds}s` : goDuration(seconds * 1000);
+    }
+    return this.resetLabel;
   }
 
   need(amounts: RequestAmounts): number {
