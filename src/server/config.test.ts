@@ -11,6 +11,8 @@ describe('loadConfig', () => {
     expect(config.databaseUrl).toBe(path.join(path.resolve('./data'), 'keytally.db'));
     expect(config.registrationMode).toBe('approval');
     expect(config.usageFlushMs).toBe(1000);
+    // Unset: the recorder's BATCH_ROWS (1000).
+    expect(config.usageBatchRows).toBeUndefined();
     expect(config.apiKeys).toEqual([]);
     expect(config.upstreamUrl).toBeUndefined();
   });
@@ -25,8 +27,10 @@ describe('loadConfig', () => {
         KEYTALLY_ADMIN_EMAIL: ' Boss@Example.COM ',
         KEYTALLY_REGISTRATION_MODE: 'invite',
         KEYTALLY_DEFAULT_KEY_EXPIRY: '90d',
+        KEYTALLY_USAGE_BATCH_ROWS: '500',
       },
     );
+    expect(config.usageBatchRows).toBe(500);
     expect(config.port).toBe(8080);
     expect(config.databaseUrl).toBe('postgres://u@h/db');
     expect(config.apiKeys).toEqual(['a', 'b', 'c']);

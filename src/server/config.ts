@@ -148,6 +148,12 @@ export const SETTINGS = {
     default: '1000',
     help: 'how often recorded usage is written to the database',
   },
+  usageBatchRows: {
+    env: 'KEYTALLY_USAGE_BATCH_ROWS',
+    flag: '--usage-batch-rows <rows>',
+    default: '1000',
+    help: 'recorded rows that make a batch committed at once, besides every flush interval',
+  },
   maxBodyBytes: {
     env: 'KEYTALLY_MAX_BODY_BYTES',
     flag: '--max-body-bytes <bytes>',
@@ -290,6 +296,7 @@ const ConfigSchema = z.object({
     .refine((value) => (parseDurationMs(value) ?? 0) <= MAX_KEY_EXPIRY_MS, 'must be at most 10y')
     .optional(),
   usageFlushMs: integer(10, 3_600_000).default(1000),
+  usageBatchRows: integer(1, 100_000).optional(),
   // 1 KiB .. 1 GiB; the default, 25 MiB, fits chat requests with images and large embedding batches.
   maxBodyBytes: integer(1024, 1_073_741_824).default(26_214_400),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -48,6 +48,7 @@ async function serve(flags: ConfigFlags): Promise<void> {
     db,
     logger,
     flushMs: config.usageFlushMs,
+    batchRows: config.usageBatchRows,
     dataDir: config.dataDir,
     // SQLite commits on a worker thread: better-sqlite3 would block every request while they run.
     sqliteWorker: true,

@@ -1,4 +1,4 @@
-import { type RawBuilder, sql, type Transaction } from 'kysely';
+import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import type { Db } from '../db/connection.ts';
 import type { Database } from '../db/schema.ts';
 import {
@@ -62,11 +62,13 @@ async function insertUsageBatchPostgres(db: Db, rows: readonly UsageRow[]): Prom
  * exception when a row is not whole; the recorder then falls back on insertUsageBatch.
  */
 export async function insertUsageJsonArrayPostgres(db: Db, array: Buffer): Promise<number> {
-  return db.kysely.transaction().execute((trx) => insertJsonArrayPostgres(trx, sql`${array}::text::json`));
+  // One statement is one transaction: no BEGIN and COMMIT round trips (a third of a 250-row commit's
+  // time on the server, and two more turns of the pg client per commit).
+  return insertJsonArrayPostgres(db.kysely, sql`${array}::text::json`);
 }
 
 async function insertJsonArrayPostgres(
-  trx: Transaction<Database>,
+  trx: Kysely<Database> | Transaction<Database>,
   jsonArray: RawBuilder<unknown>,
 ): Promise<number> {
   const result = await sql<{ n: number }>`

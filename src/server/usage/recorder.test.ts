@@ -10,7 +10,7 @@ import { createApiKey, createUser } from '../../../test/helpers/factories.ts';
 import { type Db, openDatabase } from '../db/connection.ts';
 import { createLogger } from '../logger.ts';
 import { insertUsageBatch, type UsageRow } from './ingest.repository.ts';
-import { createUsageRecorder, type UsageEvent } from './recorder.ts';
+import { BATCH_ROWS, createUsageRecorder, type UsageEvent } from './recorder.ts';
 
 const logger = createLogger('silent');
 const HOUR = 3_600_000;
@@ -82,6 +82,30 @@ describe.each(DIALECTS)('journaled usage recorder on %s', (dialect) => {
     expect(journalFiles(dataDir)).toHaveLength(0);
     expect(recorder.stats()).toMatchObject({ queueDepth: 0, rowsWritten: 1, journalBytes: 0 });
     await recorder.close();
+  });
+
+  it('commits a batch as soon as batchRows rows are recorded (1000 by default), before the flush interval', async () => {
+    for (const [batchRows, rows] of [
+      [3, 3],
+      [undefined, BATCH_ROWS],
+    ] as const) {
+      await clear();
+      const dataDir = makeTempDir();
+      const recorder = await createUsageRecorder({ db: db(), logger, flushMs: 60_000, dataDir, batchRows });
+      // One short of a batch: nothing is committed before the (minute-long) flush interval.
+      await Promise.all(
+        Array.from({ length: rows - 1 }, (_, i) => recorder.record(event({ id: `batch-${rows}-${i}` }))),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await count()).toBe(0);
+      await recorder.record(event({ id: `batch-${rows}-last` }));
+      const deadline = Date.now() + 5000;
+      while ((await count()) < rows && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(await count()).toBe(rows);
+      await recorder.close();
+    }
   });
 
   it('a row without the optional fields gets the raw table defaults, also in the rollups', async () => {
