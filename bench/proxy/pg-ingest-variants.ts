@@ -87,21 +87,39 @@ try {
         [asArray(next())],
       ),
     current: () => insertUsageJsonArrayPostgres(db, asArray(next())),
-    'copy-staging': async () => {
-      await client.query('begin');
-      await client.query('create temp table if not exists staging (line text) on commit delete rows');
-      // CSV with quote and delimiter bytes JSON never holds: each line arrives as it is.
-      await pipeline(
-        Readable.from([Buffer.from(next())]),
-        client.query(
-          copyFrom("copy staging from stdin with (format csv, quote e'\\x01', delimiter e'\\x02')"),
-        ),
-      );
-      await client.query(
-        'insert into usage_records select r.* from staging, lateral json_populate_record(null::usage_records, line::json) r on conflict (id) do nothing',
-      );
-      await client.query('commit');
-    },
+    // Two batches committed at once on two connections (their rows/s below count both).
+    'current-x2': () =>
+      Promise.all([
+        insertUsageJsonArrayPostgres(db, asArray(next())),
+        insertUsageJsonArrayPostgres(db, asArray(next())),
+      ]),
+  };
+  /** The batch as COPY text rows (tab-separated, \N for null), built the way a writer thread would. */
+  const columns = COLUMNS.split(', ').map((column) => column.split(' ')[0] as string);
+  const asCopyText = (lines: string) => {
+    let out = '';
+    for (const line of lines.trimEnd().split('\n')) {
+      const row = JSON.parse(line) as Record<string, unknown>;
+      out += `${columns
+        .map((column) => {
+          const value = row[column];
+          if (value === null || value === undefined) return '\\N';
+          return String(value).replace(/[\\\t\n\r]/g, (c) =>
+            c === '\t' ? '\\t' : c === '\n' ? '\\n' : c === '\r' ? '\\r' : '\\\\',
+          );
+        })
+        .join('\t')}\n`;
+    }
+    return out;
+  };
+  variants['copy-direct'] = async () => {
+    const text = asCopyText(next());
+    await client.query('begin');
+    await pipeline(
+      Readable.from([Buffer.from(text)]),
+      client.query(copyFrom(`copy usage_records (${columns.join(', ')}) from stdin`)),
+    );
+    await client.query('commit');
   };
   for (let i = 0; i < 3; i += 1) await variants.current?.();
   const times: Record<string, number[]> = {};
@@ -114,11 +132,25 @@ try {
       times[name] = list;
     }
   }
+  // Last, the recorder's statement without the raw table's secondary indexes (dropped, then made
+  // again): what they cost a commit.
+  const indexes = await client.query<{ indexdef: string; indexname: string }>(
+    "select indexname, indexdef from pg_indexes where tablename = 'usage_records' and indexname not like '%pkey'",
+  );
+  for (const { indexname } of indexes.rows) await client.query(`drop index ${indexname}`);
+  for (let round = 0; round < ROUNDS; round += 1) {
+    const started = performance.now();
+    await variants.current?.();
+    const list = times['current-pk-only'] ?? [];
+    list.push(performance.now() - started);
+    times['current-pk-only'] = list;
+  }
+  for (const { indexdef } of indexes.rows) await client.query(indexdef);
   for (const [name, values] of Object.entries(times)) {
     values.sort((a, b) => a - b);
     const median = values[Math.floor(values.length / 2)] ?? 0;
     console.log(
-      `${name.padEnd(13)} ${median.toFixed(1).padStart(7)} ms [${values[0]?.toFixed(1)}..${values.at(-1)?.toFixed(1)}]  ${Math.round((ROWS / median) * 1000)} rows/s`,
+      `${name.padEnd(16)} ${median.toFixed(1).padStart(7)} ms [${values[0]?.toFixed(1)}..${values.at(-1)?.toFixed(1)}]  ${Math.round(((name.endsWith('-x2') ? 2 : 1) * ROWS * 1000) / median)} rows/s`,
     );
   }
 } finally {
