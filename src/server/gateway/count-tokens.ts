@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
+import { admitModelRequest } from './admission.ts';
 import { forwardBody, sendUpstreamAnswer, unwrapFailure } from './passthrough.ts';
-import { admitModelRequest, type ProxyDeps } from './proxy.ts';
+import type { ProxyDeps } from './proxy.ts';
 import { countTextTokens, estimatePromptTokens } from './tokens.ts';
 
 /** Says whether an `input_tokens` answer came from the upstream or from keytally's tokenizer. */

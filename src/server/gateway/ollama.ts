@@ -2,9 +2,10 @@ import { performance } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
 import { NotFoundError, UpstreamError } from '../errors.ts';
 import { allowsModel } from './access.ts';
+import { admitModelRequest } from './admission.ts';
 import { OLLAMA_EMBED_SHAPE, OLLAMA_INFERENCE_PATHS, OLLAMA_SHAPE } from './ollama-shapes.ts';
 import { fetchUnrecorded, forwardBody, sendUpstreamAnswer, unwrapFailure } from './passthrough.ts';
-import { admitModelRequest, type ProxyDeps, proxyInference } from './proxy.ts';
+import { type ProxyDeps, proxyInference } from './proxy.ts';
 import { listsModel, ollamaAlias, type Upstream } from './upstreams.ts';
 
 /**

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { RequestFailure, responseHeaders, upstreamFailure, upstreamRequestHeaders } from './proxy.ts';
+import { RequestFailure, upstreamFailure } from './failures.ts';
+import { responseHeaders, upstreamRequestHeaders } from './headers.ts';
 import type { BufferedResponse, Upstream, UpstreamRequest } from './upstreams.ts';
 
 /**
