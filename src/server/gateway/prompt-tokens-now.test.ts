@@ -1,6 +1,6 @@
 import { encode } from 'gpt-tokenizer';
 import { describe, expect, it } from 'vitest';
-import { countTextTokens, promptTokensNow } from './tokens.ts';
+import { countTextTokens, promptBytes, promptTexts, promptTokensNow } from './tokens.ts';
 
 describe('promptTokensNow (limits: admission without waiting for the tokenizer)', () => {
   const body = {
@@ -29,5 +29,22 @@ describe('promptTokensNow (limits: admission without waiting for the tokenizer)'
     // Too large, or one long run without whitespace, to count on the request path: bounded by bytes.
     expect(promptTokensNow({ prompt: 'word '.repeat(4000) })).toEqual({ tokens: 20_000, exact: false });
     expect(promptTokensNow({ prompt: 'x'.repeat(300) })).toEqual({ tokens: 300, exact: false });
+  });
+
+  it('promptBytes is the UTF-8 byte count of every prompt text, in every body shape', () => {
+    const bodies = [
+      body,
+      { model: 'm', prompt: ['héllo', 'wörld'] },
+      { model: 'm', input: [{ type: 'input_text', text: 'ünïcode' }], instructions: 'be brief' },
+      { model: 'm', system: [{ type: 'text', text: 'sys' }], messages: [{ role: 'user', content: 'hi' }] },
+      { model: 'm' },
+    ];
+    for (const each of bodies) {
+      const expected = promptTexts(each).reduce((sum, text) => sum + Buffer.byteLength(text), 0);
+      expect(promptBytes(each)).toBe(expected);
+    }
+    expect(promptBytes(body)).toBe(
+      Buffer.byteLength('Ünïcödé system prompt') + Buffer.byteLength('count these words please'),
+    );
   });
 });

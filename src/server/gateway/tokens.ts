@@ -120,6 +120,8 @@ export async function countTextTokens(text: string): Promise<number> {
   return total;
 }
 
+const PROMPT_FIELDS = ['system', 'instructions', 'messages', 'prompt', 'input'] as const;
+
 function collectText(value: unknown, out: string[]): void {
   if (typeof value === 'string') {
     out.push(value);
@@ -145,7 +147,7 @@ function collectText(value: unknown, out: string[]): void {
  */
 export function promptTexts(body: Record<string, unknown>): string[] {
   const out: string[] = [];
-  for (const field of ['system', 'instructions', 'messages', 'prompt', 'input']) {
+  for (const field of PROMPT_FIELDS) {
     if (body[field] !== undefined) collectText(body[field], out);
   }
   return out;
@@ -168,7 +170,23 @@ export async function estimatePromptTokens(body: Record<string, unknown>): Promi
  */
 export function promptBytes(body: Record<string, unknown>): number {
   let bytes = 0;
-  for (const text of promptTexts(body)) bytes += Buffer.byteLength(text, 'utf8');
+  for (const field of PROMPT_FIELDS) {
+    if (body[field] !== undefined) bytes += textBytes(body[field]);
+  }
+  return bytes;
+}
+
+/** The UTF-8 bytes of the texts collectText would collect, without collecting them. */
+function textBytes(value: unknown): number {
+  if (typeof value === 'string') return Buffer.byteLength(value, 'utf8');
+  let bytes = 0;
+  if (Array.isArray(value)) {
+    for (const item of value) bytes += textBytes(item);
+  } else if (value && typeof value === 'object') {
+    const record = value as Record<string, unknown>;
+    if (typeof record.text === 'string') bytes += Buffer.byteLength(record.text, 'utf8');
+    if (record.content !== undefined) bytes += textBytes(record.content);
+  }
   return bytes;
 }
 

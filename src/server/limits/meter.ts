@@ -43,6 +43,8 @@ export interface MeterOwner {
   model: string;
 }
 
+const NO_CROSSINGS: readonly LimitEventKind[] = [];
+
 export class Meter {
   reserved = 0;
   lease: LeasedAllowance | null = null;
@@ -116,12 +118,15 @@ export class Meter {
   }
 
   /** The crossings to report now, each once per window. */
-  crossings(now: number, rejected: boolean): LimitEventKind[] {
-    if (!this.counter && !rejected) return [];
+  crossings(now: number, rejected: boolean): readonly LimitEventKind[] {
+    if (!this.counter && !rejected) return NO_CROSSINGS;
     const used = this.used(now);
+    const soft = this.softPercent !== null && used * 100 >= this.softPercent * this.max;
+    // The usual settlement: under every mark, nothing to report and nothing allocated.
+    if (!soft && !rejected && used < this.max) return NO_CROSSINGS;
     const mark = this.mark(now);
     const out: LimitEventKind[] = [];
-    if (this.softPercent !== null && used * 100 >= this.softPercent * this.max && this.softMark !== mark) {
+    if (soft && this.softMark !== mark) {
       this.softMark = mark;
       out.push('soft_threshold');
     }
