@@ -1,5 +1,6 @@
 import type { Db } from '../db/connection.ts';
 import { hourStart } from '../db/hours.ts';
+import { keysetPages } from '../usage/usage.repository.ts';
 import type { CatalogProvider, PriceBook, PriceSource } from './price-book.ts';
 import type { CostCounts } from './rates.ts';
 
@@ -57,42 +58,30 @@ export async function repriceUsage(
   const total = Number((await countQuery.executeTakeFirst())?.n ?? 0);
   const outcome: RepriceOutcome = { rows: 0, changedRows: 0, costDeltaNanos: 0 };
   const counts: CostCounts = { prompt: 0, completion: 0, cached: 0, cacheWrite: 0, reasoning: 0 };
-  let cursor: { createdAt: number; id: string } | null = null;
-  for (;;) {
-    let page = db.kysely
-      .selectFrom('usage_records')
-      .select([
-        'id',
-        'created_at',
-        'user_id',
-        'user_name',
-        'source',
-        'api_key_id',
-        'api_key_name',
-        'model',
-        'upstream',
-        'prompt_tokens',
-        'completion_tokens',
-        'cached_tokens',
-        'cache_write_tokens',
-        'reasoning_tokens',
-        'cost_nanos',
-        'price_source',
-      ])
-      .where('created_at', '>=', options.from)
-      .where('created_at', '<', options.to);
-    if (options.model !== undefined) page = page.where('model', '=', options.model);
-    if (cursor) {
-      const { createdAt, id } = cursor;
-      page = page.where((eb) =>
-        eb.or([
-          eb('created_at', '>', createdAt),
-          eb.and([eb('created_at', '=', createdAt), eb('id', '>', id)]),
-        ]),
-      );
-    }
-    const rows = await page.orderBy('created_at').orderBy('id').limit(batchRows).execute();
-    if (rows.length === 0) break;
+  let page = db.kysely
+    .selectFrom('usage_records')
+    .select([
+      'id',
+      'created_at',
+      'user_id',
+      'user_name',
+      'source',
+      'api_key_id',
+      'api_key_name',
+      'model',
+      'upstream',
+      'prompt_tokens',
+      'completion_tokens',
+      'cached_tokens',
+      'cache_write_tokens',
+      'reasoning_tokens',
+      'cost_nanos',
+      'price_source',
+    ])
+    .where('created_at', '>=', options.from)
+    .where('created_at', '<', options.to);
+  if (options.model !== undefined) page = page.where('model', '=', options.model);
+  for await (const rows of keysetPages(page, batchRows)) {
     const changes: { id: string; cost: number | null; source: PriceSource }[] = [];
     const deltas = new Map<string, Delta>();
     for (const row of rows) {
@@ -169,9 +158,6 @@ export async function repriceUsage(
     outcome.rows += rows.length;
     outcome.changedRows += changes.length;
     options.onProgress?.(outcome.rows, total);
-    const last = rows[rows.length - 1];
-    if (!last || rows.length < batchRows) break;
-    cursor = { createdAt: Number(last.created_at), id: last.id };
   }
   return outcome;
 }

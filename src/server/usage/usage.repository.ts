@@ -305,6 +305,35 @@ export async function findApiKeyStates(db: Db, ids: readonly string[]): Promise<
   return states;
 }
 
+/**
+ * The rows of a raw-row query in pages of `size`, in (created_at, id) order, each page read after
+ * the last row of the one before (a keyset cursor: every page costs the same, whatever the table's
+ * size, and memory stays at one page).
+ */
+export async function* keysetPages<O extends { created_at: number; id: string }>(
+  query: SelectQueryBuilder<Database, 'usage_records', O>,
+  size: number,
+): AsyncGenerator<O[]> {
+  let cursor: { createdAt: number; id: string } | null = null;
+  for (;;) {
+    const from = cursor;
+    const after = from
+      ? query.where((eb) =>
+          eb.or([
+            eb('created_at', '>', from.createdAt),
+            eb.and([eb('created_at', '=', from.createdAt), eb('id', '>', from.id)]),
+          ]),
+        )
+      : query;
+    const rows: O[] = await after.orderBy('created_at').orderBy('id').limit(size).execute();
+    if (rows.length === 0) return;
+    yield rows;
+    const last = rows[rows.length - 1];
+    if (!last || rows.length < size) return;
+    cursor = { createdAt: Number(last.created_at), id: last.id };
+  }
+}
+
 export interface RecordQuery {
   range: TimeRange;
   userId?: string;
@@ -320,24 +349,12 @@ export async function* iterateUsageRecords(
   query: RecordQuery,
   pageSize = 1000,
 ): AsyncGenerator<UsageRecordRow[]> {
-  let cursor: { createdAt: number; id: string } | null = null;
-  for (;;) {
-    let page = db.kysely.selectFrom('usage_records').selectAll();
-    if (query.range.start !== null) page = page.where('created_at', '>=', query.range.start);
-    if (query.range.end !== null) page = page.where('created_at', '<', query.range.end);
-    if (query.userId !== undefined) page = page.where('user_id', '=', query.userId);
-    if (query.apiKeyId !== undefined) page = page.where('api_key_id', '=', query.apiKeyId);
-    if (cursor) {
-      const { createdAt, id } = cursor;
-      page = page.where((eb) =>
-        eb.or([
-          eb('created_at', '>', createdAt),
-          eb.and([eb('created_at', '=', createdAt), eb('id', '>', id)]),
-        ]),
-      );
-    }
-    const rows = await page.orderBy('created_at').orderBy('id').limit(pageSize).execute();
-    if (rows.length === 0) return;
+  let page = db.kysely.selectFrom('usage_records').selectAll();
+  if (query.range.start !== null) page = page.where('created_at', '>=', query.range.start);
+  if (query.range.end !== null) page = page.where('created_at', '<', query.range.end);
+  if (query.userId !== undefined) page = page.where('user_id', '=', query.userId);
+  if (query.apiKeyId !== undefined) page = page.where('api_key_id', '=', query.apiKeyId);
+  for await (const rows of keysetPages(page, pageSize)) {
     yield rows.map((row) => ({
       ...row,
       prompt_tokens: Number(row.prompt_tokens),
@@ -352,10 +369,6 @@ export async function* iterateUsageRecords(
       reasoning_tokens: row.reasoning_tokens === null ? null : Number(row.reasoning_tokens),
       cost_nanos: row.cost_nanos === null ? null : Number(row.cost_nanos),
     }));
-    if (rows.length < pageSize) return;
-    const last = rows[rows.length - 1];
-    if (!last) return;
-    cursor = { createdAt: Number(last.created_at), id: last.id };
   }
 }
 
