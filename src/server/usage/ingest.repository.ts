@@ -1,4 +1,4 @@
-import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import type { Db } from '../db/connection.ts';
 import type { Database } from '../db/schema.ts';
 import {
@@ -68,7 +68,7 @@ export async function insertUsageJsonArrayPostgres(db: Db, array: Buffer): Promi
 }
 
 async function insertJsonArrayPostgres(
-  trx: Kysely<Database> | Transaction<Database>,
+  trx: Kysely<Database>,
   jsonArray: RawBuilder<unknown>,
 ): Promise<number> {
   const result = await sql<{ n: number }>`

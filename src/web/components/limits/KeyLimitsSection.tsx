@@ -1,11 +1,12 @@
 import { Gauge } from 'lucide-react';
 import { useEffect, useRef, useState } from 'react';
 import type { KeyLimitsStatus, LimitUsage } from '../../../shared/limits.ts';
-import { formatCount, formatDateTime, formatTokens, formatUsd, percent } from '../../format.ts';
+import { formatCount, formatDateTime, formatTokens, formatUsd } from '../../format.ts';
 import { useKeyLimits, useSetKeyLimits, useUserLimits } from '../../hooks/useLimits.ts';
 import { ErrorState, InlineError } from '../States.tsx';
 import { useToast } from '../Toast.tsx';
 import { draftOf, EMPTY_DRAFT, type KeyLimitsDraft, KeyLimitsFields, limitsOf } from './KeyLimitsFields.tsx';
+import { UsageBar } from './UsageBar.tsx';
 
 const LABELS: Record<LimitUsage['limit'], string> = {
   rpm: 'Requests / minute',
@@ -28,7 +29,6 @@ export function LimitBadge({ status }: { status: KeyLimitsStatus }) {
 }
 
 function UsageLine({ usage }: { usage: LimitUsage }) {
-  const share = percent(usage.used, usage.max);
   const format =
     usage.limit === 'usd_budget'
       ? formatUsd
@@ -43,16 +43,7 @@ function UsageLine({ usage }: { usage: LimitUsage }) {
           <span data-testid="used">{format(usage.used)}</span> / {format(usage.max)}
         </span>
       </div>
-      <div className="bar-track" aria-hidden="true">
-        <div
-          className="bar-fill"
-          style={{
-            width: `${Math.min(100, share)}%`,
-            background:
-              share >= 90 ? 'var(--color-danger)' : share >= 70 ? 'var(--color-warning)' : undefined,
-          }}
-        />
-      </div>
+      <UsageBar used={usage.used} max={usage.max} />
       {usage.resets_at && usage.used > 0 ? (
         <span className="hint">resets at {formatDateTime(usage.resets_at)}</span>
       ) : null}

@@ -1,8 +1,9 @@
 import { Gauge } from 'lucide-react';
 import type { QuotaStatus } from '../../../shared/limits.ts';
 import type { UsageBucket, UsageRange } from '../../api.ts';
-import { formatCount, formatTokens, percent } from '../../format.ts';
+import { formatCount, formatTokens } from '../../format.ts';
 import { useQuotas } from '../../hooks/useLimits.ts';
+import { UsageBar } from './UsageBar.tsx';
 
 const HOURS_PER_BUCKET: Record<UsageRange['period'], number> = { day: 1, week: 24, month: 24, all: 730 };
 
@@ -89,12 +90,7 @@ export function QuotaForecast({
                     {(item.kind === 'Tokens' ? formatTokens : formatCount)(item.max)}
                   </span>
                 </div>
-                <div className="bar-track" aria-hidden="true">
-                  <div
-                    className="bar-fill"
-                    style={{ width: `${Math.min(100, percent(item.current, item.max))}%` }}
-                  />
-                </div>
+                <UsageBar used={item.current} max={item.max} tones={false} />
                 <span className="hint">
                   {item.withinLimits ? '✓ Within limits' : `⚠ ${formatHours(item.hours)} left`}
                 </span>

@@ -2,11 +2,12 @@ import { Plus, Trash2 } from 'lucide-react';
 import { useEffect, useRef, useState } from 'react';
 import { QUOTA_WINDOWS, type QuotaStatus } from '../../../shared/limits.ts';
 import type { AdminUser } from '../../api.ts';
-import { formatCount, formatTokens, percent } from '../../format.ts';
+import { formatCount, formatTokens } from '../../format.ts';
 import { useQuotas, useSaveQuotas } from '../../hooks/useLimits.ts';
 import { useModels } from '../../hooks/useModels.ts';
 import { InlineError, Loading } from '../States.tsx';
 import { useToast } from '../Toast.tsx';
+import { UsageBar } from './UsageBar.tsx';
 import { UserBudgetFields } from './UserBudgetFields.tsx';
 
 const WINDOW_LABELS: Record<(typeof QUOTA_WINDOWS)[number], string> = {
@@ -49,19 +50,9 @@ function Progress({
   format: (n: number) => string;
 }) {
   if (max === null) return null;
-  const share = percent(current, max);
   return (
     <div className="limit-line">
-      <div className="bar-track" aria-hidden="true">
-        <div
-          className="bar-fill"
-          style={{
-            width: `${Math.min(100, share)}%`,
-            background:
-              share >= 90 ? 'var(--color-danger)' : share >= 70 ? 'var(--color-warning)' : undefined,
-          }}
-        />
-      </div>
+      <UsageBar used={current} max={max} />
       <span className="small muted num">
         {format(current)} / {format(max)}
       </span>
