@@ -138,13 +138,24 @@ export class Meter {
   }
 }
 
-const budget = (
-  limit: LimitName,
-  max: number,
-  window: KeyLimits['budget_window'],
+/** The token and USD budgets of a key or a user (the fields both have), over their fixed UTC period. */
+function budgetMeters(
   owner: MeterOwner,
-  soft: number | null,
-) => new Meter(limit, max, new PeriodCounter(window), window, owner, soft);
+  limits: UserLimits,
+  tokenLimit: LimitName,
+  usdLimit: LimitName,
+): Meter[] {
+  const { budget_window: window, soft_threshold: soft } = limits;
+  const meters: Meter[] = [];
+  if (limits.token_budget !== null) {
+    meters.push(new Meter(tokenLimit, limits.token_budget, new PeriodCounter(window), window, owner, soft));
+  }
+  if (limits.usd_budget !== null) {
+    const max = Math.round(limits.usd_budget * NANOS_PER_USD);
+    meters.push(new Meter(usdLimit, max, new PeriodCounter(window), window, owner, soft));
+  }
+  return meters;
+}
 
 export function keyMeters(owner: MeterOwner, limits: KeyLimits): Meter[] {
   const meters: Meter[] = [];
@@ -153,31 +164,13 @@ export function keyMeters(owner: MeterOwner, limits: KeyLimits): Meter[] {
   if (limits.tpm !== null) meters.push(new Meter('tpm', limits.tpm, minute(), '1m', owner, null));
   if (limits.max_parallel !== null)
     meters.push(new Meter('max_parallel', limits.max_parallel, null, '', owner, null));
-  if (limits.token_budget !== null) {
-    meters.push(
-      budget('token_budget', limits.token_budget, limits.budget_window, owner, limits.soft_threshold),
-    );
-  }
-  if (limits.usd_budget !== null) {
-    const max = Math.round(limits.usd_budget * NANOS_PER_USD);
-    meters.push(budget('usd_budget', max, limits.budget_window, owner, limits.soft_threshold));
-  }
+  meters.push(...budgetMeters(owner, limits, 'token_budget', 'usd_budget'));
   return meters;
 }
 
 /** A user's budgets: every request of the user (any key, the web UI) counts. */
 export function userMeters(owner: MeterOwner, limits: UserLimits): Meter[] {
-  const meters: Meter[] = [];
-  if (limits.token_budget !== null) {
-    meters.push(
-      budget('user_token_budget', limits.token_budget, limits.budget_window, owner, limits.soft_threshold),
-    );
-  }
-  if (limits.usd_budget !== null) {
-    const max = Math.round(limits.usd_budget * NANOS_PER_USD);
-    meters.push(budget('user_usd_budget', max, limits.budget_window, owner, limits.soft_threshold));
-  }
-  return meters;
+  return budgetMeters(owner, limits, 'user_token_budget', 'user_usd_budget');
 }
 
 export interface QuotaRuleLimits {
