@@ -26,7 +26,8 @@ const TABLES = [
 ];
 
 async function listTables(database: TestDatabase): Promise<string[]> {
-  // On PostgreSQL, introspection lists every schema's tables; other test files own other schemas.
+  // keytally's PostgreSQL introspection reads only the current schema (current-schema-dialect.ts);
+  // the filter keeps this helper honest should that ever change.
   const schema =
     database.dialect === 'postgres'
       ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(database.db.kysely)).rows[0]

@@ -1,9 +1,10 @@
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, SqliteDialect } from 'kysely';
 import type pg from 'pg';
 import { isPostgresUrl } from '../config.ts';
 import { createPrivateFile, makePrivateDir } from '../data-dir.ts';
+import { CurrentSchemaPostgresDialect } from './current-schema-dialect.ts';
 import type { DialectName } from './dialect.ts';
 import type { Database } from './schema.ts';
 import { applySqlitePragmas } from './sqlite-pragmas.ts';
@@ -120,7 +121,7 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
       { cause: error },
     );
   }
-  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const kysely = new Kysely<Database>({ dialect: new CurrentSchemaPostgresDialect({ pool }) });
   return {
     kysely,
     dialect: 'postgres',
