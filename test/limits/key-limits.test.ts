@@ -14,6 +14,15 @@ import {
  * Issue #13 acceptance, single instance, with the official `openai` client: rpm, token budgets,
  * max_parallel, 64-request bursts, the 429 shapes and the x-ratelimit-* headers.
  */
+/** Polls `check` every 20 ms for up to 5 s (a reservation freed by a socket's close comes a tick later). */
+async function waitFor(check: () => Promise<boolean>): Promise<void> {
+  for (let tries = 0; tries < 250; tries += 1) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error('waitFor: never true');
+}
+
 describe.each(DIALECTS)('per-key limits on %s', (dialect) => {
   let f: LimitsFixture;
 
@@ -131,6 +140,71 @@ describe.each(DIALECTS)('per-key limits on %s', (dialect) => {
     }
     await first;
     expect((await outcome(ask(client))).ok).toBe(true);
+  });
+
+  it('max_parallel 1 is freed however a request ends: answered, refused upstream, cut, streamed, abandoned', async () => {
+    const { id, key, client } = await f.createKey({ max_parallel: 1, rpm: 1000 });
+    const inFlight = async () => {
+      const status = await f.t.app.inject({
+        method: 'GET',
+        url: '/api/auth/api-keys/limits',
+        cookies: { session: f.admin.session },
+      });
+      const key = status.json().keys.find((k: { id: string }) => k.id === id);
+      return key.usage.find((u: { limit: string }) => u.limit === 'max_parallel').used as number;
+    };
+    const next = async () => {
+      // The slot is free again: the next request is admitted.
+      expect(await inFlight()).toBe(0);
+      expect((await outcome(ask(client))).ok).toBe(true);
+    };
+    const chat = (model: string, extra: Record<string, unknown> = {}, signal?: AbortSignal) =>
+      fetch(`${f.t.baseUrl}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          model,
+          messages: [{ role: 'user', content: PROMPT_13 }],
+          max_tokens: 6,
+          ...extra,
+        }),
+        signal,
+      });
+    // Answered: settled by its usage row; the answer carries the key's headers.
+    const answered = await chat('fake-model');
+    expect(answered.status).toBe(200);
+    // Of the two request limits, max_parallel has the least room: its numbers are the headers'.
+    expect(answered.headers.get('x-ratelimit-limit-requests')).toBe('1');
+    expect(answered.headers.get('x-ratelimit-remaining-requests')).toBe('0');
+    await answered.text();
+    await next();
+    // Refused by the upstream (no usage row): freed once the error answer is out, which still says the limits.
+    const refused = await chat(`fake-500-${dialect}`);
+    expect(refused.status).toBe(500);
+    expect(refused.headers.get('x-ratelimit-limit-requests')).toBe('1');
+    await refused.text();
+    await next();
+    // The client leaves while the upstream is still thinking.
+    const leaving = new AbortController();
+    const cut = chat(`fake-slow-parallel-${dialect}`, {}, leaving.signal).catch(() => null);
+    await f.upstream.waitForRequestStart((r) => r.body?.model === `fake-slow-parallel-${dialect}`);
+    leaving.abort();
+    await cut;
+    await waitFor(async () => (await inFlight()) === 0);
+    await next();
+    // Streamed to its end, and a stream the client abandons half-way.
+    const streamed = await chat('fake-model', { stream: true });
+    expect(streamed.headers.get('x-ratelimit-remaining-requests')).not.toBeNull();
+    await streamed.text();
+    await next();
+    const abandoning = new AbortController();
+    const long = await chat(`fake-long-${dialect}`, { stream: true }, abandoning.signal);
+    const reader = long.body?.getReader();
+    await reader?.read();
+    abandoning.abort();
+    await reader?.cancel().catch(() => {});
+    await waitFor(async () => (await inFlight()) === 0);
+    await next();
   });
 
   it('rejections are counted per key and in metrics; a bad limit is refused with the field named', async () => {

@@ -24,7 +24,9 @@ export function modelNotFound(model: string, upstreams: UpstreamSet): NotFoundEr
 /**
  * Checks and reserves every limit that applies; throws the 429 when one does not fit. Synchronous
  * unless a limit close to full needs the tokenizer loaded or a shared budget a lease: a key without
- * limits costs two map look-ups and no promise.
+ * limits costs two map look-ups and no promise. Whoever ends the request frees the ticket: its
+ * settlement (the usage row), sendWhole once a non-2xx answer is out, a relay's close, or forward's
+ * catch (nothing listens on the socket per request for it).
  */
 export function admit(
   deps: ProxyDeps,
@@ -42,18 +44,12 @@ export function admit(
     throw new RequestFailure('limited', error);
   }
   if (admitted instanceof Promise) {
-    return admitted.then(releaseOnClose(reply), (error: unknown) => {
+    return admitted.catch((error: unknown) => {
       throw new RequestFailure('limited', error);
     });
   }
-  return admitted ? releaseOnClose(reply)(admitted) : null;
+  return admitted;
 }
-
-// Whatever ends the response (an answer, an error, the client leaving) frees the reservation.
-const releaseOnClose = (reply: FastifyReply) => (ticket: Ticket) => {
-  reply.raw.once('close', ticket.release);
-  return ticket;
-};
 
 /** A request that passed admission: its body, caller, model and the upstream serving it. */
 export interface Admission {

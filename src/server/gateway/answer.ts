@@ -33,6 +33,7 @@ export function createRelay(
           exchange.ticket,
         );
       } catch (error) {
+        exchange.ticket?.release();
         deps.metrics.unrecorded.inc({ reason: 'recorder_error' });
         request.log.error({ err: error }, 'could not record the usage of a stream');
         throw error;
@@ -43,6 +44,7 @@ export function createRelay(
       buildRow(exchange, usage.model, usage.counts, usage.completionText, true)
         .then((row) => record(deps, row, exchange.ticket))
         .catch((failure) => {
+          exchange.ticket?.release();
           deps.metrics.unrecorded.inc({ reason: 'recorder_error' });
           request.log.error({ err: failure }, 'could not record usage of an interrupted stream');
         });
@@ -62,7 +64,13 @@ export function sendRelay(
     .code(response.statusCode)
     .headers(responseHeaders(response.headers))
     .header('x-keytally-overhead-ms', overhead.toFixed(2));
-  exchange.ticket?.applyHeaders(reply, response.headers);
+  const { ticket } = exchange;
+  if (ticket) {
+    ticket.writeHeaders(reply);
+    // Settled at the relay's end; should that never come (a stream cut before it began), the
+    // response's close frees the reservation.
+    reply.raw.once('close', () => ticket.release());
+  }
   return reply.send(relay);
 }
 
@@ -99,6 +107,11 @@ export async function sendWhole(
     .code(response.statusCode)
     .headers(responseHeaders(response.headers))
     .header('x-keytally-overhead-ms', overhead.toFixed(2));
-  exchange.ticket?.applyHeaders(reply, response.headers);
-  return reply.send(response.body);
+  const { ticket } = exchange;
+  if (!ticket) return reply.send(response.body);
+  ticket.writeHeaders(reply);
+  const sent = reply.send(response.body);
+  // A recorded answer settled its ticket above; any other (a non-2xx) frees it once it is out.
+  ticket.release();
+  return sent;
 }

@@ -138,69 +138,79 @@ async function forward(
   const { json, auth, requestedModel, upstream } = admitModelRequest(deps, request, shape.api);
   let ticket = admit(deps, auth, requestedModel, json, reply, upstream.provider);
   if (ticket instanceof Promise) ticket = await ticket;
-  const stream = shape.streams(json);
-  let outgoing = json;
-  let stripUsageChunk = false;
-  if (stream && (endpoint === '/chat/completions' || endpoint === '/completions')) {
-    const options = (
-      typeof json.stream_options === 'object' && json.stream_options !== null ? json.stream_options : {}
-    ) as Json;
-    if (options.include_usage !== true) {
-      outgoing = { ...json, stream_options: { ...options, include_usage: true } };
-      stripUsageChunk = true;
+  try {
+    const stream = shape.streams(json);
+    let outgoing = json;
+    let stripUsageChunk = false;
+    if (stream && (endpoint === '/chat/completions' || endpoint === '/completions')) {
+      const options = (
+        typeof json.stream_options === 'object' && json.stream_options !== null ? json.stream_options : {}
+      ) as Json;
+      if (options.include_usage !== true) {
+        outgoing = { ...json, stream_options: { ...options, include_usage: true } };
+        stripUsageChunk = true;
+      }
     }
-  }
-  const exchange: Exchange = {
-    deps,
-    request,
-    reply,
-    auth,
-    json,
-    requestedModel,
-    upstream,
-    shape,
-    stream,
-    startedAt,
-    timeoutMs,
-    ticket,
-  };
-  const outgoingRequest = {
-    path: endpoint,
-    method: 'POST' as const,
-    headers: upstreamRequestHeaders(request),
-    body: JSON.stringify(outgoing),
-  };
-
-  const sentAt = performance.now();
-  if (!stream && upstream.exchange) {
-    // Non-streamed: the answer is read whole through undici's handler interface.
-    const pending = upstream.exchange(outgoingRequest);
-    let clientGone = false;
-    const onClientClose = () => {
-      if (reply.raw.writableFinished) return;
-      clientGone = true;
-      pending.abort();
+    const exchange: Exchange = {
+      deps,
+      request,
+      reply,
+      auth,
+      json,
+      requestedModel,
+      upstream,
+      shape,
+      stream,
+      startedAt,
+      timeoutMs,
+      ticket,
     };
-    reply.raw.on('close', onClientClose);
-    let response: BufferedResponse;
-    try {
-      response = await pending.response;
-    } catch (error) {
-      if (clientGone) throw new RequestFailure('client_closed', error);
-      throw failureOf(error, upstream, timeoutMs, performance.now() - sentAt);
-    } finally {
-      reply.raw.off('close', onClientClose);
+    const outgoingRequest = {
+      path: endpoint,
+      method: 'POST' as const,
+      headers: upstreamRequestHeaders(request),
+      body: JSON.stringify(outgoing),
+    };
+
+    const sentAt = performance.now();
+    if (!stream && upstream.exchange) {
+      // Non-streamed: the answer is read whole through undici's handler interface.
+      const pending = upstream.exchange(outgoingRequest);
+      let clientGone = false;
+      const onClientClose = () => {
+        if (reply.raw.writableFinished) return;
+        clientGone = true;
+        pending.abort();
+      };
+      reply.raw.on('close', onClientClose);
+      let response: BufferedResponse;
+      try {
+        response = await pending.response;
+      } catch (error) {
+        if (clientGone) throw new RequestFailure('client_closed', error);
+        throw failureOf(error, upstream, timeoutMs, performance.now() - sentAt);
+      } finally {
+        reply.raw.off('close', onClientClose);
+      }
+      if (isStreamAnswer(shape, response)) {
+        // An upstream that streams although the client did not ask: relay it, reading its usage.
+        const relay = createRelay(exchange, false, noop, noop);
+        relay.feed(response.body);
+        relay.finish();
+        return sendRelay(exchange, relay, response, sentAt);
+      }
+      return sendWhole(exchange, response, performance.now() - sentAt);
     }
-    if (isStreamAnswer(shape, response)) {
-      // An upstream that streams although the client did not ask: relay it, reading its usage.
-      const relay = createRelay(exchange, false, noop, noop);
-      relay.feed(response.body);
-      relay.finish();
-      return sendRelay(exchange, relay, response, sentAt);
+    return forwardStreamed(exchange, outgoingRequest, stripUsageChunk, sentAt);
+  } catch (error) {
+    // Ended before a recorded answer (the upstream failed, the client left, the row could not be
+    // journaled): the reservation is freed now, and the error answer still says the limits.
+    if (ticket) {
+      ticket.release();
+      if (!reply.sent) ticket.writeHeaders(reply);
     }
-    return sendWhole(exchange, response, performance.now() - sentAt);
+    throw error;
   }
-  return forwardStreamed(exchange, outgoingRequest, stripUsageChunk, sentAt);
 }
 
 const noop = () => {};

@@ -42,11 +42,7 @@ export async function buildRow(
 export async function record(deps: ProxyDeps, row: UsageEvent, ticket: Ticket | null): Promise<void> {
   // Settled before the row is journaled: a limits reload that flushes the journal then finds the
   // row in the database and this request's usage in no counter twice.
-  ticket?.settle({
-    model: row.model,
-    total_tokens: row.total_tokens ?? 0,
-    cost_nanos: row.cost_nanos ?? null,
-  });
+  ticket?.settle(row);
   await deps.recorder.record(row);
   deps.metrics.countTokens(row.source, row.model, row.prompt_tokens ?? 0, row.completion_tokens ?? 0);
   if (row.cost_nanos) deps.metrics.countCost(row.source, row.model, row.cost_nanos);

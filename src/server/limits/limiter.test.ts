@@ -11,7 +11,7 @@ import { keyMeters, type Meter, type RequestAmounts } from './meter.ts';
  * off the request path, and a limit close to full admits exactly what exact counts would.
  */
 
-const reply = { headers: () => reply } as unknown as FastifyReply;
+const reply = { headers: () => reply, header: () => reply } as unknown as FastifyReply;
 const events: LimitEventSink = { emit: () => {}, close: async () => {} } as unknown as LimitEventSink;
 const who = { userId: 'u1', keyId: 'k1' };
 const owner = { userId: 'u1', keyId: 'k1', keyName: 'key', quotaId: null, model: '' };
@@ -42,7 +42,7 @@ function setup(limits: Partial<KeyLimits>, loaded = true) {
     limiter,
     meters,
     budget: meters.find((meter) => meter.unit === 'tokens') as Meter,
-    admit: () => limiter.reserve(meters, who, BOUND, reply, exact),
+    admit: () => limiter.reserve(meters, who.userId, who.keyId, BOUND, reply, exact),
     exactCalls: () => exactCalls,
     loads: () => loads,
   };
@@ -102,5 +102,38 @@ describe('Limiter: byte-bound reservations, exact when a limit gets close', () =
     const s = setup({ token_budget: 100 });
     expect(() => s.admit()).toThrow(/token_budget.*this request needs 150/);
     expect(s.budget.reserved).toBe(0);
+  });
+});
+
+describe('RateLimitHeaders: the room left as of admission', () => {
+  const headersAfterOne = (limits: Partial<KeyLimits>) => {
+    const s = setup(limits);
+    return admitted(s.admit)?.headers ?? null;
+  };
+
+  it('names the meter with the least room of each unit, and its room after this request', () => {
+    const headers = headersAfterOne({ rpm: 10, max_parallel: 3, tpm: 100_000, token_budget: 5000 });
+    expect(headers?.limitRequests).toBe('3');
+    expect(headers?.remainingRequests).toBe('2');
+    expect(headers?.limitTokens).toBe('5000');
+    expect(headers?.remainingTokens).toBe(String(5000 - BOUND.tokens));
+    expect(headers?.resetTokens).toMatch(/^(\d+h)?(\d+m)?\d+s$|^\d+ms$/);
+  });
+
+  it.each([
+    [5_000_000_000_123, '4999999999673'],
+    [2_000_000_450, '2000000000'],
+    [3_000_000_457, '3000000007'],
+    [1_000_000_449, '999999999'],
+    [Number.MAX_SAFE_INTEGER, String(Number.MAX_SAFE_INTEGER - BOUND.tokens)],
+  ])('writes a budget of %d as its exact room past 2^30: %s', (budget, expected) => {
+    expect(headersAfterOne({ token_budget: budget })?.remainingTokens).toBe(expected);
+  });
+
+  it('has no request headers without a request limit, and none at all for a USD budget alone', () => {
+    const tokensOnly = headersAfterOne({ token_budget: 1000 });
+    expect(tokensOnly?.limitRequests).toBeNull();
+    expect(tokensOnly?.limitTokens).toBe('1000');
+    expect(headersAfterOne({ usd_budget: 5 })).toBeNull();
   });
 });

@@ -80,6 +80,8 @@ const LEASE_IDLE_MS = 1000;
 const QUOTA_REFRESH_MS = 2000;
 
 const completionFields = ['max_tokens', 'max_completion_tokens', 'max_output_tokens'] as const;
+// What a request reserves against request-counting limits alone (rpm, max_parallel, quota requests).
+const NOTHING: RequestAmounts = { tokens: 0, nanos: 0 };
 
 /** What a request may produce: its `max_tokens` (any spelling, Ollama's `num_predict`), else the configured default. */
 export function completionAllowance(body: Record<string, unknown>, fallback: number): number {
@@ -258,14 +260,15 @@ export async function createLimits(options: LimitsOptions): Promise<Limits> {
     admit(auth, model, body, reply, provider) {
       const meters = limiter.metersFor(auth, model);
       if (!meters) return null;
-      const who = { userId: auth.user.id, keyId: auth.apiKey?.id ?? null };
+      const userId = auth.user.id;
+      const keyId = auth.apiKey?.id ?? null;
       let tokens = false;
       let dollars = false;
       for (const meter of meters) {
         if (meter.unit === 'tokens') tokens = true;
         else if (meter.unit === 'nanos') dollars = true;
       }
-      if (!tokens && !dollars) return limiter.reserve(meters, who, { tokens: 0, nanos: 0 }, reply);
+      if (!tokens && !dollars) return limiter.reserve(meters, userId, keyId, NOTHING, reply);
       const completion = completionAllowance(body, config.defaultCompletionTokens);
       if (dollars) limiter.admittingModel(model);
       const amountsOf = (prompt: number): RequestAmounts => {
@@ -276,7 +279,7 @@ export async function createLimits(options: LimitsOptions): Promise<Limits> {
       };
       // The prompt's bytes bound its tokens: reserved while every limit has room (no tokenizer, ~30 MB
       // and microseconds a request, on the request path); counted exactly when a limit gets close.
-      return limiter.reserve(meters, who, amountsOf(promptBytes(body)), reply, () => {
+      return limiter.reserve(meters, userId, keyId, amountsOf(promptBytes(body)), reply, () => {
         if (!tokenizerLoaded()) return null;
         return amountsOf(promptTokensNow(body).tokens);
       });

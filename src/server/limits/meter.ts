@@ -27,11 +27,11 @@ export interface RequestAmounts {
   nanos: number | null;
 }
 
-/** What a usage row adds when a request settles. */
+/** What a usage row adds when a request settles (the row itself: no copy per request). */
 export interface SettledRow {
   model: string;
-  total_tokens: number;
-  cost_nanos: number | null;
+  total_tokens?: number | null;
+  cost_nanos?: number | null;
 }
 
 export interface MeterOwner {
@@ -91,7 +91,11 @@ export class Meter {
   }
 
   amountOf(row: SettledRow): number {
-    return this.unit === 'tokens' ? row.total_tokens : this.unit === 'nanos' ? (row.cost_nanos ?? 0) : 1;
+    return this.unit === 'tokens'
+      ? (row.total_tokens ?? 0)
+      : this.unit === 'nanos'
+        ? (row.cost_nanos ?? 0)
+        : 1;
   }
 
   used(now: number): number {
@@ -112,7 +116,7 @@ export class Meter {
 
   /** Which window a crossing belongs to (each is reported once per window). */
   private mark(now: number): number {
-    if (this.counter instanceof PeriodCounter) return this.counter.period(now).start;
+    if (this.counter instanceof PeriodCounter) return this.counter.periodStart(now);
     const windowMs = this.counter instanceof RollingCounter ? this.counter.windowMs : 60_000;
     return Math.floor(now / windowMs);
   }

@@ -128,32 +128,43 @@ export class PeriodCounter implements UsageCounter {
 
   /** The period holding `now` (rolled over when the previous one ended). */
   period(now: number): { start: number; end: number } {
-    if (now >= this.end || now < this.start) {
-      const next = budgetPeriod(this.window, now);
-      if (next.start !== this.start) this.used = 0;
-      this.start = next.start;
-      this.end = next.end;
-    }
+    this.roll(now);
     return { start: this.start, end: this.end };
+  }
+
+  periodStart(now: number): number {
+    this.roll(now);
+    return this.start;
+  }
+
+  /** Rolls over to the period holding `now`; allocates nothing (it runs on every request). */
+  private roll(now: number): void {
+    if (now < this.end && now >= this.start) return;
+    const next = budgetPeriod(this.window, now);
+    if (next.start !== this.start) this.used = 0;
+    this.start = next.start;
+    this.end = next.end;
   }
 
   add(at: number, amount: number): void {
     // A request admitted in the previous period and settled in this one belongs to the previous one.
     if (at < this.start) return;
-    const { start, end } = this.period(at);
-    if (at >= start && at < end) this.used += amount;
+    this.roll(at);
+    if (at >= this.start && at < this.end) this.used += amount;
   }
 
   total(now: number): number {
-    this.period(now);
+    this.roll(now);
     return this.used;
   }
 
   freesAt(now: number, amount: number): number {
-    return amount <= 0 ? now : this.period(now).end;
+    if (amount <= 0) return now;
+    this.roll(now);
+    return this.end;
   }
 
   clearsAt(now: number): number {
-    return this.total(now) > 0 ? this.period(now).end : now;
+    return this.total(now) > 0 ? this.end : now;
   }
 }
