@@ -67,6 +67,9 @@ interface Flags {
    * settlement (issue #13). The report adds its throughput and CPU per request ÷ keytally's.
    */
   limits: boolean;
+  /** `--limits-pairs`, `--limits-seconds`: the alternating off/on windows of `--limits=on` (30 × 2 s). */
+  limitsPairs: number;
+  limitsSeconds: number;
 }
 
 function parseFlags(args: string[]): Flags {
@@ -83,13 +86,16 @@ function parseFlags(args: string[]): Flags {
     cpuProf: get('cpu-prof'),
     streams: (get('stream') ?? 'false,true').split(',').map((value) => value === 'true'),
     // 5 rounds × 2 cells × 2 dialects × 2 loaders × 2 targets × 5 s: ~7 min of load, ~10 min in all.
-    rounds: Math.max(1, Number(get('rounds') ?? 5)),
+    // `--rounds=0`: no paired rounds (e.g. only `--limits=on`'s pairs).
+    rounds: Math.max(0, Number(get('rounds') ?? 5)),
     loaders: (get('loaders') ?? 'wrk,autocannon')
       .split(',')
       .filter((l): l is Loader => l === 'wrk' || l === 'autocannon'),
     loopDelay: args.includes('--loop-delay'),
     prices: (get('prices') ?? 'on').split(',').map((value) => value !== 'off'),
     limits: get('limits') === 'on',
+    limitsPairs: Math.max(1, Number(get('limits-pairs') ?? 30)),
+    limitsSeconds: Math.max(1, Number(get('limits-seconds') ?? 2)),
   };
 }
 
@@ -466,8 +472,8 @@ export async function run(args: string[]): Promise<void> {
   loadAverageAtStart = os.loadavg();
   const measurements: Measurement[] = [];
   const peaks: Record<string, number> = {};
-  const sideBySide: SideBySide[] = [];
-  if (flags.parts.includes('proxy')) await runProxy(flags, measurements, peaks, sideBySide);
+  const limitsPairs: LimitsPair[] = [];
+  if (flags.parts.includes('proxy')) await runProxy(flags, measurements, peaks, limitsPairs);
   const recorder: RecorderMeasurement[] = [];
   if (flags.parts.includes('recorder')) {
     for (const dialect of flags.dialects) {
@@ -478,32 +484,32 @@ export async function run(args: string[]): Promise<void> {
       );
     }
   }
-  report(flags, measurements, peaks, recorder, sideBySide);
+  report(flags, measurements, peaks, recorder, limitsPairs);
 }
 
 /**
- * `--limits=on`, issue #13: keytally with limits and without, loaded at the same time, each by its
- * own load generator at the same concurrency. Back-to-back windows of a few seconds on this VM
- * differ by up to 15% with nothing changed (the minimal proxy alone measured 9,043-13,201 req/s
- * within one run), more than the few percent limits cost; two targets loaded at once share every
- * moment's conditions, and the CPU they share goes to each in proportion to what its requests
- * need. The ratio of their rates is then limits' cost, whatever the machine did meanwhile.
+ * `--limits=on`, issue #13: keytally with limits and without, in many short windows that alternate
+ * (off, on, on, off, off, on, …), each pair's on ÷ off. Back-to-back 4-s windows on this VM differ by
+ * up to 20% with nothing changed (the minimal proxy alone: 7,148 then 9,503 req/s), several times
+ * what limits cost, and that swing does not average out over five pairs. Two targets loaded at once
+ * do not help either: measured so, whichever process got ahead stayed ahead (the one with limits
+ * served 104-171% of the other, with less CPU per request). Thirty pairs of 2-s windows, the order
+ * flipped every pair so a drift favours neither, give a median that settles within a few percent.
  */
-export interface SideBySide {
+export interface LimitsPair {
   dialect: 'sqlite' | 'postgres';
   loader: Loader;
   concurrency: number;
   stream: boolean;
-  round: number;
+  pair: number;
   off: Measurement;
   on: Measurement;
 }
 
-async function measureSideBySide(
+async function measureLimitsPairs(
   flags: Flags,
   keytallys: KeytallyTarget[],
-  duration: number,
-  out: SideBySide[],
+  out: LimitsPair[],
 ): Promise<void> {
   const concurrency = flags.concurrency.includes(16) ? 16 : (flags.concurrency[0] ?? 16);
   for (const dialect of flags.dialects) {
@@ -512,24 +518,29 @@ async function measureSideBySide(
     if (!off || !on) continue;
     for (const stream of flags.streams) {
       for (const loader of flags.loaders) {
-        for (let round = 1; round <= flags.rounds; round += 1) {
-          const load = (target: KeytallyTarget) =>
-            measure({
-              target: target.name,
-              loader,
-              url: target.url,
-              headers: target.headers,
-              concurrency,
-              stream,
-              duration,
-              pid: target.child.process.pid,
-            });
-          const [offResult, onResult] = await Promise.all([load(off), load(on)]);
-          out.push({ dialect, loader, concurrency, stream, round, off: offResult, on: onResult });
-          console.log(
-            `side by side ${dialect} ${loader} c=${concurrency} stream=${stream} round ${round}: off ${offResult.requestsPerSecond} req/s, on ${onResult.requestsPerSecond} req/s (${((100 * onResult.requestsPerSecond) / offResult.requestsPerSecond).toFixed(1)}%)`,
-          );
+        const load = (target: KeytallyTarget) =>
+          measure({
+            target: target.name,
+            loader,
+            url: target.url,
+            headers: target.headers,
+            concurrency,
+            stream,
+            duration: flags.limitsSeconds,
+            pid: target.child.process.pid,
+          });
+        const ratios: number[] = [];
+        for (let pair = 1; pair <= flags.limitsPairs; pair += 1) {
+          const onFirst = pair % 2 === 0;
+          const first = await load(onFirst ? on : off);
+          const second = await load(onFirst ? off : on);
+          const [offResult, onResult] = onFirst ? [second, first] : [first, second];
+          out.push({ dialect, loader, concurrency, stream, pair, off: offResult, on: onResult });
+          ratios.push(onResult.requestsPerSecond / offResult.requestsPerSecond);
         }
+        console.log(
+          `limits pairs ${dialect} ${loader} c=${concurrency} stream=${stream}: ${ratios.map((r) => (100 * r).toFixed(0)).join(' ')} (% on ÷ off)`,
+        );
       }
     }
   }
@@ -566,7 +577,7 @@ async function runProxy(
   flags: Flags,
   measurements: Measurement[],
   peaks: Record<string, number>,
-  sideBySide: SideBySide[],
+  limitsPairs: LimitsPair[],
 ): Promise<void> {
   if (flags.loaders.includes('wrk')) ensureWrk();
   const upstreamChild = spawnTs(path.join(ROOT, 'bench/proxy/upstream-server.ts'), []);
@@ -679,7 +690,7 @@ async function runProxy(
         }
       }
     }
-    if (flags.limits) await measureSideBySide(flags, keytallys, flags.duration, sideBySide);
+    if (flags.limits) await measureLimitsPairs(flags, keytallys, limitsPairs);
     for (const keytally of keytallys) {
       peaks[keytally.name] = (statusKb(keytally.child.process.pid ?? 0, 'VmHWM') ?? 0) * 1024;
     }
@@ -690,17 +701,22 @@ async function runProxy(
   }
 }
 
-/** Per dialect and cell: median over the rounds of on ÷ off (req/s, and CPU per request). */
-function limitsRatios(sideBySide: SideBySide[]) {
-  const cells = new Map<string, SideBySide[]>();
-  for (const pair of sideBySide) {
+/** Per dialect and cell: the median of the pairs' on ÷ off (req/s, CPU per request), its quartiles, and the totals' ratio. */
+function limitsRatios(pairs: LimitsPair[]) {
+  const cells = new Map<string, LimitsPair[]>();
+  for (const pair of pairs) {
     const cell = `${pair.dialect} ${pair.loader} ${pair.concurrency} ${pair.stream}`;
     cells.set(cell, [...(cells.get(cell) ?? []), pair]);
   }
-  return [...cells.values()].map((pairs) => {
-    const first = pairs[0] as SideBySide;
-    const throughputs = pairs.map((p) => p.on.requestsPerSecond / p.off.requestsPerSecond);
-    const cpu = pairs
+  const round3 = (value: number) => Number(value.toFixed(3));
+  return [...cells.values()].map((cell) => {
+    const first = cell[0] as LimitsPair;
+    const throughputs = cell.map((p) => p.on.requestsPerSecond / p.off.requestsPerSecond);
+    const sorted = [...throughputs].sort((a, b) => a - b);
+    const quartile = (q: number) =>
+      sorted[Math.min(sorted.length - 1, Math.floor(q * (sorted.length - 1) + 0.5))] ?? 0;
+    const total = (side: 'on' | 'off') => cell.reduce((sum, p) => sum + p[side].requestsPerSecond, 0);
+    const cpu = cell
       .filter((p) => p.on.cpuMsPerRequest && p.off.cpuMsPerRequest)
       .map((p) => (p.on.cpuMsPerRequest as number) / (p.off.cpuMsPerRequest as number));
     return {
@@ -708,12 +724,11 @@ function limitsRatios(sideBySide: SideBySide[]) {
       loader: first.loader,
       concurrency: first.concurrency,
       stream: first.stream,
-      rounds: pairs.length,
-      throughputRatio: Number(median(throughputs).toFixed(3)),
-      throughputRatioRange: [Math.min(...throughputs), Math.max(...throughputs)].map((v) =>
-        Number(v.toFixed(3)),
-      ),
-      cpuRatio: cpu.length > 0 ? Number(median(cpu).toFixed(3)) : null,
+      pairs: cell.length,
+      throughputRatio: round3(median(throughputs)),
+      throughputQuartiles: [round3(quartile(0.25)), round3(quartile(0.75))],
+      totalsRatio: round3(total('on') / total('off')),
+      cpuRatio: cpu.length > 0 ? round3(median(cpu)) : null,
     };
   });
 }
@@ -862,7 +877,7 @@ function report(
   measurements: Measurement[],
   peaks: Record<string, number>,
   recorder: RecorderMeasurement[],
-  sideBySide: SideBySide[],
+  limitsPairs: LimitsPair[],
 ): void {
   const ratios = pairRatios(flags, measurements);
   console.log(`\n${table(measurements)}\n`);
@@ -893,14 +908,14 @@ function report(
       `  recorder ${m.dialect.padEnd(8)} ${m.rowsPerSecond} rows/s (≥ ${GOALS.recorderRowsPerSecond[m.dialect]} ${verdict(m.rowsPerSecond >= GOALS.recorderRowsPerSecond[m.dialect])})`,
     );
   }
-  const limits = limitsRatios(sideBySide);
+  const limits = limitsRatios(limitsPairs);
   if (flags.limits) {
     console.log(
-      `limits on ÷ off (issue #13): keytally-<dialect>-limits ÷ keytally-<dialect>, both loaded at once, median of ${flags.rounds} round(s) [range]:`,
+      `limits on ÷ off (issue #13): keytally-<dialect>-limits ÷ keytally-<dialect>, ${flags.limitsPairs} alternating pairs of ${flags.limitsSeconds}-s windows: median [quartiles], ratio of the totals:`,
     );
     for (const r of limits) {
       console.log(
-        `  ${r.dialect.padEnd(8)} ${r.loader.padEnd(10)} c=${String(r.concurrency).padEnd(3)} stream=${String(r.stream).padEnd(5)} throughput ${percent(r.throughputRatio)} [${r.throughputRatioRange.map(percent).join('..')}] (≥ 95% ${verdict(r.throughputRatio >= 0.95)})  cpu/req ×${r.cpuRatio ?? '?'}`,
+        `  ${r.dialect.padEnd(8)} ${r.loader.padEnd(10)} c=${String(r.concurrency).padEnd(3)} stream=${String(r.stream).padEnd(5)} throughput ${percent(r.throughputRatio)} [${r.throughputQuartiles.map(percent).join('..')}] (≥ 95% ${verdict(r.throughputRatio >= 0.95)}), totals ${percent(r.totalsRatio)}  cpu/req ×${r.cpuRatio ?? '?'}`,
       );
     }
     console.log('  and measured one after the other (each ÷ its paired baseline, ratio of the medians):');
@@ -945,7 +960,7 @@ function report(
         measurements,
         ratios,
         costRatios,
-        limitsSideBySide: { rounds: sideBySide, ratios: limits },
+        limitsPairs: { pairs: limitsPairs, ratios: limits },
         peakRssBytes: peaks,
         recorder,
       },

@@ -92,7 +92,7 @@ export class LeasedAllowance {
   ) {}
 
   private roll(now: number): number {
-    const { start } = this.counter.period(now);
+    const start = this.counter.periodStart(now);
     if (start !== this.start) {
       this.start = start;
       this.granted = 0;

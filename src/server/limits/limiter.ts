@@ -40,6 +40,9 @@ export class Ticket {
   private settled = false;
   /** x-ratelimit-* of this request, as of its admission (RateLimitHeaders). */
   headers: RateLimitHeaders | null = null;
+  /** Its neighbours in the limiter's list of bounded tickets (BoundedTickets). */
+  previous: Ticket | null = null;
+  next: Ticket | null = null;
 
   constructor(
     private readonly limiter: Limiter,
@@ -206,6 +209,44 @@ function resetTextOf(meter: Meter, now: number): string {
 }
 
 /**
+ * The tickets in flight that hold a byte-bound reservation, linked through the tickets themselves:
+ * every admission adds one and every end removes it, a churn that keeps a Set's hash table growing,
+ * shrinking and rehashing; a list allocates nothing.
+ */
+export class BoundedTickets {
+  private head: Ticket | null = null;
+  size = 0;
+
+  add(ticket: Ticket): void {
+    ticket.previous = null;
+    ticket.next = this.head;
+    if (this.head) this.head.previous = ticket;
+    this.head = ticket;
+    this.size += 1;
+  }
+
+  delete(ticket: Ticket): void {
+    if (ticket.previous) ticket.previous.next = ticket.next;
+    else if (this.head === ticket) this.head = ticket.next;
+    else return;
+    if (ticket.next) ticket.next.previous = ticket.previous;
+    ticket.previous = null;
+    ticket.next = null;
+    this.size -= 1;
+  }
+
+  /** Counts every one exactly (each leaves the list as it does). */
+  tightenAll(): void {
+    let ticket = this.head;
+    while (ticket) {
+      const next = ticket.next;
+      ticket.tighten();
+      ticket = next;
+    }
+  }
+}
+
+/**
  * A request's amounts with its prompt counted exactly; null while the encoder is not loaded yet
  * (LimiterOptions.loadCounter loads it).
  */
@@ -226,7 +267,7 @@ export class Limiter {
   /** Per-user budgets. */
   readonly users = new Map<string, Meter[]>();
   /** Tickets in flight reserved with a prompt's byte count, tightened when a limit gets close. */
-  readonly bounded = new Set<Ticket>();
+  readonly bounded = new BoundedTickets();
   readonly now: () => number;
 
   constructor(private readonly options: LimiterOptions) {
@@ -275,7 +316,8 @@ export class Limiter {
     exact?: ExactAmounts,
   ): Ticket | Promise<Ticket> {
     const now = this.now();
-    const needs = meters.map((meter) => meter.need(amounts));
+    const needs: number[] = [];
+    for (let i = 0; i < meters.length; i++) needs.push((meters[i] as Meter).need(amounts));
     let refills: Promise<void>[] | null = null;
     for (let i = 0; i < meters.length; i++) {
       const meter = meters[i] as Meter;
@@ -336,7 +378,7 @@ export class Limiter {
         byBound,
       );
     }
-    for (const ticket of this.bounded) ticket.tighten();
+    this.bounded.tightenAll();
     return this.reserve(meters, userId, keyId, amounts, reply);
   }
 

@@ -255,6 +255,19 @@ export async function createLimits(options: LimitsOptions): Promise<Limits> {
     return { usage, soft_exceeded: soft, exhausted };
   };
 
+  /** What a request may use: tokens, and priced like usage when a USD limit applies (`priced`: its model). */
+  const amountsOf = (
+    prompt: number,
+    completion: number,
+    priced: string | null,
+    provider: CatalogProvider | undefined,
+  ): RequestAmounts => {
+    if (priced === null) return { tokens: prompt + completion, nanos: 0 };
+    const counts = { prompt, completion, cached: 0, cacheWrite: 0, reasoning: 0 };
+    const nanos = prices ? prices.costOf(priced, provider, now(), counts).costNanos : null;
+    return { tokens: prompt + completion, nanos };
+  };
+
   return {
     limiter,
     admit(auth, model, body, reply, provider) {
@@ -270,19 +283,14 @@ export async function createLimits(options: LimitsOptions): Promise<Limits> {
       }
       if (!tokens && !dollars) return limiter.reserve(meters, userId, keyId, NOTHING, reply);
       const completion = completionAllowance(body, config.defaultCompletionTokens);
-      if (dollars) limiter.admittingModel(model);
-      const amountsOf = (prompt: number): RequestAmounts => {
-        if (!dollars) return { tokens: prompt + completion, nanos: 0 };
-        const counts = { prompt, completion, cached: 0, cacheWrite: 0, reasoning: 0 };
-        const nanos = prices ? prices.costOf(model, provider, now(), counts).costNanos : null;
-        return { tokens: prompt + completion, nanos };
-      };
+      const priced = dollars ? model : null;
+      if (priced !== null) limiter.admittingModel(priced);
       // The prompt's bytes bound its tokens: reserved while every limit has room (no tokenizer, ~30 MB
       // and microseconds a request, on the request path); counted exactly when a limit gets close.
-      return limiter.reserve(meters, userId, keyId, amountsOf(promptBytes(body)), reply, () => {
-        if (!tokenizerLoaded()) return null;
-        return amountsOf(promptTokensNow(body).tokens);
-      });
+      const bound = amountsOf(promptBytes(body), completion, priced, provider);
+      return limiter.reserve(meters, userId, keyId, bound, reply, () =>
+        tokenizerLoaded() ? amountsOf(promptTokensNow(body).tokens, completion, priced, provider) : null,
+      );
     },
     async reloadKey(keyId) {
       // The old meters' unspent slices go back first: the new ones take their own.
