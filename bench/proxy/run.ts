@@ -935,10 +935,12 @@ function report(
     }
   }
   for (const [name, bytes] of Object.entries(peaks)) {
-    const underLoad = measurements.filter((m) => m.target === name).map((m) => m.rssPeakMbUnderLoad ?? 0);
-    console.log(
-      `  ${name} peak RSS ${(bytes / 1024 / 1024).toFixed(1)} MB (VmHWM); under load ${Math.min(...underLoad)}-${Math.max(...underLoad)} MB`,
-    );
+    const underLoad = [...measurements, ...limitsPairs.flatMap((pair) => [pair.off, pair.on])]
+      .filter((m) => m.target === name && m.rssPeakMbUnderLoad !== undefined)
+      .map((m) => m.rssPeakMbUnderLoad as number);
+    const sampled =
+      underLoad.length > 0 ? `; under load ${Math.min(...underLoad)}-${Math.max(...underLoad)} MB` : '';
+    console.log(`  ${name} peak RSS ${(bytes / 1024 / 1024).toFixed(1)} MB (VmHWM)${sampled}`);
   }
 
   const resultsDir = path.join(ROOT, 'bench/results');
