@@ -14,7 +14,7 @@ import { migrateToLatest } from '../../src/server/db/migrate.ts';
 import { createLogger } from '../../src/server/logger.ts';
 import { insertUsageBatch } from '../../src/server/usage/ingest.repository.ts';
 import { createUsageRecorder } from '../../src/server/usage/recorder.ts';
-import { resolveWindow } from '../../src/server/usage/usage.service.ts';
+import { resolveWindow } from '../../src/server/usage/usage-window.ts';
 import { type RawQuery, rawSources, rawUsage } from './localai.ts';
 import { seedUsage } from './seed.ts';
 

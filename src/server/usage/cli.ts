@@ -11,7 +11,7 @@ import { BadRequestError, describeZodError } from '../errors.ts';
 import { catalogProviderOf, configPrices, upstreamConfigs } from '../gateway/upstreams.ts';
 import { openRuntime } from '../runtime.ts';
 import { createUsageExportStream } from './export.ts';
-import { resolveWindow } from './usage.service.ts';
+import { resolveWindow } from './usage-window.ts';
 
 interface ExportOptions {
   format: string;

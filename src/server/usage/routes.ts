@@ -14,17 +14,11 @@ import type { Db } from '../db/connection.ts';
 import type { AppDeps } from '../deps.ts';
 import { ForbiddenError, UnauthorizedError } from '../errors.ts';
 import { createUsageExportStream, EXPORT_CONTENT_TYPES, exportFileName } from './export.ts';
+import { getAllSourcesJson, getUserSources } from './sources.service.ts';
 import { getPreviousTotals, getSourcesView, type SourcesView } from './sources-view.ts';
 import type { RecordQuery } from './usage.repository.ts';
-import {
-  getAllSourcesJson,
-  getAllUsage,
-  getKeyUsage,
-  getUserSources,
-  getUserUsage,
-  optionalParam,
-  resolveWindow,
-} from './usage.service.ts';
+import { getAllUsage, getKeyUsage, getUserUsage, optionalParam } from './usage.service.ts';
+import { resolveWindow } from './usage-window.ts';
 
 /**
  * The usage endpoints (reference 9.1, decisions.md 6). `/api/auth/*` paths are exempt from the auth

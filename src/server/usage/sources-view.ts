@@ -2,16 +2,15 @@ import type { SourcesResponse, UsageBucket, UsageTotals } from '../../shared/usa
 import { MAX_KEY_TOTALS } from '../../shared/usage.ts';
 import { usdOf } from '../cost/rates.ts';
 import type { Db } from '../db/connection.ts';
-import { getRangeTotals, getSourceFacts, type SourceFact } from './usage.repository.ts';
 import {
   ADMIN_SOURCE_FIELDS,
-  ceilToUnit,
   computeSourceTotals,
   getCachedDailySourceFacts,
-  type ResolvedWindow,
   SELF_SOURCE_FIELDS,
-  toBuckets,
-} from './usage.service.ts';
+} from './sources.service.ts';
+import { getRangeTotals, getSourceFacts, type SourceFact } from './usage.repository.ts';
+import { toBuckets } from './usage-groups.ts';
+import { ceilToUnit, type ResolvedWindow } from './usage-window.ts';
 
 /**
  * The dashboard's view of the sources endpoints (`top`, `keep`, `compare`; shared/usage.ts
