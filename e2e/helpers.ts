@@ -51,24 +51,37 @@ export async function ensureWebBuild(): Promise<void> {
   });
 }
 
-/** Headless Chromium from e2e/chromium.ts's finder (env, system, then the bundled one). */
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-dev-shm-usage',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/**
+ * Headless Chromium from e2e/chromium.ts's finder (env, system, then the bundled one). A browser
+ * that dies of a signal while starting gets one more try: the bundled build crashed with SIGSEGV at
+ * launch once in six full runs of the suite (two cores, every suite at once), and started fine the
+ * next time. One that fails twice, or fails any other way, fails the test.
+ */
 export async function launchBrowser(env: NodeJS.ProcessEnv = process.env): Promise<Browser> {
   const { executablePath } = await findChromium(env);
   // Playwright gives every launch a fresh temporary profile (its own --user-data-dir).
-  return chromium.launch({
-    executablePath,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-dev-shm-usage',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  const launch = () => chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS });
+  try {
+    return await launch();
+  } catch (error) {
+    if (!/process did exit: exitCode=null, signal=SIG[A-Z]+/.test(String((error as Error).message)))
+      throw error;
+    console.error(
+      `Chromium crashed while starting; launching it once more: ${(error as Error).message.split('\n')[0]}`,
+    );
+    return launch();
+  }
 }
 
 export interface Server {
