@@ -15,13 +15,13 @@ import {
   type SourceFact,
 } from './usage.repository.ts';
 import {
+  addToGroup,
   type BucketField,
   byKey,
   byTokensThenKey,
   type Counts,
   costFields,
   type Group,
-  SEPARATOR,
   toBuckets,
 } from './usage-groups.ts';
 import type { ResolvedWindow } from './usage-window.ts';
@@ -49,38 +49,6 @@ const emptyTotalsParts = (): TotalsParts => ({
   byKey: new Map(),
   byUserSource: new Map(),
 });
-
-function addToGroup(
-  groups: Map<string, Group>,
-  id: string[],
-  counts: Counts,
-  key = id.join(SEPARATOR),
-): void {
-  const group = groups.get(key);
-  if (group) {
-    group.counts.prompt_tokens += counts.prompt_tokens;
-    group.counts.completion_tokens += counts.completion_tokens;
-    group.counts.total_tokens += counts.total_tokens;
-    group.counts.request_count += counts.request_count;
-    group.counts.last_used = Math.max(group.counts.last_used, counts.last_used);
-    group.counts.cost_nanos += counts.cost_nanos;
-    group.counts.unpriced_count += counts.unpriced_count;
-  } else {
-    groups.set(key, {
-      key,
-      id,
-      counts: {
-        prompt_tokens: counts.prompt_tokens,
-        completion_tokens: counts.completion_tokens,
-        total_tokens: counts.total_tokens,
-        request_count: counts.request_count,
-        last_used: counts.last_used,
-        cost_nanos: counts.cost_nanos,
-        unpriced_count: counts.unpriced_count,
-      },
-    });
-  }
-}
 
 /** by_source per source; by_key per (key id, key name, user id, user name) of key traffic; by_user_source per (source, user id, user name) of non-key traffic. */
 function accumulateTotals(

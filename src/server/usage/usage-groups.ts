@@ -1,18 +1,11 @@
 import type { UsageBucket, UsageTotals } from '../../shared/usage.ts';
 import { usdOf } from '../cost/rates.ts';
+import type { Sums } from './usage.repository.ts';
 
 /** Usage facts summed into groups and buckets, and their totals: shared by every usage answer. */
 
-export interface Counts {
-  prompt_tokens: number;
-  completion_tokens: number;
-  total_tokens: number;
-  request_count: number;
-  last_used: number;
-  /** Summed in integer nano-USD (exact); converted to USD only in the response. */
-  cost_nanos: number;
-  unpriced_count: number;
-}
+/** A group's sums: a fact's own (cost in integer nano-USD, converted to USD only in the response). */
+export type Counts = Sums;
 
 /** The cost fields every bucket and total carries beside its tokens. */
 export const costFields = (counts: Pick<Counts, 'cost_nanos' | 'unpriced_count'>) => ({
@@ -30,37 +23,43 @@ export interface Group {
   counts: Counts;
 }
 
+/** Adds `counts` to the group of `id` (made on first sight; its counts are a copy, never `counts` itself). */
+export function addToGroup(
+  groups: Map<string, Group>,
+  id: string[],
+  counts: Counts,
+  key = id.join(SEPARATOR),
+): void {
+  const group = groups.get(key);
+  if (group) {
+    group.counts.prompt_tokens += counts.prompt_tokens;
+    group.counts.completion_tokens += counts.completion_tokens;
+    group.counts.total_tokens += counts.total_tokens;
+    group.counts.request_count += counts.request_count;
+    group.counts.last_used = Math.max(group.counts.last_used, counts.last_used);
+    group.counts.cost_nanos += counts.cost_nanos;
+    group.counts.unpriced_count += counts.unpriced_count;
+  } else {
+    groups.set(key, {
+      key,
+      id,
+      counts: {
+        prompt_tokens: counts.prompt_tokens,
+        completion_tokens: counts.completion_tokens,
+        total_tokens: counts.total_tokens,
+        request_count: counts.request_count,
+        last_used: counts.last_used,
+        cost_nanos: counts.cost_nanos,
+        unpriced_count: counts.unpriced_count,
+      },
+    });
+  }
+}
+
 /** Sums facts into groups keyed by the given identity; keeps the identity for output. */
 export function groupFacts<F extends Counts>(facts: readonly F[], identity: (fact: F) => string[]): Group[] {
   const groups = new Map<string, Group>();
-  for (const fact of facts) {
-    const id = identity(fact);
-    const key = id.join(SEPARATOR);
-    const group = groups.get(key);
-    if (group) {
-      group.counts.prompt_tokens += fact.prompt_tokens;
-      group.counts.completion_tokens += fact.completion_tokens;
-      group.counts.total_tokens += fact.total_tokens;
-      group.counts.request_count += fact.request_count;
-      group.counts.last_used = Math.max(group.counts.last_used, fact.last_used);
-      group.counts.cost_nanos += fact.cost_nanos;
-      group.counts.unpriced_count += fact.unpriced_count;
-    } else {
-      groups.set(key, {
-        key,
-        id,
-        counts: {
-          prompt_tokens: fact.prompt_tokens,
-          completion_tokens: fact.completion_tokens,
-          total_tokens: fact.total_tokens,
-          request_count: fact.request_count,
-          last_used: fact.last_used,
-          cost_nanos: fact.cost_nanos,
-          unpriced_count: fact.unpriced_count,
-        },
-      });
-    }
-  }
+  for (const fact of facts) addToGroup(groups, identity(fact), fact);
   return [...groups.values()];
 }
 

@@ -24,7 +24,8 @@ export interface FactQuery {
   excludeLegacy?: boolean;
 }
 
-interface Sums {
+/** What every usage fact sums (the service's groups add them up the same way). */
+export interface Sums {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
