@@ -226,7 +226,7 @@ export async function createLimits(options: LimitsOptions): Promise<Limits> {
     let used = meter.used(at);
     if (leases && meter.counter instanceof PeriodCounter) {
       // Other instances' usage reaches this one through the database.
-      const sums = await sumSince(db, who, meter.counter.period(at).start);
+      const sums = await sumSince(db, who, meter.counter.periodStart(at));
       used = Math.max(used, meter.unit === 'nanos' ? sums.nanos : sums.tokens);
     }
     return used;

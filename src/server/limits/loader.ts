@@ -28,7 +28,7 @@ async function fillBudget(
 ) {
   const counter = meter.counter as PeriodCounter;
   const at = deps.now();
-  const { start } = counter.period(at);
+  const start = counter.periodStart(at);
   const sums = await sumSince(deps.db, who, start);
   const used = meter.unit === 'nanos' ? sums.nanos : sums.tokens;
   counter.add(at, used);

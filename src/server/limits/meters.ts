@@ -126,12 +126,7 @@ export class PeriodCounter implements UsageCounter {
 
   constructor(readonly window: BudgetWindow) {}
 
-  /** The period holding `now` (rolled over when the previous one ended). */
-  period(now: number): { start: number; end: number } {
-    this.roll(now);
-    return { start: this.start, end: this.end };
-  }
-
+  /** The start of the period holding `now` (rolled over when the previous one ended). */
   periodStart(now: number): number {
     this.roll(now);
     return this.start;
