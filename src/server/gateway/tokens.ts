@@ -122,21 +122,30 @@ export async function countTextTokens(text: string): Promise<number> {
 
 const PROMPT_FIELDS = ['system', 'instructions', 'messages', 'prompt', 'input'] as const;
 
-function collectText(value: unknown, out: string[]): void {
-  if (typeof value === 'string') {
-    out.push(value);
-    return;
-  }
+/**
+ * Calls `visit` on every prompt text inside `value` and sums what it returns: strings, arrays of
+ * them, and content parts ({type:'text', text} of OpenAI/Anthropic, {type:'input_text', text} of
+ * Responses) with their nested `content`. The one walk promptTexts and promptBytes share.
+ */
+function visitTexts(value: unknown, visit: (text: string) => number): number {
+  if (typeof value === 'string') return visit(value);
+  let sum = 0;
   if (Array.isArray(value)) {
-    for (const item of value) collectText(item, out);
-    return;
-  }
-  if (value && typeof value === 'object') {
+    for (const item of value) sum += visitTexts(item, visit);
+  } else if (value && typeof value === 'object') {
     const record = value as Record<string, unknown>;
-    // Content parts: {type:'text', text} (OpenAI/Anthropic) and {type:'input_text', text} (Responses).
-    if (typeof record.text === 'string') out.push(record.text);
-    if (record.content !== undefined) collectText(record.content, out);
+    if (typeof record.text === 'string') sum += visit(record.text);
+    if (record.content !== undefined) sum += visitTexts(record.content, visit);
   }
+  return sum;
+}
+
+function visitPromptTexts(body: Record<string, unknown>, visit: (text: string) => number): number {
+  let sum = 0;
+  for (const field of PROMPT_FIELDS) {
+    if (body[field] !== undefined) sum += visitTexts(body[field], visit);
+  }
+  return sum;
 }
 
 /**
@@ -147,9 +156,10 @@ function collectText(value: unknown, out: string[]): void {
  */
 export function promptTexts(body: Record<string, unknown>): string[] {
   const out: string[] = [];
-  for (const field of PROMPT_FIELDS) {
-    if (body[field] !== undefined) collectText(body[field], out);
-  }
+  visitPromptTexts(body, (text) => {
+    out.push(text);
+    return 0;
+  });
   return out;
 }
 
@@ -169,26 +179,11 @@ export async function estimatePromptTokens(body: Record<string, unknown>): Promi
  * for the price of walking the body. Limits reserve with it while a limit has room to spare.
  */
 export function promptBytes(body: Record<string, unknown>): number {
-  let bytes = 0;
-  for (const field of PROMPT_FIELDS) {
-    if (body[field] !== undefined) bytes += textBytes(body[field]);
-  }
-  return bytes;
+  // No text collected, no closure: a request-path call.
+  return visitPromptTexts(body, utf8Bytes);
 }
 
-/** The UTF-8 bytes of the texts collectText would collect, without collecting them. */
-function textBytes(value: unknown): number {
-  if (typeof value === 'string') return Buffer.byteLength(value, 'utf8');
-  let bytes = 0;
-  if (Array.isArray(value)) {
-    for (const item of value) bytes += textBytes(item);
-  } else if (value && typeof value === 'object') {
-    const record = value as Record<string, unknown>;
-    if (typeof record.text === 'string') bytes += Buffer.byteLength(record.text, 'utf8');
-    if (record.content !== undefined) bytes += textBytes(record.content);
-  }
-  return bytes;
-}
+const utf8Bytes = (text: string) => Buffer.byteLength(text, 'utf8');
 
 /** True once the encoder is loaded (promptTokensNow counts exactly from then on). */
 export const tokenizerLoaded = (): boolean => loadedCount !== undefined;
