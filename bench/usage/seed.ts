@@ -1,17 +1,13 @@
 import { sql } from 'kysely';
 import { hashSecret } from '../../src/server/auth/hash.ts';
 import type { Db } from '../../src/server/db/connection.ts';
-import {
-  dropDailyRollupTriggerStatements,
-  rebuildDailyRollupStatements,
-} from '../../src/server/db/migrations/20261128T0030-usage-daily-rollups.ts';
-import {
-  dayVersionTriggerStatements,
-  dropDayVersionTriggerStatements,
-  SEED_DAY_VERSIONS,
-} from '../../src/server/db/migrations/20261128T0031-usage-day-versions.ts';
+import { rebuildDailyRollupStatements } from '../../src/server/db/migrations/20261128T0030-usage-daily-rollups.ts';
+import { SEED_DAY_VERSIONS } from '../../src/server/db/migrations/20261128T0031-usage-day-versions.ts';
 import { UNSOURCED_INDEX } from '../../src/server/db/migrations/20261128T0032-usage-raw-indexes.ts';
-import { costRollupTriggerStatements } from '../../src/server/db/migrations/20261201T0300-usage-cost.ts';
+import {
+  dropRollupTriggerStatements,
+  rollupTriggerStatements,
+} from '../../src/server/db/migrations/20261201T0700-pg-statement-rollup-triggers.ts';
 
 /**
  * Bulk seeding for the usage bench: raw rows generated inside the database (PostgreSQL
@@ -173,12 +169,7 @@ export async function seedUsage(db: Db, plan: SeedPlan, log: (line: string) => v
   const rollups = await timed(async () => {
     await k.transaction().execute(async (trx) => {
       if (db.dialect === 'postgres') await sql.raw(`set local work_mem = '512MB'`).execute(trx);
-      for (const statement of [
-        ...dropDailyRollupTriggerStatements(db.dialect),
-        ...dropDayVersionTriggerStatements(db.dialect),
-      ]) {
-        await sql.raw(statement).execute(trx);
-      }
+      for (const statement of dropRollupTriggerStatements(db.dialect)) await sql.raw(statement).execute(trx);
       await sql
         .raw(
           `insert into usage_rollups_hourly (hour, user_id, user_name, source, api_key_id, api_key_name, model,
@@ -193,15 +184,9 @@ export async function seedUsage(db: Db, plan: SeedPlan, log: (line: string) => v
         .execute(trx);
       for (const statement of rebuildDailyRollupStatements()) await sql.raw(statement).execute(trx);
       await sql.raw(SEED_DAY_VERSIONS).execute(trx);
-      for (const statement of [
-        // The current triggers (migration 20261201T0300 replaced 0030's to carry cost); the seeded rows
-        // have no cost, so their rollups' cost sums keep their default 0.
-        ...costRollupTriggerStatements(db.dialect),
-        ...dayVersionTriggerStatements(db.dialect),
-      ]) {
-        // The function survives the trigger drop; re-creating it is harmless.
-        await sql.raw(statement).execute(trx);
-      }
+      // The current triggers (the seeded rows have no cost, so their rollups' cost sums keep their
+      // default 0). A trigger's function survives its drop; re-creating it is harmless.
+      for (const statement of rollupTriggerStatements(db.dialect)) await sql.raw(statement).execute(trx);
     });
     await sql.raw('analyze').execute(k);
   });

@@ -60,6 +60,7 @@ describe.each(DIALECTS)('database on %s', (dialect) => {
       '20261201T0400-limits',
       '20261201T0500-access',
       '20261201T0600-user-identities',
+      '20261201T0700-pg-statement-rollup-triggers',
     ]);
     expect((await listTables(database)).sort()).toEqual(TABLES);
     const second = await migrateToLatest(database.db);

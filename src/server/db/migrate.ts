@@ -8,6 +8,7 @@ import * as usageCost from './migrations/20261201T0300-usage-cost.ts';
 import * as limits from './migrations/20261201T0400-limits.ts';
 import * as access from './migrations/20261201T0500-access.ts';
 import * as userIdentities from './migrations/20261201T0600-user-identities.ts';
+import * as pgStatementRollupTriggers from './migrations/20261201T0700-pg-statement-rollup-triggers.ts';
 
 /** Migrations are listed here, in order; names are timestamps so they sort as they were written. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -19,6 +20,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '20261201T0400-limits': limits,
   '20261201T0500-access': access,
   '20261201T0600-user-identities': userIdentities,
+  '20261201T0700-pg-statement-rollup-triggers': pgStatementRollupTriggers,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -87,6 +87,8 @@ async function insertJsonArrayPostgres(
       select ${sql.raw(PG_ROLLUP_KEY)}, ${sql.raw(SQL_ROLLUP_SUMS)}
       from inserted
       group by ${sql.raw(PG_ROLLUP_KEY)}
+      -- In key order: concurrent writers (several instances) lock the rollup rows in the same order.
+      order by ${sql.raw(PG_ROLLUP_KEY)}
       on conflict (hour, user_id, source, api_key_id, model, user_name, api_key_name) do update set
         prompt_tokens = usage_rollups_hourly.prompt_tokens + excluded.prompt_tokens,
         completion_tokens = usage_rollups_hourly.completion_tokens + excluded.completion_tokens,

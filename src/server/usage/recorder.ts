@@ -77,6 +77,8 @@ const JOURNAL_RETRY_AFTER_S = 5;
 export const BATCH_ROWS = 1000;
 // One transaction commits at most this many backlogged rows (5 batches): ~2.5 MB of parameters.
 const COMMIT_ROWS_MAX = 5000;
+// PostgreSQL transactions of a backlog committed at once (bench/README.md, session 7).
+const PG_COMMIT_LANES = 2;
 // ~3 ms of event loop per 64-row slice on a busy 2-core machine (250 rows: ~12 ms, the p99 of
 // every request in flight; measured with bench/proxy).
 const SQLITE_SLICE_ROWS = 64;
@@ -237,47 +239,74 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
     }
   };
 
+  /** The batches of one transaction, from `from` on: up to COMMIT_ROWS_MAX rows (one while failing). */
+  const takeGroup = (from: number): Batch[] => {
+    const taken: Batch[] = [];
+    let takenRows = 0;
+    for (let i = from; i < batches.length; i += 1) {
+      const batch = batches[i] as Batch;
+      // While the database keeps failing, each retry probes with one batch: reading and encoding
+      // 5,000 backlogged rows per failed attempt only churns memory (the outage test's RSS).
+      if (taken.length > 0 && consecutiveFailures > 0) break;
+      if (taken.length > 0 && takenRows + batch.segment.rows > COMMIT_ROWS_MAX) break;
+      taken.push(batch);
+      takenRows += batch.segment.rows;
+    }
+    return taken;
+  };
+
+  /** Commits one group; its batches leave the queue and the journal once it is committed. */
+  const commitGroup = async (taken: Batch[]): Promise<void> => {
+    const started = performance.now();
+    let committed: number;
+    if (writer) {
+      // The thread reads the segments itself.
+      const result = await writer.insert(taken.map((batch) => batch.segment.file));
+      if (result.skipped > 0) {
+        logger.warn({ lines: result.skipped }, 'usage journal lines that are not whole rows were skipped');
+      }
+      committed = result.inserted;
+    } else if (db.dialect === 'postgres') {
+      committed = await commitJsonLines(taken);
+    } else {
+      committed = await commitRows(taken);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    for (const batch of taken) {
+      batches.splice(batches.indexOf(batch), 1);
+      journal.remove(batch.segment);
+      if (batch.rows) rowsInMemory -= batch.rows.length;
+      queueDepth = Math.max(0, queueDepth - batch.segment.rows);
+    }
+    rowsWritten += committed;
+    for (const listener of listeners) listener(seconds, committed);
+  };
+
   /**
    * Commits batches oldest first until none is left; throws on the first failure. When a backlog has
    * built up (a slow or returning database), up to COMMIT_ROWS_MAX rows of consecutive batches go in
-   * one transaction: fewer round trips, and the rollup deltas compress across the whole span.
+   * one transaction: fewer round trips, and the rollup deltas compress across the whole span. On
+   * PostgreSQL a backlog goes in PG_COMMIT_LANES transactions at once, on as many connections: one
+   * backend per core instead of one core idle while the other commits (a later group committed
+   * before an earlier one failed is harmless: rows are idempotent by id, the earlier is retried).
    */
   const commitAll = async () => {
     for (;;) {
-      if (batches.length === 0) break;
-      const taken: Batch[] = [];
-      let takenRows = 0;
-      for (const batch of batches) {
-        // While the database keeps failing, each retry probes with one batch: reading and encoding
-        // 5,000 backlogged rows per failed attempt only churns memory (the outage test's RSS).
-        if (taken.length > 0 && consecutiveFailures > 0) break;
-        if (taken.length > 0 && takenRows + batch.segment.rows > COMMIT_ROWS_MAX) break;
-        taken.push(batch);
-        takenRows += batch.segment.rows;
+      const lanes = db.dialect === 'postgres' && consecutiveFailures === 0 ? PG_COMMIT_LANES : 1;
+      const groups: Batch[][] = [];
+      for (let from = 0; groups.length < lanes && from < batches.length; ) {
+        const group = takeGroup(from);
+        groups.push(group);
+        from += group.length;
       }
-      const started = performance.now();
-      let committed: number;
-      if (writer) {
-        // The thread reads the segments itself.
-        const result = await writer.insert(taken.map((batch) => batch.segment.file));
-        if (result.skipped > 0) {
-          logger.warn({ lines: result.skipped }, 'usage journal lines that are not whole rows were skipped');
-        }
-        committed = result.inserted;
-      } else if (db.dialect === 'postgres') {
-        committed = await commitJsonLines(taken);
-      } else {
-        committed = await commitRows(taken);
+      if (groups.length === 0) break;
+      if (groups.length === 1) await commitGroup(groups[0] as Batch[]);
+      else {
+        const failure = (await Promise.allSettled(groups.map(commitGroup))).find(
+          (result) => result.status === 'rejected',
+        );
+        if (failure) throw failure.reason;
       }
-      const seconds = (performance.now() - started) / 1000;
-      batches.splice(0, taken.length);
-      for (const batch of taken) {
-        journal.remove(batch.segment);
-        if (batch.rows) rowsInMemory -= batch.rows.length;
-        queueDepth = Math.max(0, queueDepth - batch.segment.rows);
-      }
-      rowsWritten += committed;
-      for (const listener of listeners) listener(seconds, committed);
     }
     await writeKeyUses();
   };
