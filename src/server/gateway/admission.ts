@@ -6,6 +6,7 @@ import { assertModelAllowed } from './access.ts';
 import { RequestFailure } from './failures.ts';
 import { exceedsJsonDepth, MAX_JSON_DEPTH } from './json-depth.ts';
 import type { ProxyDeps, UpstreamSet } from './proxy.ts';
+import { MODEL_MAX_CHARS } from './usage-row.ts';
 import type { Upstream } from './upstreams.ts';
 import type { WireShape } from './usage-shapes.ts';
 
@@ -94,6 +95,13 @@ export function admitModelRequest(
     throw new RequestFailure(
       'invalid_request',
       new BadRequestError('model: must not contain NUL characters'),
+    );
+  }
+  if (json.model.length > MODEL_MAX_CHARS && Array.from(json.model).length > MODEL_MAX_CHARS) {
+    // The usage row's model column holds 255 characters.
+    throw new RequestFailure(
+      'invalid_request',
+      new BadRequestError(`model: must be at most ${MODEL_MAX_CHARS} characters`),
     );
   }
   const auth = request.auth;

@@ -8,6 +8,20 @@ import type { Exchange, ProxyDeps } from './proxy.ts';
 import { countTextTokens, estimatePromptTokens } from './tokens.ts';
 import type { TokenCounts } from './usage-shapes.ts';
 
+/** What usage_records.model holds (varchar(255): PostgreSQL counts characters, code points). */
+export const MODEL_MAX_CHARS = 255;
+
+/**
+ * The upstream's own name for the model, as it can be stored: without NULs (PostgreSQL refuses them
+ * in text) and cut to the column. A longer name refused by the database would hold up every usage
+ * row committed after it; a requested name that long is refused at admission instead.
+ */
+export function storedModel(model: string): string {
+  const clean = model.includes('\u0000') ? model.replaceAll('\u0000', '') : model;
+  if (clean.length <= MODEL_MAX_CHARS) return clean;
+  return Array.from(clean).slice(0, MODEL_MAX_CHARS).join('');
+}
+
 /** The usage row of an exchange, estimating what the upstream did not report. */
 export async function buildRow(
   exchange: Exchange,
@@ -24,8 +38,7 @@ export async function buildRow(
     counts = { prompt, completion, total: prompt + completion };
   }
   const row = rowFor(exchange.auth, {
-    // The upstream's own name for the model; a NUL in it could not be stored on PostgreSQL.
-    model: (model ?? exchange.requestedModel).replaceAll('\u0000', ''),
+    model: storedModel(model ?? exchange.requestedModel),
     endpoint: pathOf(exchange.request.url),
     counts: counts ?? { prompt: 0, completion: 0, total: 0 },
     estimated,
