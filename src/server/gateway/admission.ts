@@ -6,8 +6,8 @@ import { assertModelAllowed } from './access.ts';
 import { RequestFailure } from './failures.ts';
 import { exceedsJsonDepth, MAX_JSON_DEPTH } from './json-depth.ts';
 import type { ProxyDeps, UpstreamSet } from './proxy.ts';
-import { MODEL_MAX_CHARS } from './usage-row.ts';
 import type { Upstream } from './upstreams.ts';
+import { MODEL_MAX_CHARS } from './usage-row.ts';
 import type { WireShape } from './usage-shapes.ts';
 
 type Json = Record<string, unknown>;

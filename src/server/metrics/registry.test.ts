@@ -7,7 +7,14 @@ const idleRecorder: UsageRecorder = {
   noteKeyUsed: () => {},
   flushNow: async () => {},
   close: async () => {},
-  stats: () => ({ queueDepth: 0, rowsInMemory: 0, journalBytes: 0, rowsWritten: 0, flushFailures: 0 }),
+  stats: () => ({
+    queueDepth: 0,
+    rowsInMemory: 0,
+    journalBytes: 0,
+    rowsWritten: 0,
+    flushFailures: 0,
+    rowsRefused: 0,
+  }),
   onFlush: () => () => {},
 };
 

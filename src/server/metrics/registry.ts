@@ -167,6 +167,15 @@ export function createGatewayMetrics(recorder: UsageRecorder): GatewayMetrics {
       this.inc(recorder.stats().flushFailures);
     },
   });
+  new Counter({
+    name: 'keytally_recorder_rows_refused_total',
+    help: 'Usage rows the database refused as data, set aside in usage-refused.jsonl instead of retried',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(recorder.stats().rowsRefused);
+    },
+  });
   const flushDuration = new Histogram({
     name: 'keytally_recorder_flush_duration_seconds',
     help: 'Time to commit one batch of usage rows (raw rows and rollups, one transaction)',

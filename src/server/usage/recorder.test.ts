@@ -485,8 +485,49 @@ describe('a PostgreSQL backlog', () => {
     await database?.close();
   });
 
+  it('a row the database refuses as data is set aside, logged and counted; the rows around it commit', async () => {
+    const db = database.db;
+    const dataDir = makeTempDir();
+    const lines: string[] = [];
+    const recorder = await createUsageRecorder({
+      db,
+      logger: createLogger('error', { write: (line: string) => lines.push(line) }),
+      flushMs: 60_000,
+      dataDir,
+    });
+    // Written around the gateway's checks: a model name longer than the column holds.
+    for (let i = 0; i < 40; i += 1) {
+      await recorder.record(
+        event({ id: `refused-${i}`, created_at: BASE + i, model: i === 17 ? 'm'.repeat(300) : 'm1' }),
+      );
+    }
+    await recorder.flushNow();
+    const stored = await sql<{ id: string }>`select id from usage_records where id like 'refused-%'`.execute(
+      db.kysely,
+    );
+    expect(stored.rows.map((row) => row.id).sort()).toEqual(
+      Array.from({ length: 40 }, (_, i) => `refused-${i}`)
+        .filter((id) => id !== 'refused-17')
+        .sort(),
+    );
+    expect(recorder.stats()).toMatchObject({
+      queueDepth: 0,
+      rowsWritten: 39,
+      rowsRefused: 1,
+      flushFailures: 0,
+    });
+    const file = path.join(dataDir, 'usage-refused.jsonl');
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    const setAside = fs.readFileSync(file, 'utf8').trim().split('\n');
+    expect(setAside.map((line) => (JSON.parse(line) as UsageRow).id)).toEqual(['refused-17']);
+    expect(lines.some((line) => line.includes('refused-17') && line.includes('value too long'))).toBe(true);
+    await recorder.close();
+  });
+
   it('commits in two transactions at once; one that fails is retried, nothing lost or doubled', async () => {
     const db = database.db;
+    await db.kysely.deleteFrom('usage_records').execute();
+    await db.kysely.deleteFrom('usage_rollups_hourly').execute();
     // Each insert into the raw table waits 0.5 s at its end (the other transaction, on the same
     // hourly rollup rows, waits for its lock meanwhile), and the first transaction holding row
     // lane-0 fails once.

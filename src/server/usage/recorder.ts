@@ -1,19 +1,13 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Db } from '../db/connection.ts';
 import { ServiceUnavailableError } from '../errors.ts';
-import { insertUsageBatch, insertUsageJsonArrayPostgres, type UsageRow } from './ingest.repository.ts';
-import {
-  type JournalFiles,
-  type JournalSegment,
-  JournalWriteError,
-  segmentsAsJsonArray,
-  UsageJournal,
-} from './journal.ts';
+import type { UsageRow } from './ingest.repository.ts';
+import { type JournalFiles, type JournalSegment, JournalWriteError, UsageJournal } from './journal.ts';
 import { usageRowId } from './row-id.ts';
 import { createSqliteWriter } from './sqlite-writer-client.ts';
+import { type Batch, createUsageCommits } from './usage-commits.ts';
 
 /** A finished request's usage, as the gateway hands it to the recorder (id assigned on record). */
 export type UsageEvent = Omit<UsageRow, 'id'> & { id?: string };
@@ -27,6 +21,8 @@ export interface RecorderStats {
   /** Rows inserted into the database (a replayed row that was already stored is not counted). */
   rowsWritten: number;
   flushFailures: number;
+  /** Rows PostgreSQL refused as data (set aside in usage-refused.jsonl, logged), not retried. */
+  rowsRefused: number;
 }
 
 export interface UsageRecorder {
@@ -79,10 +75,6 @@ export const BATCH_ROWS = 1000;
 const COMMIT_ROWS_MAX = 5000;
 // PostgreSQL transactions of a backlog committed at once (bench/README.md, session 7).
 const PG_COMMIT_LANES = 2;
-// ~3 ms of event loop per 64-row slice on a busy 2-core machine (250 rows: ~12 ms, the p99 of
-// every request in flight; measured with bench/proxy).
-const SQLITE_SLICE_ROWS = 64;
-const SQLITE_BACKLOG_SLICE_ROWS = 1000;
 // Rows kept in memory for the next flushes: two batches (~1-2 MB of row objects). Past that (the
 // database is slow or down) new batches are only on disk and are read back from the journal when
 // their turn comes, so memory stays flat however long the outage lasts. With 20,000 rows the
@@ -92,12 +84,6 @@ const MEMORY_ROWS_MAX = 2_000;
 const KEY_USE_COALESCE_MS = 60_000;
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 5000;
-
-interface Batch {
-  segment: JournalSegment;
-  /** The batch's rows when still in memory; null when they must be read from the journal. */
-  rows: UsageRow[] | null;
-}
 
 /**
  * The journaled recorder of decisions.md section 5. `record` appends the row to the journal before
@@ -128,6 +114,7 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
     options.sqliteWorker && sqliteFile !== ':memory:' ? createSqliteWriter(path.resolve(sqliteFile)) : null;
   // A writer thread, or PostgreSQL, reads the rows from the journal segments: none are kept in memory.
   const rowsFromJournal = writer !== null || db.dialect === 'postgres';
+  const commits = createUsageCommits({ db, logger, dataDir: options.dataDir, journal, writer });
   if (rowsFromJournal) activeRows = null;
   const keyLastWritten = new Map<string, number>();
   const keysPending = new Map<string, number>();
@@ -258,19 +245,7 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
   /** Commits one group; its batches leave the queue and the journal once it is committed. */
   const commitGroup = async (taken: Batch[]): Promise<void> => {
     const started = performance.now();
-    let committed: number;
-    if (writer) {
-      // The thread reads the segments itself.
-      const result = await writer.insert(taken.map((batch) => batch.segment.file));
-      if (result.skipped > 0) {
-        logger.warn({ lines: result.skipped }, 'usage journal lines that are not whole rows were skipped');
-      }
-      committed = result.inserted;
-    } else if (db.dialect === 'postgres') {
-      committed = await commitJsonLines(taken);
-    } else {
-      committed = await commitRows(taken);
-    }
+    const committed = await commits.commit(taken);
     const seconds = (performance.now() - started) / 1000;
     for (const batch of taken) {
       batches.splice(batches.indexOf(batch), 1);
@@ -309,53 +284,6 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
       }
     }
     await writeKeyUses();
-  };
-
-  /** Rows parsed here (in memory, or read from the journal) and committed from the event loop. */
-  const commitRows = async (taken: Batch[]): Promise<number> => {
-    const rows: UsageRow[] = [];
-    for (const batch of taken) for (const row of batch.rows ?? journal.read(batch.segment)) rows.push(row);
-    return commitOnEventLoop(rows, taken.length > 1);
-  };
-
-  /** PostgreSQL: the segments' bytes as they are on disk (see insertUsageJsonArrayPostgres). */
-  const commitJsonLines = async (taken: Batch[]): Promise<number> => {
-    const files = await Promise.all(taken.map((batch) => fs.promises.readFile(batch.segment.file)));
-    const array = segmentsAsJsonArray(files);
-    let refused: unknown;
-    if (array) {
-      try {
-        return await insertUsageJsonArrayPostgres(db, array);
-      } catch (error) {
-        // 22xxx, a data exception: a line is not a whole row.
-        if (!String((error as { code?: unknown }).code ?? '').startsWith('22')) throw error;
-        refused = error;
-      }
-    }
-    // A segment ends in a torn line (a short write on a full disk) or holds a line that is not a row:
-    // the parsing path skips what cannot be read.
-    logger.warn(
-      { err: refused, segments: taken.length },
-      'a usage journal segment has a malformed line; committing the rest',
-    );
-    return commitRows(taken);
-  };
-
-  /** Returns the rows inserted (a replayed row already stored is not). */
-  const commitOnEventLoop = async (rows: UsageRow[], backlog: boolean): Promise<number> => {
-    if (db.dialect === 'sqlite') {
-      // better-sqlite3 runs on the event loop: slices (each its own idempotent transaction) with a
-      // turn of the loop between them keep one commit from stalling requests. With a backlog,
-      // 1000-row slices: measured 19,900 vs 13,850 rows/s, at the price of ~4x longer stalls.
-      const slice = backlog ? SQLITE_BACKLOG_SLICE_ROWS : SQLITE_SLICE_ROWS;
-      let inserted = 0;
-      for (let i = 0; i < rows.length; i += slice) {
-        inserted += await insertUsageBatch(db, rows.slice(i, i + slice));
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-      return inserted;
-    }
-    return insertUsageBatch(db, rows);
   };
 
   const drain = (): Promise<void> => {
@@ -466,7 +394,14 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
       await writer?.close();
     },
     stats() {
-      return { queueDepth, rowsInMemory, journalBytes: journal.bytes, rowsWritten, flushFailures };
+      return {
+        queueDepth,
+        rowsInMemory,
+        journalBytes: journal.bytes,
+        rowsWritten,
+        flushFailures,
+        rowsRefused: commits.refused(),
+      };
     },
     onFlush(listener) {
       listeners.add(listener);
