@@ -1,26 +1,30 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { Kysely } from 'kysely';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { openDatabase } from '../../src/server/db/connection.ts';
 import { migrateToLatest } from '../../src/server/db/migrate.ts';
+import * as statementTriggers from '../../src/server/db/migrations/20261201T0700-pg-statement-rollup-triggers.ts';
 import { insertUsageJsonArrayPostgres } from '../../src/server/usage/ingest.repository.ts';
 import { usageRowId } from '../../src/server/usage/row-id.ts';
 
 /**
  * Where a PostgreSQL usage commit spends its time (issue #17, item 4):
- * `node --import tsx bench/proxy/pg-ingest-variants.ts [rows per batch, default 1000]`.
+ * `node --import tsx bench/proxy/pg-ingest-variants.ts [rows per batch, default 1000] [rounds, default 7]`.
  * In a fresh schema of KEYTALLY_BENCH_DATABASE_URL, batches of the recorder bench's row mix go
  * through each variant in turn, 7 interleaved rounds; prints each one's median ms per batch [range]:
  * - transfer: the batch as one parameter, `length($1::text)` (the round trip and the bytes);
  * - parse: `json_populate_recordset` alone (`count(*)`); to-recordset: `json_to_recordset` alone;
  * - raw-insert: the raw rows only (`insert … on conflict (id) do nothing`, five indexes);
  * - current: the recorder's statement (raw rows + hourly rollups + their daily triggers);
+ * - current-row-triggers: the same in a second schema where the daily rollups are kept by the row
+ *   triggers they had before migration 20261201T0700 (its `down`);
  * - copy-staging: `COPY` of the JSON lines into a temp table, then the raw insert from it.
  */
 const PG_URL = process.env.KEYTALLY_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ROWS = Number(process.argv[2] ?? 1000);
-const ROUNDS = 7;
+const ROUNDS = Number(process.argv[3] ?? 7);
 const COLUMNS =
   'id text, user_id text, user_name text, source text, api_key_id text, api_key_name text, model text, endpoint text, prompt_tokens int8, completion_tokens int8, total_tokens int8, duration_ms int8, created_at int8, usage_origin text, aborted int4, stream int4, upstream text, cached_tokens int8, cache_write_tokens int8, reasoning_tokens int8, cost_nanos int8, price_source text';
 
@@ -31,9 +35,17 @@ await admin.query(`create schema ${schema}`);
 const url = new URL(PG_URL);
 url.searchParams.set('options', `-c search_path=${schema}`);
 const db = await openDatabase(url.toString());
+// The same schema with the daily rollups kept by the older row triggers.
+const rowSchema = `${schema}_rows`;
+await admin.query(`create schema ${rowSchema}`);
+const rowUrl = new URL(PG_URL);
+rowUrl.searchParams.set('options', `-c search_path=${rowSchema}`);
+const rowDb = await openDatabase(rowUrl.toString());
 const client = new pg.Client({ connectionString: url.toString() });
 try {
   await migrateToLatest(db);
+  await migrateToLatest(rowDb);
+  await statementTriggers.down(rowDb.kysely as Kysely<unknown>);
   await client.connect();
   const base = Date.now() - 3_600_000;
   let seq = 0;
@@ -68,7 +80,7 @@ try {
     }
     return `${lines.join('\n')}\n`;
   };
-  const prepared = Array.from({ length: ROUNDS * 8 + 3 }, makeLines);
+  const prepared = Array.from({ length: ROUNDS * 9 + 3 }, makeLines);
   const next = () => prepared.pop() ?? makeLines();
   const asArray = (lines: string) => Buffer.from(`[${lines.trimEnd().replaceAll('\n', ',')}]`);
   const variants: Record<string, () => Promise<unknown>> = {
@@ -87,6 +99,7 @@ try {
         [asArray(next())],
       ),
     current: () => insertUsageJsonArrayPostgres(db, asArray(next())),
+    'current-row-triggers': () => insertUsageJsonArrayPostgres(rowDb, asArray(next())),
     // Two batches committed at once on two connections (their rows/s below count both).
     'current-x2': () =>
       Promise.all([
@@ -135,7 +148,7 @@ try {
   // Last, the recorder's statement without the raw table's secondary indexes (dropped, then made
   // again): what they cost a commit.
   const indexes = await client.query<{ indexdef: string; indexname: string }>(
-    "select indexname, indexdef from pg_indexes where tablename = 'usage_records' and indexname not like '%pkey'",
+    "select indexname, indexdef from pg_indexes where schemaname = current_schema() and tablename = 'usage_records' and indexname not like '%pkey'",
   );
   for (const { indexname } of indexes.rows) await client.query(`drop index ${indexname}`);
   for (let round = 0; round < ROUNDS; round += 1) {
@@ -156,6 +169,8 @@ try {
 } finally {
   await client.end().catch(() => {});
   await db.close();
+  await rowDb.close();
   await admin.query(`drop schema if exists ${schema} cascade`);
+  await admin.query(`drop schema if exists ${rowSchema} cascade`);
   await admin.end();
 }

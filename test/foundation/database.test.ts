@@ -1,8 +1,10 @@
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/server/db/connection.ts';
 import { bucketLabel, bucketLabelOf, hourStart } from '../../src/server/db/dialect.ts';
 import { migrateToLatest } from '../../src/server/db/migrate.ts';
 import { createTestDatabase, DIALECTS, type TestDatabase } from '../helpers/db.ts';
+import { createTestPostgres } from '../helpers/postgres.ts';
 
 const TABLES = [
   'api_key_limits',
@@ -174,5 +176,27 @@ describe('hourStart', () => {
   it('floors to the UTC hour', () => {
     expect(hourStart(Date.UTC(2026, 4, 19, 14, 59, 59, 999))).toBe(Date.UTC(2026, 4, 19, 14));
     expect(hourStart(Date.UTC(2026, 4, 19, 14))).toBe(Date.UTC(2026, 4, 19, 14));
+  });
+});
+
+describe('the PostgreSQL pool', () => {
+  it('keeps two connections open through an idle spell (the recorder commits on them) and closes the rest', async () => {
+    const server = await createTestPostgres();
+    const db = await openDatabase(server.url, { idleTimeoutMs: 100 });
+    try {
+      let opened = 0;
+      db.pool?.on('connect', () => {
+        opened += 1;
+      });
+      // Five at once: the one connection opened at start-up, and four more.
+      await Promise.all(Array.from({ length: 5 }, () => sql`select pg_sleep(0.05)`.execute(db.kysely)));
+      expect(opened).toBe(4);
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      expect(db.pool?.totalCount).toBe(2);
+      expect(db.pool?.idleCount).toBe(2);
+    } finally {
+      await db.close();
+      await server.cleanup();
+    }
   });
 });

@@ -59,7 +59,18 @@ export function redactUrl(url: string): string {
 export interface OpenDatabaseOptions {
   /** PostgreSQL pool size; default 10. */
   poolSize?: number;
+  /** PostgreSQL: how long a connection above WARM_CONNECTIONS may sit idle before it is closed; default 30 s. */
+  idleTimeoutMs?: number;
 }
+
+/**
+ * PostgreSQL connections kept open however long the pool sits idle: the recorder's two commit lanes.
+ * Without them, the first commits after 30 s without traffic opened new backends, whose first
+ * statements (catalogs, plans, the trigger functions) competed with the requests for the cores:
+ * p99 59-132 ms in the bench's rounds that followed an idle spell, 13-23 ms in the others; with
+ * two kept, 15-21 ms in every round (bench/README.md, session 7).
+ */
+const WARM_CONNECTIONS = 2;
 
 /** Opens SQLite (WAL, busy timeout, foreign keys) or PostgreSQL (pooled) and checks that it answers. */
 export async function openDatabase(url: string, options: OpenDatabaseOptions = {}): Promise<Db> {
@@ -99,8 +110,9 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
   const pool = new driver.Pool({
     connectionString: url,
     max: options.poolSize ?? 10,
+    min: WARM_CONNECTIONS,
     connectionTimeoutMillis: 5000,
-    idleTimeoutMillis: 30_000,
+    idleTimeoutMillis: options.idleTimeoutMs ?? 30_000,
     types: pgTypesOf(driver),
   });
   // An idle client losing its connection must not crash the process; the next query reconnects.
