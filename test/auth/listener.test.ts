@@ -5,6 +5,7 @@ import { channelForSchema } from '../../src/server/auth/invalidation.ts';
 import { startTestApp, TEST_HMAC_SECRET, type TestApp } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { createApiKey, createUser } from '../helpers/factories.ts';
+import { HAS_POSTGRES_SERVER } from '../helpers/postgres.ts';
 
 /**
  * The LISTEN connection (PostgreSQL only; SQLite is single-instance): two app instances in this
@@ -12,12 +13,8 @@ import { createApiKey, createUser } from '../helpers/factories.ts';
  * delivering invalidations. The credential cache keeps entries 10 s, so only a working listener
  * makes instance B refuse within 1 s.
  */
-// The embedded PGlite (used when KEYTALLY_TEST_DATABASE_URL is unset) multiplexes every connection onto
-// one backend and does not deliver NOTIFY between them, so this needs a PostgreSQL server; .ci/run
-// always sets one, so CI never skips it.
-const hasPostgresServer = Boolean(process.env.KEYTALLY_TEST_DATABASE_URL);
-
-describe.skipIf(!hasPostgresServer)(
+// NOTIFY between connections needs a PostgreSQL server (HAS_POSTGRES_SERVER).
+describe.skipIf(!HAS_POSTGRES_SERVER)(
   'auth invalidation listener on postgres (needs a PostgreSQL server)',
   () => {
     let database: TestDatabase;

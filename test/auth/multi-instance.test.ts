@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTempDir } from '../helpers/db.ts';
-import { createTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
+import { createTestPostgres, HAS_POSTGRES_SERVER, type TestPostgres } from '../helpers/postgres.ts';
 import { type KeytallyProcess, runKeytally, startKeytally } from '../helpers/process.ts';
 import { STRONG_PASSWORD } from './support.ts';
 
@@ -33,12 +33,8 @@ async function msUntilRefused(request: () => Promise<Response>, since: number): 
   return Number.POSITIVE_INFINITY;
 }
 
-// The embedded PGlite (used when KEYTALLY_TEST_DATABASE_URL is unset) multiplexes every connection onto
-// one backend and does not deliver NOTIFY between them, so this needs a PostgreSQL server; .ci/run
-// always sets one, so CI never skips it.
-const hasPostgresServer = Boolean(process.env.KEYTALLY_TEST_DATABASE_URL);
-
-describe.skipIf(!hasPostgresServer)('two instances sharing PostgreSQL (needs a PostgreSQL server)', () => {
+// NOTIFY between connections needs a PostgreSQL server (HAS_POSTGRES_SERVER).
+describe.skipIf(!HAS_POSTGRES_SERVER)('two instances sharing PostgreSQL (needs a PostgreSQL server)', () => {
   let pg: TestPostgres;
   let a: KeytallyProcess;
   let b: KeytallyProcess;

@@ -54,3 +54,10 @@ export async function createTestPostgres(): Promise<TestPostgres> {
     },
   };
 }
+
+/**
+ * Whether tests run against a PostgreSQL server (KEYTALLY_TEST_DATABASE_URL; .ci/run always sets
+ * one, so CI never skips what needs it). The embedded PGlite multiplexes every connection onto one
+ * backend: statements never run at once, and NOTIFY is not delivered between connections.
+ */
+export const HAS_POSTGRES_SERVER = Boolean(process.env.KEYTALLY_TEST_DATABASE_URL);

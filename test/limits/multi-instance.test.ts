@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STRONG_PASSWORD } from '../auth/support.ts';
 import { makeTempDir } from '../helpers/db.ts';
 import { type FakeUpstream, startFakeUpstream } from '../helpers/fake-upstream.ts';
-import { createTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
+import { createTestPostgres, HAS_POSTGRES_SERVER, type TestPostgres } from '../helpers/postgres.ts';
 import { type KeytallyProcess, startKeytally } from '../helpers/process.ts';
 import { PROMPT_13, REQUEST_TOKENS } from './support.ts';
 
@@ -15,13 +15,12 @@ import { PROMPT_13, REQUEST_TOKENS } from './support.ts';
  * admits anything once it is spent, and a limits change made on one is enforced by the other within
  * one second. Needs a PostgreSQL server (NOTIFY), like test/auth/multi-instance.test.ts.
  */
-const hasPostgresServer = Boolean(process.env.KEYTALLY_TEST_DATABASE_URL);
 const BUDGET = 1000;
 const FITS = Math.floor(BUDGET / REQUEST_TOKENS);
 // Under-admission bound: an instance holds at most one slice (1/8 of the budget) it has not spent.
 const SLICE_REQUESTS = Math.ceil(Math.ceil(BUDGET / 8) / REQUEST_TOKENS);
 
-describe.skipIf(!hasPostgresServer)('limits shared by two instances (needs a PostgreSQL server)', () => {
+describe.skipIf(!HAS_POSTGRES_SERVER)('limits shared by two instances (needs a PostgreSQL server)', () => {
   let database: TestPostgres;
   let upstream: FakeUpstream;
   let a: KeytallyProcess;
@@ -129,7 +128,7 @@ describe.skipIf(!hasPostgresServer)('limits shared by two instances (needs a Pos
   }, 60_000);
 });
 
-describe.skipIf(!hasPostgresServer)('limit changes across instances (needs a PostgreSQL server)', () => {
+describe.skipIf(!HAS_POSTGRES_SERVER)('limit changes across instances (needs a PostgreSQL server)', () => {
   let database: TestPostgres;
   let upstream: FakeUpstream;
   let a: KeytallyProcess;

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STRONG_PASSWORD } from '../auth/support.ts';
 import { makeTempDir } from '../helpers/db.ts';
 import { type FakeUpstream, startFakeUpstream } from '../helpers/fake-upstream.ts';
-import { createTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
+import { createTestPostgres, HAS_POSTGRES_SERVER, type TestPostgres } from '../helpers/postgres.ts';
 import { type KeytallyProcess, startKeytally } from '../helpers/process.ts';
 import { PROMPT_13, REQUEST_TOKENS } from './support.ts';
 
@@ -12,8 +12,7 @@ import { PROMPT_13, REQUEST_TOKENS } from './support.ts';
  * rpm, the token budget and the quota counts are what they were, rebuilt from the rollups plus the
  * journal. The flush interval is an hour, so before the kill the rows exist only in the journal.
  */
-const hasPostgresServer = Boolean(process.env.KEYTALLY_TEST_DATABASE_URL);
-const DIALECTS = ['sqlite', ...(hasPostgresServer ? ['postgres'] : [])] as const;
+const DIALECTS = ['sqlite', ...(HAS_POSTGRES_SERVER ? ['postgres'] : [])] as const;
 
 describe.each(DIALECTS)('limits across restarts on %s', (dialect) => {
   let upstream: FakeUpstream;

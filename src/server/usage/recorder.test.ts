@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTcpProxy } from '../../../test/gateway/tcp-proxy.ts';
 import { createTestDatabase, DIALECTS, makeTempDir, type TestDatabase } from '../../../test/helpers/db.ts';
 import { createApiKey, createUser } from '../../../test/helpers/factories.ts';
+import { HAS_POSTGRES_SERVER } from '../../../test/helpers/postgres.ts';
 import { type Db, openDatabase } from '../db/connection.ts';
 import { createLogger } from '../logger.ts';
 import { insertUsageBatch, type UsageRow } from './ingest.repository.ts';
@@ -524,16 +525,19 @@ describe('a PostgreSQL backlog', () => {
     await recorder.close();
   });
 
-  it('commits in two transactions at once; one that fails is retried, nothing lost or doubled', async () => {
-    const db = database.db;
-    await db.kysely.deleteFrom('usage_records').execute();
-    await db.kysely.deleteFrom('usage_rollups_hourly').execute();
-    // Each insert into the raw table waits 0.5 s at its end (the other transaction, on the same
-    // hourly rollup rows, waits for its lock meanwhile), and the first transaction holding row
-    // lane-0 fails once.
-    await sql`create sequence lane_failures`.execute(db.kysely);
-    await sql
-      .raw(`create function lane_probe() returns trigger language plpgsql as $fn$
+  // Two statements at once need a PostgreSQL server (HAS_POSTGRES_SERVER): PGlite runs one at a time.
+  it.skipIf(!HAS_POSTGRES_SERVER)(
+    'commits in two transactions at once; one that fails is retried, nothing lost or doubled (needs a PostgreSQL server)',
+    async () => {
+      const db = database.db;
+      await db.kysely.deleteFrom('usage_records').execute();
+      await db.kysely.deleteFrom('usage_rollups_hourly').execute();
+      // Each insert into the raw table waits 0.5 s at its end (the other transaction, on the same
+      // hourly rollup rows, waits for its lock meanwhile), and the first transaction holding row
+      // lane-0 fails once.
+      await sql`create sequence lane_failures`.execute(db.kysely);
+      await sql
+        .raw(`create function lane_probe() returns trigger language plpgsql as $fn$
         begin
           perform pg_sleep(0.5);
           if exists (select 1 from new_rows where id = 'lane-0') then
@@ -541,56 +545,58 @@ describe('a PostgreSQL backlog', () => {
           end if;
           return null;
         end $fn$`)
-      .execute(db.kysely);
-    await sql`create trigger lane_probe after insert on usage_records referencing new table as new_rows
+        .execute(db.kysely);
+      await sql`create trigger lane_probe after insert on usage_records referencing new table as new_rows
       for each statement execute function lane_probe()`.execute(db.kysely);
 
-    // A backlog of 12 segments, left on disk while the database was unreachable.
-    const dataDir = makeTempDir();
-    const target = new URL(database.url);
-    const proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
-    const viaProxy = await openDatabase(proxy.rewrite(database.url));
-    await proxy.cut();
-    const down = await createUsageRecorder({ db: viaProxy, logger, flushMs: 60_000, dataDir });
-    const total = 12_000;
-    for (let i = 0; i < total; i += 1) await down.record(event({ id: `lane-${i}`, created_at: BASE + i }));
-    await expect(down.flushNow()).rejects.toThrow();
-    await down.close();
-    await proxy.close();
-    await viaProxy.close().catch(() => {});
+      // A backlog of 12 segments, left on disk while the database was unreachable.
+      const dataDir = makeTempDir();
+      const target = new URL(database.url);
+      const proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
+      const viaProxy = await openDatabase(proxy.rewrite(database.url));
+      await proxy.cut();
+      const down = await createUsageRecorder({ db: viaProxy, logger, flushMs: 60_000, dataDir });
+      const total = 12_000;
+      for (let i = 0; i < total; i += 1) await down.record(event({ id: `lane-${i}`, created_at: BASE + i }));
+      await expect(down.flushNow()).rejects.toThrow();
+      await down.close();
+      await proxy.close();
+      await viaProxy.close().catch(() => {});
 
-    const recorder = await createUsageRecorder({ db, logger, flushMs: 60_000, dataDir });
-    let activeAtOnce = 0;
-    let watching = true;
-    const watch = (async () => {
-      while (watching) {
-        const result = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+      const recorder = await createUsageRecorder({ db, logger, flushMs: 60_000, dataDir });
+      let activeAtOnce = 0;
+      let watching = true;
+      const watch = (async () => {
+        while (watching) {
+          const result = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
           where state = 'active' and query like '%json_populate_recordset%' and pid <> pg_backend_pid()`.execute(
-          db.kysely,
-        );
-        activeAtOnce = Math.max(activeAtOnce, Number(result.rows[0]?.n ?? 0));
-        await new Promise((resolve) => setTimeout(resolve, 50));
+            db.kysely,
+          );
+          activeAtOnce = Math.max(activeAtOnce, Number(result.rows[0]?.n ?? 0));
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      })();
+      try {
+        // Replayed at start-up: the first two transactions run at once, the one holding lane-0 fails,
+        // and the retry (one segment a transaction while failing) commits the rest.
+        await recorder.flushNow();
+      } finally {
+        watching = false;
+        await watch;
       }
-    })();
-    try {
-      // Replayed at start-up: the first two transactions run at once, the one holding lane-0 fails,
-      // and the retry (one segment a transaction while failing) commits the rest.
-      await recorder.flushNow();
-    } finally {
-      watching = false;
-      await watch;
-    }
-    expect(recorder.stats().flushFailures).toBe(1);
-    await recorder.close();
+      expect(recorder.stats().flushFailures).toBe(1);
+      await recorder.close();
 
-    expect(activeAtOnce).toBe(2);
-    const stored = await sql<{ n: number; distinct_ids: number }>`select count(*)::int as n,
+      expect(activeAtOnce).toBe(2);
+      const stored = await sql<{ n: number; distinct_ids: number }>`select count(*)::int as n,
       count(distinct id)::int as distinct_ids from usage_records`.execute(db.kysely);
-    expect(stored.rows[0]).toEqual({ n: total, distinct_ids: total });
-    const rolled = await sql<{ n: string }>`select sum(request_count) as n from usage_rollups_hourly`.execute(
-      db.kysely,
-    );
-    expect(Number(rolled.rows[0]?.n)).toBe(total);
-    expect(recorder.stats()).toMatchObject({ queueDepth: 0, journalBytes: 0, rowsWritten: total });
-  }, 60_000);
+      expect(stored.rows[0]).toEqual({ n: total, distinct_ids: total });
+      const rolled = await sql<{
+        n: string;
+      }>`select sum(request_count) as n from usage_rollups_hourly`.execute(db.kysely);
+      expect(Number(rolled.rows[0]?.n)).toBe(total);
+      expect(recorder.stats()).toMatchObject({ queueDepth: 0, journalBytes: 0, rowsWritten: total });
+    },
+    60_000,
+  );
 });
