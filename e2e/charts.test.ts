@@ -126,8 +126,15 @@ describe('dashboard charts on seed-demo data', { timeout: 90_000 }, () => {
     await page.goto('/app/usage?tab=sources');
     await page.locator('[data-testid="source-chart"] canvas').waitFor();
     const month = await legendColors();
+    // The day's answer first (it took over 10 s once in CI, with every suite running at once): the
+    // legend keeps the month's series until it arrives.
+    const dayAnswer = page.waitForResponse(
+      (response) => response.url().includes('/usage/sources?') && response.url().includes('period=day'),
+      { timeout: 45_000 },
+    );
     await page.getByRole('button', { name: 'Day', exact: true }).click();
     await expect.poll(async () => new URL(page.url()).searchParams.get('period'), POLL).toBe('day');
+    expect((await dayAnswer).status()).toBe(200);
     await expect.poll(async () => JSON.stringify(await legendColors()), POLL).not.toBe(JSON.stringify(month));
     const day = await legendColors();
     const shared = Object.keys(day).filter((id) => id in month && !id.startsWith('__other__'));
