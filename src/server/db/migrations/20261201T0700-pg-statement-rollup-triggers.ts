@@ -58,7 +58,8 @@ function deltas(op: Op): string {
   return `${signed('new_rows', '', 'last_used')} union all ${signed('old_rows', '-', 'null::bigint')}`;
 }
 
-function upsertDaily(op: Op, table: string, columns: string[], conflict: string[]): string {
+/** Adds the deltas to a daily table, on conflict with its primary key (named by migration 0030). */
+function upsertDaily(op: Op, table: string, columns: string[]): string {
   const day = `hour - (hour % ${DAY_MS})`;
   const lastUsed =
     op === 'delete' ? `${table}.last_used` : `greatest(${table}.last_used, excluded.last_used)`;
@@ -69,7 +70,7 @@ function upsertDaily(op: Op, table: string, columns: string[], conflict: string[
     from (${deltas(op)}) as delta
     group by 1, ${groups}
     order by 1, ${groups}
-    on conflict (${conflict.join(', ')}) do update set
+    on conflict on constraint ${table}_pk do update set
       ${[...SUMS.map((column) => `${column} = ${table}.${column} + excluded.${column}`), `last_used = ${lastUsed}`].join(',\n      ')}`;
 }
 
@@ -79,15 +80,8 @@ const MODELS = ['user_id', 'user_name', 'model'];
 function body(op: Op): string[] {
   const rows = op === 'delete' ? 'old_rows' : 'new_rows';
   const statements = [
-    upsertDaily(op, 'usage_rollups_daily_sources', SOURCES, [
-      'day',
-      'user_id',
-      'source',
-      'api_key_id',
-      'user_name',
-      'api_key_name',
-    ]),
-    upsertDaily(op, 'usage_rollups_daily_models', MODELS, ['day', 'user_id', 'model', 'user_name']),
+    upsertDaily(op, 'usage_rollups_daily_sources', SOURCES),
+    upsertDaily(op, 'usage_rollups_daily_models', MODELS),
     `insert into usage_rollup_day_versions (day, version)
       select distinct hour - (hour % ${DAY_MS}), 1 from ${rows} order by 1
       on conflict (day) do update set version = usage_rollup_day_versions.version + 1`,
@@ -131,26 +125,30 @@ export function dropStatementRollupTriggerStatements(): string[] {
   return OPS.map((op) => `drop trigger if exists usage_rollups_hourly_${op}_stmt on usage_rollups_hourly`);
 }
 
+/** The row triggers of migrations 0300 (daily rollups with cost) and 0031 (day versions). */
+function rowTriggerStatements(dialect: MigrationDialect): string[] {
+  return [...costRollupTriggerStatements(dialect), ...dayVersionTriggerStatements(dialect)];
+}
+
+function dropRowTriggerStatements(dialect: MigrationDialect): string[] {
+  return [...dropDailyRollupTriggerStatements(dialect), ...dropDayVersionTriggerStatements(dialect)];
+}
+
 /** Every trigger that keeps the daily rollups and day versions, as of this migration (for the bench's seeding). */
 export function rollupTriggerStatements(dialect: MigrationDialect): string[] {
-  if (dialect === 'postgres') return statementRollupTriggerStatements();
-  return [...costRollupTriggerStatements('sqlite'), ...dayVersionTriggerStatements('sqlite')];
+  return dialect === 'postgres' ? statementRollupTriggerStatements() : rowTriggerStatements(dialect);
 }
 
 export function dropRollupTriggerStatements(dialect: MigrationDialect): string[] {
-  if (dialect === 'postgres') return [...ROW_TRIGGERS, ...dropStatementRollupTriggerStatements()];
-  return [...dropDailyRollupTriggerStatements('sqlite'), ...dropDayVersionTriggerStatements('sqlite')];
+  if (dialect === 'postgres')
+    return [...dropRowTriggerStatements(dialect), ...dropStatementRollupTriggerStatements()];
+  return dropRowTriggerStatements(dialect);
 }
-
-const ROW_TRIGGERS = [
-  'drop trigger if exists usage_rollups_hourly_propagate on usage_rollups_hourly',
-  'drop trigger if exists usage_rollup_day_version_bump on usage_rollups_hourly',
-];
 
 export async function up(db: Kysely<unknown>): Promise<void> {
   if (dialectOf(db) !== 'postgres') return;
-  for (const statement of ROW_TRIGGERS) await sql.raw(statement).execute(db);
-  for (const statement of statementRollupTriggerStatements()) await sql.raw(statement).execute(db);
+  for (const statement of [...dropRowTriggerStatements('postgres'), ...statementRollupTriggerStatements()])
+    await sql.raw(statement).execute(db);
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
@@ -158,13 +156,5 @@ export async function down(db: Kysely<unknown>): Promise<void> {
   for (const statement of dropStatementRollupTriggerStatements()) await sql.raw(statement).execute(db);
   for (const op of OPS)
     await sql.raw(`drop function if exists usage_rollups_hourly_${op}_stmt()`).execute(db);
-  // The row triggers of 0300 and 0031: their functions were left in place.
-  await sql
-    .raw(`create trigger usage_rollups_hourly_propagate after insert or update or delete on usage_rollups_hourly
-     for each row execute function usage_rollups_hourly_propagate()`)
-    .execute(db);
-  await sql
-    .raw(`create trigger usage_rollup_day_version_bump after insert or update or delete on usage_rollups_hourly
-     for each row execute function usage_rollup_day_version_bump()`)
-    .execute(db);
+  for (const statement of rowTriggerStatements('postgres')) await sql.raw(statement).execute(db);
 }
