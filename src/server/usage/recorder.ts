@@ -275,13 +275,11 @@ export async function createUsageRecorder(options: RecorderOptions): Promise<Usa
         from += group.length;
       }
       if (groups.length === 0) break;
-      if (groups.length === 1) await commitGroup(groups[0] as Batch[]);
-      else {
-        const failure = (await Promise.allSettled(groups.map(commitGroup))).find(
-          (result) => result.status === 'rejected',
-        );
-        if (failure) throw failure.reason;
-      }
+      // Every lane settles before a failure is thrown: none is left running into the retry.
+      const failure = (await Promise.allSettled(groups.map(commitGroup))).find(
+        (result) => result.status === 'rejected',
+      );
+      if (failure) throw failure.reason;
     }
     await writeKeyUses();
   };
