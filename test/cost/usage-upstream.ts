@@ -9,18 +9,26 @@ export interface UsageUpstream {
   baseUrl: string;
   /** The `usage` object returned for a model, in the endpoint's own shape. */
   usage: Map<string, Record<string, unknown>>;
+  /** The model an answer names for a requested one (default: the requested name). */
+  servedAs: Map<string, string>;
+  /** Requests received so far. */
+  requests(): number;
   close(): Promise<void>;
 }
 
 export async function startUsageUpstream(): Promise<UsageUpstream> {
   const usage = new Map<string, Record<string, unknown>>();
+  const servedAs = new Map<string, string>();
+  let received = 0;
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
+      received += 1;
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
-      const model = String(body.model ?? '');
-      const reported = usage.get(model) ?? { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 };
+      const requested = String(body.model ?? '');
+      const model = servedAs.get(requested) ?? requested;
+      const reported = usage.get(requested) ?? { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 };
       res.setHeader('content-type', body.stream ? 'text/event-stream' : 'application/json');
       if (req.url?.endsWith('/messages')) {
         res.end(
@@ -66,6 +74,8 @@ export async function startUsageUpstream(): Promise<UsageUpstream> {
   return {
     baseUrl: `http://127.0.0.1:${port}/v1`,
     usage,
+    servedAs,
+    requests: () => received,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

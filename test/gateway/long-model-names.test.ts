@@ -1,6 +1,5 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startUsageUpstream, type UsageUpstream } from '../cost/usage-upstream.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { DIALECTS } from '../helpers/db.ts';
 
@@ -8,45 +7,20 @@ const HEADERS = { authorization: 'Bearer legacy-secret', 'content-type': 'applic
 // 300 characters, some of them two bytes in UTF-8 (PostgreSQL's varchar(255) counts characters).
 const LONG = `modèle-${'é'.repeat(150)}${'x'.repeat(143)}`;
 
-/** An upstream that names the model it served `LONG` when asked for `long-answer`, else echoes it. */
-async function startUpstream(): Promise<{ url: string; calls: () => number; close: () => Promise<void> }> {
-  let calls = 0;
-  const server = http.createServer((req, res) => {
-    let text = '';
-    req.on('data', (chunk: Buffer) => {
-      text += chunk.toString('utf8');
-    });
-    req.on('end', () => {
-      calls += 1;
-      const { model } = JSON.parse(text) as { model: string };
-      res.setHeader('content-type', 'application/json');
-      res.end(
-        JSON.stringify({
-          id: 'chatcmpl-1',
-          object: 'chat.completion',
-          created: 1,
-          model: model === 'long-answer' ? LONG : model,
-          choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
-          usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 },
-        }),
-      );
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
-    calls: () => calls,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
-}
-
 describe.each(DIALECTS)('model names longer than a usage row holds, on %s', (dialect) => {
-  let upstream: Awaited<ReturnType<typeof startUpstream>>;
+  let upstream: UsageUpstream;
   let t: TestApp;
 
   beforeAll(async () => {
-    upstream = await startUpstream();
-    t = await startTestApp({ dialect, settings: { upstreamUrl: upstream.url, apiKeys: 'legacy-secret' } });
+    upstream = await startUsageUpstream();
+    // An upstream that names the model it served in more than 255 characters.
+    upstream.servedAs.set('long-answer', LONG);
+    for (const model of ['long-answer', 'short'])
+      upstream.usage.set(model, { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 });
+    t = await startTestApp({
+      dialect,
+      settings: { upstreamUrl: upstream.baseUrl, apiKeys: 'legacy-secret' },
+    });
   });
   afterAll(async () => {
     await t?.close();
@@ -62,11 +36,11 @@ describe.each(DIALECTS)('model names longer than a usage row holds, on %s', (dia
     });
 
   it('a requested model name over 255 characters is refused with 400 naming the field, not forwarded', async () => {
-    const before = upstream.calls();
+    const before = upstream.requests();
     const refused = await chat('m'.repeat(256));
     expect(refused.statusCode).toBe(400);
     expect(refused.json().error.message).toContain('model: must be at most 255 characters');
-    expect(upstream.calls()).toBe(before);
+    expect(upstream.requests()).toBe(before);
     // 255 characters, two bytes each in UTF-8: allowed.
     expect((await chat('é'.repeat(255))).statusCode).toBe(200);
   });
