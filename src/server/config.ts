@@ -1,12 +1,16 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
+import { SETTINGS, type SettingName } from './config-settings.ts';
 
 /**
  * The configuration contract of decisions.md section 2. This module is the only reader of
  * process.env: every setting is an environment variable and a `keytally serve` flag of the same
  * meaning (flags win), parsed once with zod.
  */
+
+// The table sits in its own module for length only; importers keep one entry point, config.ts.
+export { SETTINGS, type SettingName } from './config-settings.ts';
 
 export const REGISTRATION_MODES = ['open', 'approval', 'invite'] as const;
 export type RegistrationMode = (typeof REGISTRATION_MODES)[number];
@@ -71,200 +75,6 @@ const baseUrl = httpUrl
     return !url || (url.search === '' && url.hash === '' && url.username === '' && url.password === '');
   }, 'must be a base URL without query, fragment or credentials')
   .transform((value) => value.replace(/\/+$/, ''));
-
-/** One row per setting: the environment variable, the `serve` flag, its default and its help. */
-export const SETTINGS = {
-  host: { env: 'KEYTALLY_HOST', flag: '--host <host>', default: '127.0.0.1', help: 'address to listen on' },
-  port: { env: 'KEYTALLY_PORT', flag: '--port <port>', default: '4000', help: 'port to listen on' },
-  dataDir: {
-    env: 'KEYTALLY_DATA_DIR',
-    flag: '--data-dir <dir>',
-    default: './data',
-    help: 'SQLite file, HMAC secret file and usage journal',
-  },
-  databaseUrl: {
-    env: 'KEYTALLY_DATABASE_URL',
-    flag: '--database-url <url>',
-    default: '<data dir>/keytally.db',
-    help: 'postgres://… selects PostgreSQL, anything else is a SQLite path (alias DATABASE_URL)',
-  },
-  upstreamUrl: {
-    env: 'KEYTALLY_UPSTREAM_URL',
-    flag: '--upstream-url <url>',
-    default: 'unset (demo model)',
-    help: 'one upstream: an OpenAI-compatible base URL (http://127.0.0.1:11434/v1), or an Ollama root without a path (http://127.0.0.1:11434)',
-  },
-  upstreamApiKey: {
-    env: 'KEYTALLY_UPSTREAM_API_KEY',
-    flag: '--upstream-api-key <key>',
-    default: 'unset',
-    help: "the upstream's own API key, added by keytally",
-  },
-  upstreamTimeoutMs: {
-    env: 'KEYTALLY_UPSTREAM_TIMEOUT_MS',
-    flag: '--upstream-timeout-ms <ms>',
-    default: '300000',
-    help: 'how long to wait for an upstream response to start (504 after)',
-  },
-  configFile: {
-    env: 'KEYTALLY_CONFIG',
-    flag: '--config <file>',
-    default: 'unset',
-    help: 'YAML file with several upstreams and the models each serves',
-  },
-  apiKeys: {
-    env: 'KEYTALLY_API_KEYS',
-    flag: '--api-keys <keys>',
-    default: 'unset',
-    help: 'legacy shared keys, comma-separated (source legacy, admin rights)',
-  },
-  adminEmail: {
-    env: 'KEYTALLY_ADMIN_EMAIL',
-    flag: '--admin-email <email>',
-    default: 'unset',
-    help: 'this email becomes admin',
-  },
-  registrationMode: {
-    env: 'KEYTALLY_REGISTRATION_MODE',
-    flag: '--registration-mode <mode>',
-    default: 'approval',
-    help: 'open, approval or invite; the first user is always admin and never gated',
-  },
-  hmacSecret: {
-    env: 'KEYTALLY_HMAC_SECRET',
-    flag: '--hmac-secret <secret>',
-    default: 'generated into <data dir>/.hmac_secret',
-    help: 'hashes keys, session tokens and invite codes (at least 32 characters)',
-  },
-  defaultKeyExpiry: {
-    env: 'KEYTALLY_DEFAULT_KEY_EXPIRY',
-    flag: '--default-key-expiry <duration>',
-    default: 'unset',
-    help: 'expiry of new API keys that ask for none, e.g. 90d, 1y',
-  },
-  usageFlushMs: {
-    env: 'KEYTALLY_USAGE_FLUSH_MS',
-    flag: '--usage-flush-ms <ms>',
-    default: '1000',
-    help: 'how often recorded usage is written to the database',
-  },
-  usageBatchRows: {
-    env: 'KEYTALLY_USAGE_BATCH_ROWS',
-    flag: '--usage-batch-rows <rows>',
-    default: '1000',
-    help: 'recorded rows that make a batch committed at once, besides every flush interval',
-  },
-  maxBodyBytes: {
-    env: 'KEYTALLY_MAX_BODY_BYTES',
-    flag: '--max-body-bytes <bytes>',
-    default: '26214400',
-    help: 'largest request body on /v1/* (413 above)',
-  },
-  trustProxy: {
-    env: 'KEYTALLY_TRUST_PROXY',
-    flag: '--trust-proxy <hops|cidrs>',
-    default: 'unset (socket address only)',
-    help: 'hop count, or comma-separated proxy CIDRs, whose X-Forwarded-For entries are believed (IP allowlists, login rate limits)',
-  },
-  logLevel: {
-    env: 'KEYTALLY_LOG_LEVEL',
-    flag: '--log-level <level>',
-    default: 'info',
-    help: 'fatal, error, warn, info, debug, trace or silent',
-  },
-  logFormat: {
-    env: 'KEYTALLY_LOG_FORMAT',
-    flag: '--log-format <format>',
-    default: 'pretty on a TTY, else json',
-    help: 'json (one JSON object per line) or pretty (readable lines)',
-  },
-  publicUrl: {
-    env: 'KEYTALLY_PUBLIC_URL',
-    flag: '--public-url <url>',
-    default: 'unset (the listen address)',
-    help: 'external base URL (http(s), no trailing slash): the origin cookie-authenticated writes must come from; single sign-on callbacks are built from it',
-  },
-  githubClientId: {
-    env: 'KEYTALLY_GITHUB_CLIENT_ID',
-    flag: '--github-client-id <id>',
-    default: 'unset',
-    help: 'GitHub OAuth app client ID: enables "Sign in with GitHub"',
-  },
-  githubClientSecret: {
-    env: 'KEYTALLY_GITHUB_CLIENT_SECRET',
-    flag: '--github-client-secret <secret>',
-    default: 'unset',
-    help: 'GitHub OAuth app client secret',
-  },
-  githubUrl: {
-    env: 'KEYTALLY_GITHUB_URL',
-    flag: '--github-url <url>',
-    default: 'https://github.com',
-    help: 'GitHub web base URL (authorize and token endpoints); GitHub Enterprise Server or a test fake',
-  },
-  githubApiUrl: {
-    env: 'KEYTALLY_GITHUB_API_URL',
-    flag: '--github-api-url <url>',
-    default: 'https://api.github.com',
-    help: 'GitHub REST API base URL (/user, /user/emails)',
-  },
-  oidcIssuer: {
-    env: 'KEYTALLY_OIDC_ISSUER',
-    flag: '--oidc-issuer <url>',
-    default: 'unset',
-    help: 'OpenID Connect issuer URL (discovery at <issuer>/.well-known/openid-configuration)',
-  },
-  oidcClientId: {
-    env: 'KEYTALLY_OIDC_CLIENT_ID',
-    flag: '--oidc-client-id <id>',
-    default: 'unset',
-    help: 'OpenID Connect client ID: enables single sign-on with the issuer',
-  },
-  oidcClientSecret: {
-    env: 'KEYTALLY_OIDC_CLIENT_SECRET',
-    flag: '--oidc-client-secret <secret>',
-    default: 'unset (public client with PKCE)',
-    help: 'OpenID Connect client secret',
-  },
-  oidcScopes: {
-    env: 'KEYTALLY_OIDC_SCOPES',
-    flag: '--oidc-scopes <scopes>',
-    default: 'openid email profile',
-    help: 'scopes requested from the issuer, space-separated (must include openid)',
-  },
-  oidcName: {
-    env: 'KEYTALLY_OIDC_NAME',
-    flag: '--oidc-name <label>',
-    default: 'SSO',
-    help: 'the OpenID Connect button label on the login page ("Sign in with <label>")',
-  },
-  disableLocalAuth: {
-    env: 'KEYTALLY_DISABLE_LOCAL_AUTH',
-    flag: '--disable-local-auth <bool>',
-    default: '0',
-    help: '1 turns off password login and registration (single sign-on only)',
-  },
-  webhookUrl: {
-    env: 'KEYTALLY_WEBHOOK_URL',
-    flag: '--webhook-url <url>',
-    default: 'unset',
-    help: 'receives limit events (soft thresholds, limits reached) as signed JSON',
-  },
-  webhookSecret: {
-    env: 'KEYTALLY_WEBHOOK_SECRET',
-    flag: '--webhook-secret <secret>',
-    default: 'unset (required with a webhook URL)',
-    help: 'HMAC-SHA256 key of the x-keytally-signature header (at least 16 characters)',
-  },
-  defaultCompletionTokens: {
-    env: 'KEYTALLY_DEFAULT_COMPLETION_TOKENS',
-    flag: '--default-completion-tokens <n>',
-    default: '1024',
-    help: 'completion tokens a limited request reserves when it sends no max_tokens',
-  },
-} as const;
-
-export type SettingName = keyof typeof SETTINGS;
 
 const ConfigSchema = z.object({
   host: z.string().trim().min(1, 'must not be empty').default('127.0.0.1'),
