@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/server/config.ts';
-import { isOllamaRoot, loadUpstreamsFile, upstreamConfigs } from '../../src/server/gateway/upstreams.ts';
+import {
+  isOllamaRoot,
+  loadUpstreamsFile,
+  upstreamConfigs,
+} from '../../src/server/gateway/upstream-config.ts';
 import { yamlFiles } from './support.ts';
 
 describe('upstream API family and account settings', () => {

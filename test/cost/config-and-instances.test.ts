@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/server/config.ts';
-import { loadUpstreamsFile } from '../../src/server/gateway/upstreams.ts';
+import { loadUpstreamsFile } from '../../src/server/gateway/upstream-config.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { createTestDatabase, DIALECTS, makeTempDir, type TestDatabase } from '../helpers/db.ts';
 import { createApiKey, createUser } from '../helpers/factories.ts';

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/server/config.ts';
-import { loadUpstreamsFile } from '../../src/server/gateway/upstreams.ts';
+import { loadUpstreamsFile } from '../../src/server/gateway/upstream-config.ts';
 import { yamlFiles } from '../clients/support.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { DIALECTS, makeTempDir } from '../helpers/db.ts';

@@ -4,7 +4,7 @@ import { requireAdmin } from '../auth/guards.ts';
 import { AUTH_BODY_LIMIT_BYTES } from '../auth/protection.ts';
 import { parseInput } from '../auth/validation.ts';
 import type { AppDeps } from '../deps.ts';
-import { configPrices } from '../gateway/upstreams.ts';
+import { configPrices } from '../gateway/upstream-config.ts';
 import { PriceBook } from './price-book.ts';
 import { createPriceEvents } from './price-events.ts';
 import {

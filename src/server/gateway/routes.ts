@@ -10,7 +10,8 @@ import { createDemoUpstream } from './demo.ts';
 import { listModels } from './models.ts';
 import { registerOllamaRoutes } from './ollama.ts';
 import { INFERENCE_ENDPOINTS, type ProxyDeps, proxyInference, UpstreamSet } from './proxy.ts';
-import { createHttpUpstream, upstreamConfigs } from './upstreams.ts';
+import { upstreamConfigs } from './upstream-config.ts';
+import { createHttpUpstream } from './upstreams.ts';
 
 /** True when no upstream is configured and the built-in demo model is served. */
 export function servesDemoModel(deps: Pick<AppDeps, 'config'>): boolean {

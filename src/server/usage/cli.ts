@@ -8,7 +8,7 @@ import { PriceBook } from '../cost/price-book.ts';
 import { configAdminPrices, reloadPrices } from '../cost/prices.service.ts';
 import { repriceUsage } from '../cost/reprice.ts';
 import { BadRequestError, describeZodError } from '../errors.ts';
-import { catalogProviderOf, configPrices, upstreamConfigs } from '../gateway/upstreams.ts';
+import { catalogProviderOf, configPrices, upstreamConfigs } from '../gateway/upstream-config.ts';
 import { openRuntime } from '../runtime.ts';
 import { createUsageExportStream } from './export.ts';
 import { resolveWindow } from './usage-window.ts';
