@@ -170,11 +170,6 @@ export async function estimatePromptTokens(body: Record<string, unknown>): Promi
 }
 
 /**
- * The prompt's tokens now, without waiting: exact once the encoder is loaded; until then (its first
- * load takes ~0.5-2 s) its UTF-8 byte count, an upper bound (every o200k token is at least one byte),
- * and the load is started. Limits reserve with it, so a reservation is never below the real count.
- */
-/**
  * The prompt's UTF-8 bytes: an upper bound of its tokens (every o200k token is at least one byte),
  * for the price of walking the body. Limits reserve with it while a limit has room to spare.
  */
@@ -193,6 +188,11 @@ export async function loadTokenizer(): Promise<void> {
   await loadEncoder();
 }
 
+/**
+ * The prompt's tokens now, without waiting: exact once the encoder is loaded; until then (its first
+ * load takes ~0.5-2 s) its UTF-8 byte count, an upper bound (every o200k token is at least one byte),
+ * and the load is started. Limits reserve with it, so a reservation is never below the real count.
+ */
 export function promptTokensNow(body: Record<string, unknown>): { tokens: number; exact: boolean } {
   const texts = promptTexts(body);
   let bytes = 0;

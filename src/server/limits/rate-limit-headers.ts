@@ -68,7 +68,7 @@ const BILLION = 1_000_000_000;
  * The room left as header text. Past 2^30, V8 turns a number into text by its float path (~150 ns,
  * measured); a large budget's room goes as two small integers instead (~70 ns).
  */
-function remainingText(room: number): string {
+export function remainingText(room: number): string {
   if (room <= 0) return '0';
   const whole = Math.floor(room);
   if (whole < BILLION) return String(whole);
