@@ -35,6 +35,13 @@ export interface Measurement {
   databaseCpuMsPerRequest?: number;
   /** `--loop-delay`: the proxy's event-loop delay during the load (perf_hooks histogram, µs). */
   loopDelay?: { p50Us: number; p99Us: number; p999Us: number; maxUs: number };
+  /** Requests completed in the window. */
+  requests?: number;
+  /**
+   * The window on the system's monotonic clock (µs), the clock of a `--cpu-prof` profile's
+   * timestamps: `split-profile.ts` attributes a profile's samples to the windows.
+   */
+  monotonicUs?: [number, number];
 }
 
 /** utime + stime of a process in ms (clock ticks of 10 ms), from /proc/<pid>/stat. */
@@ -222,7 +229,9 @@ export async function measure(options: MeasureOptions): Promise<Measurement> {
     messages: [{ role: 'user', content: 'Say hello to the benchmark.' }],
   });
   const run = loader === 'wrk' ? runWrk : runAutocannon;
+  const startUs = Number(process.hrtime.bigint() / 1000n);
   const result = await run(`${url}/v1/chat/completions`, headers, body, concurrency, duration);
+  const endUs = Number(process.hrtime.bigint() / 1000n);
   clearInterval(sampler);
   const cpuAfter = cpuMs(pid);
   const databaseAfter = databaseBefore === undefined ? undefined : postgresCpuMs();
@@ -253,6 +262,8 @@ export async function measure(options: MeasureOptions): Promise<Measurement> {
         ? perRequest(databaseAfter - databaseBefore)
         : undefined,
     loopDelay,
+    requests: result.requests,
+    monotonicUs: [startUs, endUs],
   };
 }
 

@@ -70,7 +70,16 @@ interface Flags {
   /** `--limits-pairs`, `--limits-seconds`: the alternating off/on windows of `--limits=on` (30 × 2 s). */
   limitsPairs: number;
   limitsSeconds: number;
+  /**
+   * `--limits-process=same,separate` (default both): how `--limits=on`'s pairs compare. `same`: one
+   * keytally process, its bench key with limits against a second key of the same user without any
+   * (windows alternate the key, nothing else); `separate`: keytally-<dialect>-limits against
+   * keytally-<dialect>, two processes.
+   */
+  limitsProcess: LimitsMode[];
 }
+
+type LimitsMode = 'same' | 'separate';
 
 function parseFlags(args: string[]): Flags {
   const get = (name: string) => args.find((arg) => arg.startsWith(`--${name}=`))?.split('=')[1];
@@ -96,6 +105,9 @@ function parseFlags(args: string[]): Flags {
     limits: get('limits') === 'on',
     limitsPairs: Math.max(1, Number(get('limits-pairs') ?? 30)),
     limitsSeconds: Math.max(1, Number(get('limits-seconds') ?? 2)),
+    limitsProcess: (get('limits-process') ?? 'same,separate')
+      .split(',')
+      .filter((mode): mode is LimitsMode => mode === 'same' || mode === 'separate'),
   };
 }
 
@@ -157,12 +169,18 @@ interface KeytallyTarget {
   url: string;
   /** `Authorization: Bearer kt-…` of a user's API key. */
   headers: Record<string, string>;
+  /** keytally-<dialect>-limits: the same user's second key, without limits (`--limits-process=same`). */
+  unlimitedHeaders?: Record<string, string>;
   child: Child;
   loopDelayFile?: string;
   cleanup: () => Promise<void>;
 }
 
-async function seedKey(db: Db, priced: boolean, limited = false): Promise<string> {
+async function seedKey(
+  db: Db,
+  priced: boolean,
+  limited = false,
+): Promise<{ key: string; unlimited?: string }> {
   await migrateToLatest(db);
   const userId = randomUUID();
   const now = Date.now();
@@ -198,46 +216,46 @@ async function seedKey(db: Db, priced: boolean, limited = false): Promise<string
       updated_at: now,
     })
     .execute();
-  const key = `kt-${randomBytes(32).toString('hex')}`;
-  await db.kysely
-    .insertInto('api_keys')
-    .values({
-      id: randomUUID(),
-      user_id: userId,
-      name: 'bench-key',
-      key_hash: hashSecret(HMAC, key),
-      key_prefix: key.slice(0, 12),
-      role: 'user',
-      created_at: now,
-      expires_at: null,
-      last_used: null,
-      revoked_at: null,
-    })
-    .execute();
-  if (limited) {
-    // Limits that apply to every request but never trigger: rpm and a token budget (the two the
-    // issue names), checked, reserved and settled on every request.
-    const row = await db.kysely
-      .selectFrom('api_keys')
-      .select('id')
-      .where('key_prefix', '=', key.slice(0, 12))
-      .executeTakeFirstOrThrow();
+  const insertKey = async (name: string) => {
+    const key = `kt-${randomBytes(32).toString('hex')}`;
+    const id = randomUUID();
     await db.kysely
-      .insertInto('api_key_limits')
+      .insertInto('api_keys')
       .values({
-        api_key_id: row.id,
-        rpm: 1_000_000_000,
-        tpm: null,
-        max_parallel: null,
-        token_budget: 1_000_000_000_000,
-        usd_budget_nanos: null,
-        budget_window: 'month',
-        soft_threshold: null,
-        updated_at: now,
+        id,
+        user_id: userId,
+        name,
+        key_hash: hashSecret(HMAC, key),
+        key_prefix: key.slice(0, 12),
+        role: 'user',
+        created_at: now,
+        expires_at: null,
+        last_used: null,
+        revoked_at: null,
       })
       .execute();
-  }
-  return key;
+    return { key, id };
+  };
+  const { key, id: keyId } = await insertKey('bench-key');
+  if (!limited) return { key };
+  // Limits that apply to every request but never trigger: rpm and a token budget (the two the
+  // issue names), checked, reserved and settled on every request.
+  await db.kysely
+    .insertInto('api_key_limits')
+    .values({
+      api_key_id: keyId,
+      rpm: 1_000_000_000,
+      tpm: null,
+      max_parallel: null,
+      token_budget: 1_000_000_000_000,
+      usd_budget_nanos: null,
+      budget_window: 'month',
+      soft_threshold: null,
+      updated_at: now,
+    })
+    .execute();
+  // The same user's key without limits: what the same process does for a request no limit applies to.
+  return { key, unlimited: (await insertKey('bench-key-unlimited')).key };
 }
 
 async function freshPostgres(): Promise<{ url: string; drop: () => Promise<void> }> {
@@ -301,7 +319,7 @@ async function startKeytally(
   const postgres = dialect === 'postgres' ? await freshPostgres() : undefined;
   const databaseUrl = postgres?.url ?? path.join(dataDir, 'keytally.db');
   const db = await openDatabase(databaseUrl);
-  const key = await seedKey(db, priced, limited);
+  const { key, unlimited } = await seedKey(db, priced, limited);
   await db.close();
   const port = await freePort();
   // keytally runs its esbuild bundle only when it is newer than every source (others may be editing
@@ -346,6 +364,7 @@ async function startKeytally(
     name,
     url,
     headers: { authorization: `Bearer ${key}` },
+    unlimitedHeaders: unlimited ? { authorization: `Bearer ${unlimited}` } : undefined,
     child,
     loopDelayFile: profile.loopDelayFile,
     async cleanup() {
@@ -498,12 +517,22 @@ export async function run(args: string[]): Promise<void> {
  */
 export interface LimitsPair {
   dialect: 'sqlite' | 'postgres';
+  /** `same`: one process, a key with limits ÷ one without; `separate`: two processes. */
+  mode: LimitsMode;
   loader: Loader;
   concurrency: number;
   stream: boolean;
   pair: number;
   off: Measurement;
   on: Measurement;
+}
+
+/** A load of the limits pairs: which process, and which key's Authorization. */
+interface LimitsSide {
+  target: string;
+  url: string;
+  headers: Record<string, string>;
+  pid: number | undefined;
 }
 
 async function measureLimitsPairs(
@@ -513,34 +542,44 @@ async function measureLimitsPairs(
 ): Promise<void> {
   const concurrency = flags.concurrency.includes(16) ? 16 : (flags.concurrency[0] ?? 16);
   for (const dialect of flags.dialects) {
-    const off = keytallys.find((k) => k.name === `keytally-${dialect}`);
-    const on = keytallys.find((k) => k.name === `keytally-${dialect}-limits`);
-    if (!off || !on) continue;
-    for (const stream of flags.streams) {
-      for (const loader of flags.loaders) {
-        const load = (target: KeytallyTarget) =>
-          measure({
-            target: target.name,
-            loader,
-            url: target.url,
-            headers: target.headers,
-            concurrency,
-            stream,
-            duration: flags.limitsSeconds,
-            pid: target.child.process.pid,
-          });
-        const ratios: number[] = [];
-        for (let pair = 1; pair <= flags.limitsPairs; pair += 1) {
-          const onFirst = pair % 2 === 0;
-          const first = await load(onFirst ? on : off);
-          const second = await load(onFirst ? off : on);
-          const [offResult, onResult] = onFirst ? [second, first] : [first, second];
-          out.push({ dialect, loader, concurrency, stream, pair, off: offResult, on: onResult });
-          ratios.push(onResult.requestsPerSecond / offResult.requestsPerSecond);
+    const plain = keytallys.find((k) => k.name === `keytally-${dialect}`);
+    const limited = keytallys.find((k) => k.name === `keytally-${dialect}-limits`);
+    if (!limited) continue;
+    const side = (target: KeytallyTarget, headers: Record<string, string>, name: string): LimitsSide => ({
+      target: name,
+      url: target.url,
+      headers,
+      pid: target.child.process.pid,
+    });
+    for (const mode of flags.limitsProcess) {
+      const sides =
+        mode === 'same'
+          ? limited.unlimitedHeaders && {
+              off: side(limited, limited.unlimitedHeaders, `${limited.name}:unlimited-key`),
+              on: side(limited, limited.headers, limited.name),
+            }
+          : plain && {
+              off: side(plain, plain.headers, plain.name),
+              on: side(limited, limited.headers, limited.name),
+            };
+      if (!sides) continue;
+      for (const stream of flags.streams) {
+        for (const loader of flags.loaders) {
+          const load = (s: LimitsSide) =>
+            measure({ ...s, loader, concurrency, stream, duration: flags.limitsSeconds });
+          const ratios: number[] = [];
+          for (let pair = 1; pair <= flags.limitsPairs; pair += 1) {
+            const onFirst = pair % 2 === 0;
+            const first = await load(onFirst ? sides.on : sides.off);
+            const second = await load(onFirst ? sides.off : sides.on);
+            const [offResult, onResult] = onFirst ? [second, first] : [first, second];
+            out.push({ dialect, mode, loader, concurrency, stream, pair, off: offResult, on: onResult });
+            ratios.push(onResult.requestsPerSecond / offResult.requestsPerSecond);
+          }
+          console.log(
+            `limits pairs ${dialect} (${mode} process) ${loader} c=${concurrency} stream=${stream}: ${ratios.map((r) => (100 * r).toFixed(0)).join(' ')} (% on ÷ off)`,
+          );
         }
-        console.log(
-          `limits pairs ${dialect} ${loader} c=${concurrency} stream=${stream}: ${ratios.map((r) => (100 * r).toFixed(0)).join(' ')} (% on ÷ off)`,
-        );
       }
     }
   }
@@ -705,7 +744,7 @@ async function runProxy(
 function limitsRatios(pairs: LimitsPair[]) {
   const cells = new Map<string, LimitsPair[]>();
   for (const pair of pairs) {
-    const cell = `${pair.dialect} ${pair.loader} ${pair.concurrency} ${pair.stream}`;
+    const cell = `${pair.dialect} ${pair.mode} ${pair.loader} ${pair.concurrency} ${pair.stream}`;
     cells.set(cell, [...(cells.get(cell) ?? []), pair]);
   }
   const round3 = (value: number) => Number(value.toFixed(3));
@@ -721,6 +760,7 @@ function limitsRatios(pairs: LimitsPair[]) {
       .map((p) => (p.on.cpuMsPerRequest as number) / (p.off.cpuMsPerRequest as number));
     return {
       dialect: first.dialect,
+      mode: first.mode,
       loader: first.loader,
       concurrency: first.concurrency,
       stream: first.stream,
@@ -911,11 +951,11 @@ function report(
   const limits = limitsRatios(limitsPairs);
   if (flags.limits) {
     console.log(
-      `limits on ÷ off (issue #13): keytally-<dialect>-limits ÷ keytally-<dialect>, ${flags.limitsPairs} alternating pairs of ${flags.limitsSeconds}-s windows: median [quartiles], ratio of the totals:`,
+      `limits on ÷ off (issue #13), ${flags.limitsPairs} alternating pairs of ${flags.limitsSeconds}-s windows: median [quartiles], ratio of the totals; same process: the bench key ÷ the same user's key without limits; separate: keytally-<dialect>-limits ÷ keytally-<dialect>:`,
     );
     for (const r of limits) {
       console.log(
-        `  ${r.dialect.padEnd(8)} ${r.loader.padEnd(10)} c=${String(r.concurrency).padEnd(3)} stream=${String(r.stream).padEnd(5)} throughput ${percent(r.throughputRatio)} [${r.throughputQuartiles.map(percent).join('..')}] (≥ 95% ${verdict(r.throughputRatio >= 0.95)}), totals ${percent(r.totalsRatio)}  cpu/req ×${r.cpuRatio ?? '?'}`,
+        `  ${r.dialect.padEnd(8)} ${`${r.mode} process`.padEnd(16)} ${r.loader.padEnd(10)} c=${String(r.concurrency).padEnd(3)} stream=${String(r.stream).padEnd(5)} throughput ${percent(r.throughputRatio)} [${r.throughputQuartiles.map(percent).join('..')}] (≥ 95% ${verdict(r.throughputRatio >= 0.95)}), totals ${percent(r.totalsRatio)}  cpu/req ×${r.cpuRatio ?? '?'}`,
       );
     }
     console.log('  and measured one after the other (each ÷ its paired baseline, ratio of the medians):');
