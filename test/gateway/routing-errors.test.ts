@@ -148,6 +148,11 @@ describe.each(DIALECTS)('routing and upstream errors on %s', (dialect) => {
     expect(response.statusCode).toBe(504);
     expect(response.json().error).toMatchObject({ code: 'upstream_timeout', type: 'upstream_error' });
     expect(response.json().error.message).toContain('alpha');
+    // The wait that ran out is the upstream's own, and so is the setting that raises it.
+    expect(response.json().error.message).toContain('(300 ms)');
+    expect(response.json().error.message).toContain(
+      'raise timeout_ms of the upstream "alpha" in KEYTALLY_CONFIG',
+    );
   });
 
   it('an unreachable upstream is a 502 saying where it looked', async () => {
@@ -209,5 +214,68 @@ describe.each(DIALECTS)('routing and upstream errors on %s', (dialect) => {
     expect(text).toContain('keytally_recorder_journal_bytes');
     expect(text).toMatch(/keytally_recorder_rows_written_total \d+/);
     expect(text).toContain('keytally_recorder_flush_duration_seconds_bucket');
+  });
+});
+
+describe("upstream timeouts: the upstream's own timeout_ms, else KEYTALLY_UPSTREAM_TIMEOUT_MS", () => {
+  let slow: FakeUpstream;
+  let patient: TestApp;
+  let global: TestApp;
+
+  beforeAll(async () => {
+    // Past undici's timer granularity (a 300-ms wait fires within ~1 s).
+    slow = await startFakeUpstream({ slowMs: 2500 });
+    const file = path.join(makeTempDir(), 'upstreams.yaml');
+    fs.writeFileSync(
+      file,
+      ['upstreams:', '  - name: patient', `    url: ${slow.baseUrl}`, '    timeout_ms: 5000'].join('\n'),
+    );
+    // The global wait is shorter than the upstream's answers; the upstream's own is longer.
+    patient = await startTestApp({
+      dialect: 'sqlite',
+      settings: { configFile: file, apiKeys: 'legacy-secret', upstreamTimeoutMs: '300' },
+    });
+    global = await startTestApp({
+      dialect: 'sqlite',
+      settings: { upstreamUrl: slow.baseUrl, apiKeys: 'legacy-secret', upstreamTimeoutMs: '300' },
+    });
+  });
+  afterAll(async () => {
+    await global?.close();
+    await patient?.close();
+    await slow?.close();
+  });
+
+  it("a request forwarded without a usage row (count_tokens) waits for the upstream's own timeout_ms", async () => {
+    const response = await patient.app.inject({
+      method: 'POST',
+      url: '/v1/messages/count_tokens',
+      headers: LEGACY,
+      payload: JSON.stringify({ model: 'fake-slow', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(response.statusCode).toBe(200);
+    expect(slow.requests.at(-1)?.path).toBe('/v1/messages/count_tokens');
+  });
+
+  it('an inference request waits for it too', async () => {
+    const response = await patient.app.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      headers: LEGACY,
+      payload: chat('fake-slow'),
+    });
+    expect(response.statusCode).toBe(200);
+  });
+
+  it('without one, the 504 names KEYTALLY_UPSTREAM_TIMEOUT_MS and its wait', async () => {
+    const response = await global.app.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      headers: LEGACY,
+      payload: chat('fake-slow'),
+    });
+    expect(response.statusCode).toBe(504);
+    expect(response.json().error.message).toContain('(300 ms)');
+    expect(response.json().error.message).toContain('raise KEYTALLY_UPSTREAM_TIMEOUT_MS');
   });
 });

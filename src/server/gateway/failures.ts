@@ -49,12 +49,20 @@ export class RequestFailure extends Error {
   }
 }
 
-/** An upstream that failed to answer, as the 502 or 504 the client sees. */
-export function upstreamFailure(error: unknown, upstream: Upstream, timeoutHint: string): UpstreamError {
+/**
+ * An upstream that failed to answer, as the 502 or 504 the client sees. A 504 names the wait that
+ * ran out and the setting that raises it: the upstream's own `timeout_ms`, else
+ * KEYTALLY_UPSTREAM_TIMEOUT_MS (`defaultTimeoutMs`).
+ */
+export function upstreamFailure(error: unknown, upstream: Upstream, defaultTimeoutMs: number): UpstreamError {
   if (isTimeout(error)) {
+    const own = upstream.timeoutMs !== undefined;
+    const setting = own
+      ? `timeout_ms of the upstream "${upstream.name}" in KEYTALLY_CONFIG`
+      : 'KEYTALLY_UPSTREAM_TIMEOUT_MS';
     return new UpstreamError(
       504,
-      `The upstream "${upstream.name}" (${upstream.describe}) did not answer in time (${timeoutHint}); try again, or raise KEYTALLY_UPSTREAM_TIMEOUT_MS.`,
+      `The upstream "${upstream.name}" (${upstream.describe}) did not answer in time (${upstream.timeoutMs ?? defaultTimeoutMs} ms); try again, or raise ${setting}.`,
       { code: 'upstream_timeout' },
     );
   }

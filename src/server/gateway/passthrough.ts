@@ -17,6 +17,7 @@ export interface UnrecordedResponse extends BufferedResponse {
 export async function fetchUnrecorded(
   upstream: Upstream,
   request: Omit<UpstreamRequest, 'signal' | 'headers'> & { headers?: Record<string, string> },
+  /** KEYTALLY_UPSTREAM_TIMEOUT_MS: the wait of an upstream without its own `timeout_ms`. */
   timeoutMs: number,
 ): Promise<UnrecordedResponse> {
   const sentAt = performance.now();
@@ -24,7 +25,7 @@ export async function fetchUnrecorded(
     const response = await upstream.send({
       headers: { accept: 'application/json', 'accept-encoding': 'identity' },
       ...request,
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: AbortSignal.timeout(upstream.timeoutMs ?? timeoutMs),
     });
     const chunks: Buffer[] = [];
     for await (const chunk of response.body) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
@@ -35,7 +36,7 @@ export async function fetchUnrecorded(
       upstreamMs: performance.now() - sentAt,
     };
   } catch (error) {
-    throw upstreamFailure(error, upstream, `${timeoutMs} ms`);
+    throw upstreamFailure(error, upstream, timeoutMs);
   }
 }
 

@@ -309,7 +309,7 @@ function failureOf(
   timeoutMs: number,
   upstreamMs?: number,
 ): RequestFailure {
-  const failure = upstreamFailure(error, upstream, `${timeoutMs} ms`);
+  const failure = upstreamFailure(error, upstream, timeoutMs);
   return new RequestFailure(
     failure.statusCode === 504 ? 'upstream_timeout' : 'upstream_unreachable',
     failure,

@@ -82,6 +82,11 @@ export interface Upstream {
   ollama: boolean;
   /** Where requests go, for error messages (never contains the key). */
   describe: string;
+  /**
+   * Its own wait for an answer to start, when its `timeout_ms` in KEYTALLY_CONFIG sets one (the 504's
+   * message names that setting); otherwise KEYTALLY_UPSTREAM_TIMEOUT_MS applies.
+   */
+  timeoutMs?: number;
   models: readonly string[] | undefined;
   send(request: UpstreamRequest): Promise<UpstreamResponse>;
   /**
@@ -135,6 +140,7 @@ export function createHttpUpstream(upstream: UpstreamConfig, defaultTimeoutMs: n
     provider: catalogProviderOf(upstream),
     ollama: upstream.api === 'ollama',
     describe: `${base.origin}${basePath}`,
+    timeoutMs: upstream.timeout_ms,
     models: upstream.models,
     async send(request) {
       const response = await pool.request({
