@@ -29,7 +29,7 @@ export function createRelay(
       try {
         await record(
           deps,
-          await buildRow(exchange, usage.model, usage.counts, usage.completionText, false),
+          await buildRow(exchange, usage.model, usage.counts, () => usage.completionText, false),
           exchange.ticket,
         );
       } catch (error) {
@@ -41,7 +41,7 @@ export function createRelay(
     },
     onAbandon: (usage) => {
       // The client went away or the upstream broke mid-stream: record what was streamed so far.
-      buildRow(exchange, usage.model, usage.counts, usage.completionText, true)
+      buildRow(exchange, usage.model, usage.counts, () => usage.completionText, true)
         .then((row) => record(deps, row, exchange.ticket))
         .catch((failure) => {
           exchange.ticket?.release();

@@ -79,6 +79,35 @@ describe('the stream tap without a parse per event', () => {
       '{"model":"m","choices":[{"delta":{"content":"cut',
     ],
     'an empty model keeps the previous one': [chat({ content: 'a' }), chat({ content: 'b' }, { model: '' })],
+    'kept events around a parsed one keep their order': [
+      chat({ content: 'a' }),
+      '{"model":"m-2","choices":[{"delta":{"content":"\\u00e9"}}]}',
+      chat({ content: 'b' }),
+    ],
+    'a model named after the usage chunk wins': [
+      chat({ content: 'a' }),
+      JSON.stringify({
+        model: 'm-usage',
+        choices: [],
+        usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+      }),
+      chat({ content: 'z' }, { model: 'm-late' }),
+      JSON.stringify({ type: 'message_stop' }),
+    ],
+    'the usage chunk names the last model': [
+      chat({ content: 'a' }, { model: 'm-early' }),
+      JSON.stringify({
+        model: 'm-usage',
+        choices: [],
+        usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+      }),
+      JSON.stringify({ type: 'message_stop' }),
+    ],
+    'a stream longer than what is kept unread': Array.from({ length: 3000 }, (_, i) =>
+      i % 700 === 350
+        ? `{"model":"m-${i}","choices":[{"delta":{"content":"\\u00e9${i}"}}]}`
+        : chat({ content: `word ${i} ` }, { model: `m-${Math.floor(i / 1000)}` }),
+    ),
   };
   for (const [name, events] of Object.entries(streams)) {
     it(`reads what a full parse reads: ${name}`, () => {
@@ -90,14 +119,15 @@ describe('the stream tap without a parse per event', () => {
     });
   }
 
-  it('scans plain chunks and leaves usage, typed events and tool calls to the parse', () => {
+  it('keeps events without usage unread, and leaves usage (or a \\u escape that could spell it) to the parse', () => {
     const usage = new StreamUsage();
     expect(usage.scan(chat({ content: 'a' }))).toBe(true);
     expect(usage.scan(chat({ content: 'a' }, { usage: null }))).toBe(true);
+    expect(usage.scan(JSON.stringify({ type: 'message_stop' }))).toBe(true);
+    expect(usage.scan(chat({ tool_calls: [] }))).toBe(true);
+    expect(usage.scan('[1,2]')).toBe(true);
     expect(usage.scan(JSON.stringify({ choices: [], usage: { total_tokens: 1 } }))).toBe(false);
-    expect(usage.scan(JSON.stringify({ type: 'message_stop' }))).toBe(false);
-    expect(usage.scan(chat({ tool_calls: [] }))).toBe(false);
-    expect(usage.scan('[1,2]')).toBe(false);
+    expect(usage.scan('{"\\u0075sage":{"total_tokens":1}}')).toBe(false);
   });
 });
 

@@ -27,14 +27,18 @@ export async function buildRow(
   exchange: Exchange,
   model: string | undefined,
   provided: TokenCounts | null,
-  completionText: string,
+  /** The completion's text, for an estimate; a stream's is read only if one is needed. */
+  completionText: string | (() => string),
   aborted: boolean,
 ): Promise<UsageEvent> {
   let counts = provided;
   const estimated = !(provided && !aborted);
   if (estimated) {
     const prompt = provided?.prompt ?? (await estimatePromptTokens(exchange.json));
-    const completion = Math.max(provided?.completion ?? 0, await countTextTokens(completionText));
+    const completion = Math.max(
+      provided?.completion ?? 0,
+      await countTextTokens(typeof completionText === 'string' ? completionText : completionText()),
+    );
     counts = { prompt, completion, total: prompt + completion };
   }
   const row = rowFor(exchange.auth, {

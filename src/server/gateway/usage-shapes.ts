@@ -132,25 +132,111 @@ export interface StreamUsageTap {
   /** Feeds one parsed event. */
   observe(event: unknown): void;
   /**
-   * Optional fast path: reads one event from its JSON text when it can do so without a parse, and
-   * then returns true (the event carries no usage, so it is never stripped); false: parse it and
-   * call `observe`.
+   * Optional fast path: takes one event by its JSON text without a parse, and then returns true (the
+   * event carries no usage, so it is never stripped); false: parse it and call `observe`.
    */
   scan?(data: string): boolean;
 }
 
-/** Accumulates usage over the events of one SSE stream. */
+// What a stream may hold of its events unread (their text and model are read only when asked for).
+const DEFERRED_CHARS_MAX = 64 * 1024;
+
+/**
+ * Accumulates usage over the events of one SSE stream. An event that carries no usage is only kept
+ * (`scan`): its text is wanted only for an estimate (a stream without usage, or cut), and its model
+ * only when no later event names one, which a usage chunk at the end does. Reading every event was
+ * a streamed request's largest cost of its own: ~15 µs of CPU per request of the bench's 9 events,
+ * ~5 µs with kept events (bench/README.md, session 8). Kept events are read, in their place, when
+ * `model` or `completionText` needs them, and once they hold DEFERRED_CHARS_MAX characters.
+ */
 export class StreamUsage implements StreamUsageTap {
-  model: string | undefined;
+  private latestModel: string | undefined;
+  /**
+   * Where in `text` the event that named `latestModel` put its own text: a kept event at or past it
+   * came later, and may name a newer model.
+   */
+  private modelAt = 0;
   private usage: TokenCounts | null = null;
-  private readonly text: string[] = [];
+  /** The completion text in pieces, in order; at the indexes in `keptAt`, a kept event's JSON instead. */
+  private text: string[] = [];
+  private keptAt: number[] = [];
+  private keptChars = 0;
+
+  get model(): string | undefined {
+    this.readKept(this.modelAt);
+    return this.latestModel;
+  }
 
   get counts(): TokenCounts | null {
     return this.usage;
   }
 
   get completionText(): string {
+    this.readKept(0);
     return this.text.join('');
+  }
+
+  /** The model an event names, from where its text goes. */
+  private nameModel(model: string): void {
+    this.latestModel = model;
+    this.modelAt = this.text.length;
+  }
+
+  /** Takes an event without usage unread (see the class); false: the relay parses it now. */
+  scan(data: string): boolean {
+    // Usage, or a `\u` escape that could spell its key, is read now: the relay may strip the event.
+    if (data.includes('\\u') || hasNonNullKey(data, 'usage')) return false;
+    if (this.keptChars + data.length > DEFERRED_CHARS_MAX) {
+      this.readKept(0);
+      this.keptChars = 0;
+    }
+    this.keptAt.push(this.text.length);
+    this.text.push(data);
+    this.keptChars += data.length;
+    return true;
+  }
+
+  /** Reads the kept events at `from` and after, each in its place (text order and latest model kept). */
+  private readKept(from: number): void {
+    const kept = this.keptAt;
+    if (kept.length === 0 || (kept[kept.length - 1] ?? -1) < from) return;
+    const text = this.text;
+    const earlier: number[] = [];
+    for (const at of kept) {
+      if (at < from) {
+        earlier.push(at);
+        continue;
+      }
+      // Read as if it came now, into a text of its own, then put in its place.
+      const model = this.latestModel;
+      const modelAt = this.modelAt;
+      const pieces: string[] = [];
+      this.latestModel = undefined;
+      this.text = pieces;
+      this.read(text[at] ?? '');
+      const named = this.latestModel;
+      this.text = text;
+      this.latestModel = model;
+      this.modelAt = modelAt;
+      text[at] = pieces.length === 1 ? (pieces[0] ?? '') : pieces.join('');
+      if (named !== undefined && at >= modelAt) {
+        this.latestModel = named;
+        this.modelAt = at;
+      }
+    }
+    this.keptAt = earlier;
+  }
+
+  /** Reads one event's JSON: its text without a parse when it can, else parsed. */
+  private read(data: string): void {
+    if (this.readChunk(data)) return;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(data);
+    } catch {
+      return;
+    }
+    this.observe(parsed);
   }
 
   /** True when `event` is an OpenAI usage-only chunk (`choices: []` with usage). */
@@ -165,11 +251,11 @@ export class StreamUsage implements StreamUsageTap {
 
   /**
    * An OpenAI chat/completions chunk without usage, read from its text: its model and its text
-   * (`content`, `reasoning_content`, a completion's `text`). Anything else is parsed: events with a
-   * `type` (Responses, Anthropic), tool calls, log-probabilities, usage, `\u` escapes (which could
-   * spell a key), events that are not objects.
+   * (`content`, `reasoning_content`, a completion's `text`); false for anything else, which is parsed:
+   * events with a `type` (Responses, Anthropic), tool calls, log-probabilities, usage, `\u` escapes
+   * (which could spell a key), events that are not objects.
    */
-  scan(data: string): boolean {
+  private readChunk(data: string): boolean {
     if (
       data.charCodeAt(0) !== OPEN_BRACE ||
       !data.includes('"choices"') ||
@@ -193,7 +279,7 @@ export class StreamUsage implements StreamUsageTap {
       return false;
     }
     const model = firstStringValue(data, 'model');
-    if (model) this.model = model;
+    if (model) this.nameModel(model);
     return true;
   }
 
@@ -206,7 +292,7 @@ export class StreamUsage implements StreamUsageTap {
       return;
     }
     if (type === 'message_start' && isObject(event.message)) {
-      if (typeof event.message.model === 'string') this.model = event.message.model;
+      if (typeof event.message.model === 'string') this.nameModel(event.message.model);
       this.usage = readUsageObject(event.message.usage) ?? this.usage;
       return;
     }
@@ -233,7 +319,7 @@ export class StreamUsage implements StreamUsageTap {
     }
     if (type !== undefined) return;
     // OpenAI chat/completions chunk.
-    if (typeof event.model === 'string' && event.model !== '') this.model = event.model;
+    if (typeof event.model === 'string' && event.model !== '') this.nameModel(event.model);
     const usage = readUsageObject(event.usage);
     if (usage) this.usage = usage;
     if (Array.isArray(event.choices)) {
@@ -258,7 +344,7 @@ export class StreamUsage implements StreamUsageTap {
 
   private observeResponsesEvent(type: string, event: Json): void {
     if (isObject(event.response)) {
-      if (typeof event.response.model === 'string') this.model = event.response.model;
+      if (typeof event.response.model === 'string') this.nameModel(event.response.model);
       const usage = readUsageObject(event.response.usage);
       if (usage) this.usage = usage;
     }
