@@ -257,23 +257,20 @@ describe("upstream timeouts: the upstream's own timeout_ms, else KEYTALLY_UPSTRE
     expect(slow.requests.at(-1)?.path).toBe('/v1/messages/count_tokens');
   });
 
-  it('an inference request waits for it too', async () => {
-    const response = await patient.app.inject({
+  const slowChat = (app: TestApp) =>
+    app.app.inject({
       method: 'POST',
       url: '/v1/chat/completions',
       headers: LEGACY,
       payload: chat('fake-slow'),
     });
-    expect(response.statusCode).toBe(200);
+
+  it('an inference request waits for it too', async () => {
+    expect((await slowChat(patient)).statusCode).toBe(200);
   });
 
   it('without one, the 504 names KEYTALLY_UPSTREAM_TIMEOUT_MS and its wait', async () => {
-    const response = await global.app.inject({
-      method: 'POST',
-      url: '/v1/chat/completions',
-      headers: LEGACY,
-      payload: chat('fake-slow'),
-    });
+    const response = await slowChat(global);
     expect(response.statusCode).toBe(504);
     expect(response.json().error.message).toContain('(300 ms)');
     expect(response.json().error.message).toContain('raise KEYTALLY_UPSTREAM_TIMEOUT_MS');
