@@ -42,6 +42,8 @@ interface Flags {
   dialects: ('sqlite' | 'postgres')[];
   /** A folder: keytally runs with `--cpu-prof` and writes its profile there. */
   cpuProf?: string;
+  /** A folder: every proxy samples its allocations, garbage included (`allocations.mjs`), into it. */
+  allocations?: string;
   /** `false`, `true` or both (default): non-streamed and/or streamed requests. */
   streams: boolean[];
   /**
@@ -93,6 +95,7 @@ function parseFlags(args: string[]): Flags {
       .split(',')
       .filter((d): d is 'sqlite' | 'postgres' => d === 'sqlite' || d === 'postgres'),
     cpuProf: get('cpu-prof'),
+    allocations: get('allocations'),
     streams: (get('stream') ?? 'false,true').split(',').map((value) => value === 'true'),
     // 5 rounds × 2 cells × 2 dialects × 2 loaders × 2 targets × 5 s: ~7 min of load, ~10 min in all.
     // `--rounds=0`: no paired rounds (e.g. only `--limits=on`'s pairs).
@@ -290,20 +293,30 @@ function startNodeFlags(): string[] {
 }
 
 /**
- * The instrumentation flags of one benched process: `--cpu-prof` into the given folder, and with
- * `--loop-delay` the perf_hooks preload (`loop-delay.mjs`) writing to a file of its own.
+ * The instrumentation flags of one benched process: `--cpu-prof` into the given folder, with
+ * `--allocations` the allocation-sampling preload (`allocations.mjs`), and with `--loop-delay` the
+ * perf_hooks preload (`loop-delay.mjs`) writing to a file of its own.
  */
 function instrumentation(
   flags: Flags,
   name: string,
 ): { args: string[]; env: Record<string, string>; loopDelayFile?: string } {
   const args = flags.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(flags.cpuProf)}`] : [];
-  if (!flags.loopDelay) return { args, env: {} };
+  const env: Record<string, string> = {};
+  if (flags.allocations) {
+    fs.mkdirSync(flags.allocations, { recursive: true });
+    args.push('--import', path.join(ROOT, 'bench/proxy/allocations.mjs'));
+    env.KEYTALLY_BENCH_ALLOCATIONS_FILE = path.resolve(
+      flags.allocations,
+      `${name}-${Date.now()}.heapprofile`,
+    );
+  }
+  if (!flags.loopDelay) return { args, env };
   const loopDelayFile = path.join(os.tmpdir(), `keytally-bench-loop-delay-${name}-${process.pid}.ndjson`);
   fs.rmSync(loopDelayFile, { force: true });
   return {
     args: [...args, '--import', path.join(ROOT, 'bench/proxy/loop-delay.mjs')],
-    env: { KEYTALLY_BENCH_LOOP_DELAY_FILE: loopDelayFile },
+    env: { ...env, KEYTALLY_BENCH_LOOP_DELAY_FILE: loopDelayFile },
     loopDelayFile,
   };
 }
