@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/server/config.ts';
@@ -219,16 +220,31 @@ describe.each(DIALECTS)('routing and upstream errors on %s', (dialect) => {
 
 describe("upstream timeouts: the upstream's own timeout_ms, else KEYTALLY_UPSTREAM_TIMEOUT_MS", () => {
   let slow: FakeUpstream;
+  let hung: http.Server;
   let patient: TestApp;
   let global: TestApp;
 
   beforeAll(async () => {
     // Past undici's timer granularity (a 300-ms wait fires within ~1 s).
     slow = await startFakeUpstream({ slowMs: 2500 });
+    // An Ollama upstream that never answers, with a wait far longer than the test's.
+    hung = http.createServer(() => {});
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    const hungPort = (hung.address() as { port: number }).port;
     const file = path.join(makeTempDir(), 'upstreams.yaml');
     fs.writeFileSync(
       file,
-      ['upstreams:', '  - name: patient', `    url: ${slow.baseUrl}`, '    timeout_ms: 5000'].join('\n'),
+      [
+        'upstreams:',
+        '  - name: patient',
+        `    url: ${slow.baseUrl}`,
+        '    timeout_ms: 5000',
+        '  - name: hung',
+        `    url: http://127.0.0.1:${hungPort}`,
+        '    api: ollama',
+        '    models: [hung-model]',
+        '    timeout_ms: 600000',
+      ].join('\n'),
     );
     // The global wait is shorter than the upstream's answers; the upstream's own is longer.
     patient = await startTestApp({
@@ -244,7 +260,16 @@ describe("upstream timeouts: the upstream's own timeout_ms, else KEYTALLY_UPSTRE
     await global?.close();
     await patient?.close();
     await slow?.close();
+    hung?.closeAllConnections();
+    await new Promise((resolve) => hung?.close(resolve));
   });
+
+  it('/api/tags leaves out an upstream that does not list its tags within 5 s, whatever its timeout_ms', async () => {
+    const response = await patient.app.inject({ method: 'GET', url: '/api/tags', headers: LEGACY });
+    expect(response.statusCode).toBe(200);
+    // Its configured models are still listed; its own tags never came.
+    expect(response.json().models.map((tag: { name: string }) => tag.name)).toEqual(['hung-model']);
+  }, 20_000);
 
   it("a request forwarded without a usage row (count_tokens) waits for the upstream's own timeout_ms", async () => {
     const response = await patient.app.inject({

@@ -20,12 +20,12 @@ async function estimateInputTokens(body: Record<string, unknown>): Promise<numbe
  * tokenizer answers, flagged `x-keytally-usage-origin: estimated` (a different tokenizer than
  * Claude's, so a guide, not a bill).
  */
-export function registerCountTokens(app: FastifyInstance, deps: ProxyDeps, timeoutMs: number): void {
+export function registerCountTokens(app: FastifyInstance, deps: ProxyDeps): void {
   for (const path of ['/v1/messages/count_tokens', '/messages/count_tokens']) {
     app.post(path, async (request, reply) => {
       const { upstream, json } = unwrapFailure(() => admitModelRequest(deps, request));
       if (!deps.upstreams.demo) {
-        const response = await forwardBody(upstream, request, '/messages/count_tokens', json, timeoutMs);
+        const response = await forwardBody(upstream, request, '/messages/count_tokens', json);
         if (response.statusCode !== 404 && response.statusCode !== 405) {
           if (response.statusCode < 300) reply.header(TOKEN_COUNT_ORIGIN_HEADER, 'provider');
           return sendUpstreamAnswer(reply, response);

@@ -90,9 +90,10 @@ function invalidPrompt(prompt: unknown): string | undefined {
 }
 
 /** The `demo` model, served in-process while no upstream is configured (decisions.md section 1). */
-export function createDemoUpstream(): Upstream {
+export function createDemoUpstream(timeoutMs: number): Upstream {
   return {
     name: DEMO_UPSTREAM_NAME,
+    timeout: { ms: timeoutMs, setting: 'KEYTALLY_UPSTREAM_TIMEOUT_MS' },
     // The demo model has no catalogue price; `keytally seed-demo` sets an admin price for it.
     provider: null,
     ollama: true,

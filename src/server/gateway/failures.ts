@@ -1,6 +1,6 @@
 import { errors as undiciErrors } from 'undici';
 import { UpstreamError } from '../errors.ts';
-import type { Upstream } from './upstreams.ts';
+import type { Upstream, UpstreamTimeout } from './upstreams.ts';
 
 /** Why an inference request produced no usage row (label of keytally_usage_unrecorded_total). */
 export type UnrecordedReason =
@@ -51,18 +51,18 @@ export class RequestFailure extends Error {
 
 /**
  * An upstream that failed to answer, as the 502 or 504 the client sees. A 504 names the wait that
- * ran out and the setting that raises it: the upstream's own `timeout_ms`, else
- * KEYTALLY_UPSTREAM_TIMEOUT_MS (`defaultTimeoutMs`).
+ * ran out and the setting that raises it.
  */
-export function upstreamFailure(error: unknown, upstream: Upstream, defaultTimeoutMs: number): UpstreamError {
+export function upstreamFailure(
+  error: unknown,
+  upstream: Upstream,
+  timeout: UpstreamTimeout = upstream.timeout,
+): UpstreamError {
   if (isTimeout(error)) {
-    const own = upstream.timeoutMs !== undefined;
-    const setting = own
-      ? `timeout_ms of the upstream "${upstream.name}" in KEYTALLY_CONFIG`
-      : 'KEYTALLY_UPSTREAM_TIMEOUT_MS';
+    const raise = timeout.setting === null ? '' : `, or raise ${timeout.setting}`;
     return new UpstreamError(
       504,
-      `The upstream "${upstream.name}" (${upstream.describe}) did not answer in time (${upstream.timeoutMs ?? defaultTimeoutMs} ms); try again, or raise ${setting}.`,
+      `The upstream "${upstream.name}" (${upstream.describe}) did not answer in time (${timeout.ms} ms); try again${raise}.`,
       { code: 'upstream_timeout' },
     );
   }

@@ -6,7 +6,7 @@ import { admitModelRequest } from './admission.ts';
 import { OLLAMA_EMBED_SHAPE, OLLAMA_INFERENCE_PATHS, OLLAMA_SHAPE } from './ollama-shapes.ts';
 import { fetchUnrecorded, forwardBody, sendUpstreamAnswer, unwrapFailure } from './passthrough.ts';
 import { type ProxyDeps, proxyInference } from './proxy.ts';
-import { listsModel, ollamaAlias, type Upstream } from './upstreams.ts';
+import { listsModel, ollamaAlias, type Upstream, type UpstreamTimeout } from './upstreams.ts';
 
 /**
  * Ollama's native API (https://github.com/ollama/ollama/blob/main/docs/api.md) for the upstreams
@@ -18,7 +18,7 @@ import { listsModel, ollamaAlias, type Upstream } from './upstreams.ts';
  */
 
 // /api/tags must answer even when an upstream hangs; its list is skipped after this long.
-const TAGS_TIMEOUT_MS = 5000;
+const TAGS_TIMEOUT: UpstreamTimeout = { ms: 5000, setting: null };
 
 interface OllamaTag {
   name: string;
@@ -27,7 +27,7 @@ interface OllamaTag {
 }
 
 async function upstreamTags(upstream: Upstream): Promise<OllamaTag[]> {
-  const response = await fetchUnrecorded(upstream, { path: '/api/tags', method: 'GET' }, TAGS_TIMEOUT_MS);
+  const response = await fetchUnrecorded(upstream, { path: '/api/tags', method: 'GET' }, TAGS_TIMEOUT);
   if (response.statusCode < 200 || response.statusCode >= 300)
     throw new Error(`status ${response.statusCode}`);
   const parsed = JSON.parse(response.body.toString('utf8')) as { models?: unknown };
@@ -39,10 +39,10 @@ function ollamaUpstreams(deps: ProxyDeps): Upstream[] {
   return deps.upstreams.upstreams.filter((upstream) => upstream.ollama);
 }
 
-export function registerOllamaRoutes(app: FastifyInstance, deps: ProxyDeps, timeoutMs: number): void {
+export function registerOllamaRoutes(app: FastifyInstance, deps: ProxyDeps): void {
   for (const path of OLLAMA_INFERENCE_PATHS) {
     const shape = path === '/api/chat' || path === '/api/generate' ? OLLAMA_SHAPE : OLLAMA_EMBED_SHAPE;
-    app.post(path, (request, reply) => proxyInference(deps, path, request, reply, timeoutMs, shape));
+    app.post(path, (request, reply) => proxyInference(deps, path, request, reply, shape));
   }
 
   // The union of the Ollama upstreams' lists (an upstream with `models` contributes only those,
@@ -85,7 +85,7 @@ export function registerOllamaRoutes(app: FastifyInstance, deps: ProxyDeps, time
       body.model = body.name;
     }
     const { upstream, json } = unwrapFailure(() => admitModelRequest(deps, request, 'ollama'));
-    return sendUpstreamAnswer(reply, await forwardBody(upstream, request, '/api/show', json, timeoutMs));
+    return sendUpstreamAnswer(reply, await forwardBody(upstream, request, '/api/show', json));
   });
 
   // The first Ollama upstream's version: clients gate features on it.
@@ -96,7 +96,7 @@ export function registerOllamaRoutes(app: FastifyInstance, deps: ProxyDeps, time
         'no Ollama upstream is configured (set api: ollama on one in KEYTALLY_CONFIG); use the OpenAI API on /v1',
       );
     }
-    const response = await fetchUnrecorded(upstream, { path: '/api/version', method: 'GET' }, timeoutMs);
+    const response = await fetchUnrecorded(upstream, { path: '/api/version', method: 'GET' });
     if (response.statusCode >= 500) {
       throw new UpstreamError(502, `the Ollama upstream "${upstream.name}" answered ${response.statusCode}`);
     }

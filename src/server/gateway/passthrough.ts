@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RequestFailure, upstreamFailure } from './failures.ts';
 import { responseHeaders, upstreamRequestHeaders } from './headers.ts';
-import type { BufferedResponse, Upstream, UpstreamRequest } from './upstreams.ts';
+import type { BufferedResponse, Upstream, UpstreamRequest, UpstreamTimeout } from './upstreams.ts';
 
 /**
  * Requests that reach an upstream but are not usage rows (Ollama's /api/show, /api/tags and
@@ -17,15 +17,15 @@ export interface UnrecordedResponse extends BufferedResponse {
 export async function fetchUnrecorded(
   upstream: Upstream,
   request: Omit<UpstreamRequest, 'signal' | 'headers'> & { headers?: Record<string, string> },
-  /** KEYTALLY_UPSTREAM_TIMEOUT_MS: the wait of an upstream without its own `timeout_ms`. */
-  timeoutMs: number,
+  /** The upstream's own by default; /api/tags bounds each upstream's list tighter. */
+  timeout: UpstreamTimeout = upstream.timeout,
 ): Promise<UnrecordedResponse> {
   const sentAt = performance.now();
   try {
     const response = await upstream.send({
       headers: { accept: 'application/json', 'accept-encoding': 'identity' },
       ...request,
-      signal: AbortSignal.timeout(upstream.timeoutMs ?? timeoutMs),
+      signal: AbortSignal.timeout(timeout.ms),
     });
     const chunks: Buffer[] = [];
     for await (const chunk of response.body) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
@@ -36,7 +36,7 @@ export async function fetchUnrecorded(
       upstreamMs: performance.now() - sentAt,
     };
   } catch (error) {
-    throw upstreamFailure(error, upstream, timeoutMs);
+    throw upstreamFailure(error, upstream, timeout);
   }
 }
 
@@ -46,13 +46,13 @@ export function forwardBody(
   request: FastifyRequest,
   path: string,
   body: unknown,
-  timeoutMs: number,
 ): Promise<UnrecordedResponse> {
-  return fetchUnrecorded(
-    upstream,
-    { path, method: 'POST', headers: upstreamRequestHeaders(request), body: JSON.stringify(body) },
-    timeoutMs,
-  );
+  return fetchUnrecorded(upstream, {
+    path,
+    method: 'POST',
+    headers: upstreamRequestHeaders(request),
+    body: JSON.stringify(body),
+  });
 }
 
 /** Sends an upstream's answer as it came (status, body, end-to-end headers), with keytally's overhead. */

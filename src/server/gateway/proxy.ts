@@ -79,12 +79,11 @@ export async function proxyInference(
   endpoint: ProxiedPath,
   request: FastifyRequest,
   reply: FastifyReply,
-  timeoutMs: number,
   shape: WireShape = OPENAI_SHAPE,
 ): Promise<FastifyReply | undefined> {
   const startedAt = deps.now();
   try {
-    return await forward(deps, endpoint, shape, request, reply, startedAt, timeoutMs);
+    return await forward(deps, endpoint, shape, request, reply, startedAt);
   } catch (error) {
     if (error instanceof RequestFailure) {
       deps.metrics.unrecorded.inc({ reason: error.reason });
@@ -110,7 +109,6 @@ export interface Exchange {
   shape: WireShape;
   stream: boolean;
   startedAt: number;
-  timeoutMs: number;
   /** What the request reserved against its limits; null when none applies. */
   ticket: Ticket | null;
 }
@@ -122,7 +120,6 @@ async function forward(
   request: FastifyRequest,
   reply: FastifyReply,
   startedAt: number,
-  timeoutMs: number,
 ): Promise<FastifyReply | undefined> {
   const journalProblem = deps.recorder.journalProblem?.();
   if (journalProblem) {
@@ -162,7 +159,6 @@ async function forward(
       shape,
       stream,
       startedAt,
-      timeoutMs,
       ticket,
     };
     const outgoingRequest = {
@@ -188,7 +184,7 @@ async function forward(
         response = await pending.response;
       } catch (error) {
         if (clientGone) throw new RequestFailure('client_closed', error);
-        throw failureOf(error, upstream, timeoutMs, performance.now() - sentAt);
+        throw failureOf(error, upstream, performance.now() - sentAt);
       } finally {
         reply.raw.off('close', onClientClose);
       }
@@ -230,7 +226,7 @@ async function forwardStreamed(
   stripUsageChunk: boolean,
   sentAt: number,
 ): Promise<FastifyReply> {
-  const { reply, upstream, timeoutMs } = exchange;
+  const { reply, upstream } = exchange;
   let open: OpenExchange | undefined;
   let clientGone = false;
   const onClientClose = () => {
@@ -280,7 +276,7 @@ async function forwardStreamed(
     });
   } catch (error) {
     if (clientGone) throw new RequestFailure('client_closed', error);
-    throw failureOf(error, upstream, timeoutMs, performance.now() - sentAt);
+    throw failureOf(error, upstream, performance.now() - sentAt);
   } finally {
     // From here a client leaving destroys the relay, which stops the upstream itself.
     reply.raw.off('close', onClientClose);
@@ -303,13 +299,8 @@ function isStreamAnswer(
   );
 }
 
-function failureOf(
-  error: unknown,
-  upstream: Upstream,
-  timeoutMs: number,
-  upstreamMs?: number,
-): RequestFailure {
-  const failure = upstreamFailure(error, upstream, timeoutMs);
+function failureOf(error: unknown, upstream: Upstream, upstreamMs?: number): RequestFailure {
+  const failure = upstreamFailure(error, upstream);
   return new RequestFailure(
     failure.statusCode === 504 ? 'upstream_timeout' : 'upstream_unreachable',
     failure,

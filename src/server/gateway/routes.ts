@@ -28,7 +28,7 @@ export async function registerGateway(app: FastifyInstance, deps: AppDeps, price
   const demo = configs.length === 0;
   const upstreams = new UpstreamSet(
     demo
-      ? [createDemoUpstream()]
+      ? [createDemoUpstream(deps.config.upstreamTimeoutMs)]
       : configs.map((upstream) => createHttpUpstream(upstream, deps.config.upstreamTimeoutMs)),
     demo,
   );
@@ -57,12 +57,12 @@ export async function registerGateway(app: FastifyInstance, deps: AppDeps, price
   for (const endpoint of INFERENCE_ENDPOINTS) {
     for (const prefix of ['/v1', '']) {
       app.post(`${prefix}${endpoint}`, (request, reply) =>
-        proxyInference(proxyDeps, endpoint, request, reply, deps.config.upstreamTimeoutMs),
+        proxyInference(proxyDeps, endpoint, request, reply),
       );
     }
   }
-  registerOllamaRoutes(app, proxyDeps, deps.config.upstreamTimeoutMs);
-  registerCountTokens(app, proxyDeps, deps.config.upstreamTimeoutMs);
+  registerOllamaRoutes(app, proxyDeps);
+  registerCountTokens(app, proxyDeps);
 
   registerFeatureRoute(app, upstreams);
   for (const path of ['/v1/models', '/models']) {

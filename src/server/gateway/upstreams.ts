@@ -71,6 +71,15 @@ export function listsModel(upstream: Pick<Upstream, 'models' | 'ollama'>, model:
   return upstream.models.includes(model) || (upstream.ollama && upstream.models.includes(ollamaAlias(model)));
 }
 
+export interface UpstreamTimeout {
+  ms: number;
+  /**
+   * The setting that raises it, which a 504 names: the upstream's `timeout_ms`, or
+   * KEYTALLY_UPSTREAM_TIMEOUT_MS; null for a fixed bound of keytally's own.
+   */
+  setting: string | null;
+}
+
 export interface Upstream {
   name: string;
   /**
@@ -82,11 +91,8 @@ export interface Upstream {
   ollama: boolean;
   /** Where requests go, for error messages (never contains the key). */
   describe: string;
-  /**
-   * Its own wait for an answer to start, when its `timeout_ms` in KEYTALLY_CONFIG sets one (the 504's
-   * message names that setting); otherwise KEYTALLY_UPSTREAM_TIMEOUT_MS applies.
-   */
-  timeoutMs?: number;
+  /** How long it may take to start answering, for every request sent to it (then 504). */
+  timeout: UpstreamTimeout;
   models: readonly string[] | undefined;
   send(request: UpstreamRequest): Promise<UpstreamResponse>;
   /**
@@ -112,14 +118,20 @@ const POOL_CONNECTIONS = 128;
 export function createHttpUpstream(upstream: UpstreamConfig, defaultTimeoutMs: number): Upstream {
   const base = new URL(upstream.url);
   const basePath = base.pathname.replace(/\/+$/, '');
-  const timeoutMs = upstream.timeout_ms ?? defaultTimeoutMs;
+  const timeout: UpstreamTimeout =
+    upstream.timeout_ms === undefined
+      ? { ms: defaultTimeoutMs, setting: 'KEYTALLY_UPSTREAM_TIMEOUT_MS' }
+      : {
+          ms: upstream.timeout_ms,
+          setting: `timeout_ms of the upstream "${upstream.name}" in KEYTALLY_CONFIG`,
+        };
   const pool = new Pool(base.origin, {
     connections: POOL_CONNECTIONS,
     pipelining: 1,
     keepAliveTimeout: 30_000,
-    headersTimeout: timeoutMs,
+    headersTimeout: timeout.ms,
     // A stream may pause between tokens (a reasoning model thinking); the same limit applies.
-    bodyTimeout: timeoutMs,
+    bodyTimeout: timeout.ms,
   });
   const withKey = (request: Omit<UpstreamRequest, 'signal'>): Record<string, string> => {
     const headers = { ...request.headers };
@@ -140,7 +152,7 @@ export function createHttpUpstream(upstream: UpstreamConfig, defaultTimeoutMs: n
     provider: catalogProviderOf(upstream),
     ollama: upstream.api === 'ollama',
     describe: `${base.origin}${basePath}`,
-    timeoutMs: upstream.timeout_ms,
+    timeout,
     models: upstream.models,
     async send(request) {
       const response = await pool.request({
