@@ -119,6 +119,19 @@ describe('the stream tap without a parse per event', () => {
     });
   }
 
+  it('holds at most 64 KiB of events unread: past that, what it kept is read', () => {
+    const usage = new StreamUsage();
+    const held = () => usage as unknown as { keptChars: number; keptAt: number[] };
+    for (let i = 0; i < 3000; i++) {
+      expect(usage.scan(chat({ content: `word ${i} ` }))).toBe(true);
+      expect(held().keptChars).toBeLessThanOrEqual(64 * 1024);
+    }
+    // The bound was reached (more than 64 KiB went through), and what is still kept is under it.
+    expect(held().keptAt.length).toBeLessThan(3000);
+    expect(usage.completionText).toBe(Array.from({ length: 3000 }, (_, i) => `word ${i} `).join(''));
+    expect(held().keptChars).toBe(0);
+  });
+
   it('keeps events without usage unread, and leaves usage (or a \\u escape that could spell it) to the parse', () => {
     const usage = new StreamUsage();
     expect(usage.scan(chat({ content: 'a' }))).toBe(true);

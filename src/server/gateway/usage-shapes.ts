@@ -160,6 +160,7 @@ export class StreamUsage implements StreamUsageTap {
   /** The completion text in pieces, in order; at the indexes in `keptAt`, a kept event's JSON instead. */
   private text: string[] = [];
   private keptAt: number[] = [];
+  /** The characters of the kept events' JSON. */
   private keptChars = 0;
 
   get model(): string | undefined {
@@ -186,10 +187,7 @@ export class StreamUsage implements StreamUsageTap {
   scan(data: string): boolean {
     // Usage, or a `\u` escape that could spell its key, is read now: the relay may strip the event.
     if (data.includes('\\u') || hasNonNullKey(data, 'usage')) return false;
-    if (this.keptChars + data.length > DEFERRED_CHARS_MAX) {
-      this.readKept(0);
-      this.keptChars = 0;
-    }
+    if (this.keptChars + data.length > DEFERRED_CHARS_MAX) this.readKept(0);
     this.keptAt.push(this.text.length);
     this.text.push(data);
     this.keptChars += data.length;
@@ -208,12 +206,14 @@ export class StreamUsage implements StreamUsageTap {
         continue;
       }
       // Read as if it came now, into a text of its own, then put in its place.
+      const data = text[at] ?? '';
+      this.keptChars -= data.length;
       const model = this.latestModel;
       const modelAt = this.modelAt;
       const pieces: string[] = [];
       this.latestModel = undefined;
       this.text = pieces;
-      this.read(text[at] ?? '');
+      this.read(data);
       const named = this.latestModel;
       this.text = text;
       this.latestModel = model;
