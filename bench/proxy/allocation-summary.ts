@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { type CallFrame, frameName } from './call-frames.ts';
 
 /**
  * Bytes allocated per request by call site, from a profile written by `allocations.mjs`
@@ -11,7 +12,7 @@ import fs from 'node:fs';
  */
 
 interface SampleNode {
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: CallFrame;
   selfSize: number;
   children: SampleNode[];
 }
@@ -23,15 +24,11 @@ if (!file || !(requests > 0)) {
   process.exit(2);
 }
 const { head } = JSON.parse(fs.readFileSync(file, 'utf8')) as { head: SampleNode };
-const name = (node: SampleNode) => {
-  const { functionName, url, lineNumber } = node.callFrame;
-  return `${functionName || '(anonymous)'} ${url.split('/').slice(-2).join('/')}:${lineNumber}`;
-};
 // A call site is the allocating function with its caller: `JSON.stringify` alone says little.
 const bytes = new Map<string, number>();
 let total = 0;
 const walk = (node: SampleNode, caller: string) => {
-  const own = name(node);
+  const own = frameName(node.callFrame);
   total += node.selfSize;
   if (node.selfSize > 0) {
     const site = `${own}  <  ${caller}`;

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { type CallFrame, frameName } from './call-frames.ts';
 import type { Measurement } from './measure.ts';
 
 /**
@@ -14,7 +15,7 @@ import type { Measurement } from './measure.ts';
 
 interface ProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: CallFrame;
   children?: number[];
 }
 
@@ -41,8 +42,7 @@ const windows = [
 const profile = JSON.parse(fs.readFileSync(profileFile, 'utf8')) as Profile;
 const names = new Map<number, string>();
 for (const node of profile.nodes) {
-  const { functionName, url, lineNumber } = node.callFrame;
-  names.set(node.id, `${functionName || '(anonymous)'} ${url.split('/').slice(-2).join('/')}:${lineNumber}`);
+  names.set(node.id, frameName(node.callFrame));
 }
 
 // Each sample's time, then the window (if any) it falls in.
