@@ -33,8 +33,17 @@ export interface Measurement {
    * machine's cores with keytally (other processes' use of a local server counts too).
    */
   databaseCpuMsPerRequest?: number;
-  /** `--loop-delay`: the proxy's event-loop delay during the load (perf_hooks histogram, µs). */
-  loopDelay?: { p50Us: number; p99Us: number; p999Us: number; maxUs: number };
+  /**
+   * `--loop-delay`: the proxy's event-loop delay during the load (perf_hooks histogram, µs), and its
+   * garbage collector's pauses by kind (`minor`, `major`, `incremental`, `weakcb`).
+   */
+  loopDelay?: {
+    p50Us: number;
+    p99Us: number;
+    p999Us: number;
+    maxUs: number;
+    gc?: Record<string, { count: number; totalUs: number; maxUs: number }>;
+  };
   /** Requests completed in the window. */
   requests?: number;
   /**

@@ -141,8 +141,12 @@ function spawnNode(args: string[], env: Record<string, string> = {}): Child {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
+  // Experiments (`KEYTALLY_BENCH_NODE_FLAGS=--trace-gc`): each process's output also goes to a file there.
+  const logDir = process.env.KEYTALLY_BENCH_OUTPUT_DIR;
+  const log = logDir ? fs.createWriteStream(path.join(logDir, `${child.pid}.log`)) : null;
   child.stdout?.on('data', (chunk: Buffer) => {
     output += chunk.toString();
+    log?.write(chunk);
   });
   child.stderr?.on('data', (chunk: Buffer) => {
     output += chunk.toString();
@@ -272,6 +276,8 @@ async function freshPostgres(): Promise<{ url: string; drop: () => Promise<void>
   return {
     url: url.toString(),
     async drop() {
+      // Experiments: keep the schema to read its rows afterwards (e.g. request start times for stalls).
+      if (process.env.KEYTALLY_BENCH_KEEP_SCHEMA) return void console.log(`kept schema ${schema}`);
       const client = new pg.Client({ connectionString: PG_URL });
       await client.connect();
       await client.query(`drop schema if exists ${schema} cascade`);
@@ -482,16 +488,31 @@ async function measureRecorder(dialect: 'sqlite' | 'postgres', rows: number): Pr
   };
 }
 
+/** Garbage collection in a window: pause ms per second of load, the longest pause and its kind. */
+function gcText(gc: NonNullable<NonNullable<Measurement['loopDelay']>['gc']>, seconds: number): string {
+  const kinds = Object.entries(gc);
+  const total = kinds.reduce((sum, [, seen]) => sum + seen.totalUs, 0);
+  const longest = kinds.reduce(
+    (a, b) => (b[1].maxUs > a[1].maxUs ? b : a),
+    ['', { count: 0, totalUs: 0, maxUs: 0 }],
+  );
+  const perSecond = seconds > 0 ? (total / 1000 / seconds).toFixed(1) : '?';
+  return `${perSecond}, ${(longest[1].maxUs / 1000).toFixed(1)} (${longest[0] || 'none'})`;
+}
+
 function table(measurements: Measurement[]): string {
   const lines = [
-    'target            loader      conc stream     req/s   p50 ms   p99 ms  errors  cpu ms/req  db cpu ms/req  loop delay p99/max ms',
+    'target            loader      conc stream     req/s   p50 ms   p99 ms  errors  cpu ms/req  db cpu ms/req  loop delay p99/max ms  gc pauses: ms per s, longest ms',
   ];
   for (const m of measurements) {
     const loop = m.loopDelay
       ? `${(m.loopDelay.p99Us / 1000).toFixed(1)}/${(m.loopDelay.maxUs / 1000).toFixed(1)}`
       : '';
+    const gc = m.loopDelay?.gc
+      ? gcText(m.loopDelay.gc, m.requests && m.requestsPerSecond ? m.requests / m.requestsPerSecond : 0)
+      : '';
     lines.push(
-      `${m.target.padEnd(17)} ${m.loader.padEnd(10)} ${String(m.concurrency).padStart(5)} ${String(m.stream).padEnd(6)} ${String(m.requestsPerSecond).padStart(9)} ${m.p50Ms.toFixed(2).padStart(8)} ${m.p99Ms.toFixed(2).padStart(8)} ${String(m.errors + m.non2xx).padStart(7)} ${(m.cpuMsPerRequest?.toFixed(3) ?? '').padStart(11)} ${(m.databaseCpuMsPerRequest?.toFixed(3) ?? '').padStart(14)}  ${loop}`,
+      `${m.target.padEnd(17)} ${m.loader.padEnd(10)} ${String(m.concurrency).padStart(5)} ${String(m.stream).padEnd(6)} ${String(m.requestsPerSecond).padStart(9)} ${m.p50Ms.toFixed(2).padStart(8)} ${m.p99Ms.toFixed(2).padStart(8)} ${String(m.errors + m.non2xx).padStart(7)} ${(m.cpuMsPerRequest?.toFixed(3) ?? '').padStart(11)} ${(m.databaseCpuMsPerRequest?.toFixed(3) ?? '').padStart(14)}  ${loop.padEnd(21)}  ${gc}`,
     );
   }
   return lines.join('\n');
