@@ -11,6 +11,15 @@
 import { readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+
+// The old generation may grow to twice what survived the last full collection before the next one
+// starts (V8 chooses 1.1-4x by itself). On PostgreSQL, V8 kept the limit a few MB above the ~30 MB
+// that survive, and started 7-8 full collections per 5 s of load (SQLite: 1-2); with 2x, 1-2, and
+// keytally's p99 over the minimal proxy's fell from +8-9 to +3-5 ms, peak RSS unchanged
+// (bench/README.md, session 9). Read by V8 at each collection, so setting it here, before the
+// server's modules load, covers every way keytally is started.
+setFlagsFromString('--heap-growing-percent=100');
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bundle = join(root, 'dist/server/main.js');
