@@ -18,8 +18,10 @@ import { setFlagsFromString } from 'node:v8';
 // that survive, and started 7-8 full collections per 5 s of load (SQLite: 1-2); with 2x, 1-2, and
 // keytally's p99 over the minimal proxy's fell from +8-9 to +3-5 ms, peak RSS unchanged
 // (bench/README.md, session 9). Read by V8 at each collection, so setting it here, before the
-// server's modules load, covers every way keytally is started.
-setFlagsFromString('--heap-growing-percent=100');
+// server's modules load, covers every way keytally is started; `node --heap-growing-percent=N` wins.
+if (!process.execArgv.some((flag) => flag.startsWith('--heap-growing-percent'))) {
+  setFlagsFromString('--heap-growing-percent=100');
+}
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bundle = join(root, 'dist/server/main.js');
