@@ -1,0 +1,82 @@
+import type { Flags, LimitsMode } from './flags.ts';
+import { type Loader, type Measurement, measure } from './measure.ts';
+import type { KeytallyTarget } from './processes.ts';
+
+/**
+ * `--limits=on`, issue #13: keytally with limits and without, in many short windows that alternate
+ * (off, on, on, off, off, on, …), each pair's on ÷ off. Back-to-back 4-s windows on this VM differ by
+ * up to 20% with nothing changed (the minimal proxy alone: 7,148 then 9,503 req/s), several times
+ * what limits cost, and that swing does not average out over five pairs. Two targets loaded at once
+ * do not help either: measured so, whichever process got ahead stayed ahead (the one with limits
+ * served 104-171% of the other, with less CPU per request). Thirty pairs of 2-s windows, the order
+ * flipped every pair so a drift favours neither, give a median that settles within a few percent.
+ */
+export interface LimitsPair {
+  dialect: 'sqlite' | 'postgres';
+  /** `same`: one process, a key with limits ÷ one without; `separate`: two processes. */
+  mode: LimitsMode;
+  loader: Loader;
+  concurrency: number;
+  stream: boolean;
+  pair: number;
+  off: Measurement;
+  on: Measurement;
+}
+
+/** A load of the limits pairs: which process, and which key's Authorization. */
+interface LimitsSide {
+  target: string;
+  url: string;
+  headers: Record<string, string>;
+  pid: number | undefined;
+}
+
+export async function measureLimitsPairs(
+  flags: Flags,
+  keytallys: KeytallyTarget[],
+  out: LimitsPair[],
+): Promise<void> {
+  const concurrency = flags.concurrency.includes(16) ? 16 : (flags.concurrency[0] ?? 16);
+  for (const dialect of flags.dialects) {
+    const plain = keytallys.find((k) => k.name === `keytally-${dialect}`);
+    const limited = keytallys.find((k) => k.name === `keytally-${dialect}-limits`);
+    if (!limited) continue;
+    const side = (target: KeytallyTarget, headers: Record<string, string>, name: string): LimitsSide => ({
+      target: name,
+      url: target.url,
+      headers,
+      pid: target.child.process.pid,
+    });
+    for (const mode of flags.limitsProcess) {
+      const sides =
+        mode === 'same'
+          ? limited.unlimitedHeaders && {
+              off: side(limited, limited.unlimitedHeaders, `${limited.name}:unlimited-key`),
+              on: side(limited, limited.headers, limited.name),
+            }
+          : plain && {
+              off: side(plain, plain.headers, plain.name),
+              on: side(limited, limited.headers, limited.name),
+            };
+      if (!sides) continue;
+      for (const stream of flags.streams) {
+        for (const loader of flags.loaders) {
+          const load = (s: LimitsSide) =>
+            measure({ ...s, loader, concurrency, stream, duration: flags.limitsSeconds });
+          const ratios: number[] = [];
+          for (let pair = 1; pair <= flags.limitsPairs; pair += 1) {
+            const onFirst = pair % 2 === 0;
+            const first = await load(onFirst ? sides.on : sides.off);
+            const second = await load(onFirst ? sides.off : sides.on);
+            const [offResult, onResult] = onFirst ? [second, first] : [first, second];
+            out.push({ dialect, mode, loader, concurrency, stream, pair, off: offResult, on: onResult });
+            ratios.push(onResult.requestsPerSecond / offResult.requestsPerSecond);
+          }
+          console.log(
+            `limits pairs ${dialect} (${mode} process) ${loader} c=${concurrency} stream=${stream}: ${ratios.map((r) => (100 * r).toFixed(0)).join(' ')} (% on ÷ off)`,
+          );
+        }
+      }
+    }
+  }
+}
