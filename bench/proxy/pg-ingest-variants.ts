@@ -8,6 +8,7 @@ import { migrateToLatest } from '../../src/server/db/migrate.ts';
 import * as statementTriggers from '../../src/server/db/migrations/20261201T0700-pg-statement-rollup-triggers.ts';
 import { insertUsageJsonArrayPostgres } from '../../src/server/usage/ingest.repository.ts';
 import { usageRowId } from '../../src/server/usage/row-id.ts';
+import { benchUsageEvent } from './recorder-bench.ts';
 
 /**
  * Where a PostgreSQL usage commit spends its time (issue #17, item 4):
@@ -55,27 +56,7 @@ try {
     for (let k = 0; k < ROWS; k += 1) {
       const i = seq++;
       lines.push(
-        JSON.stringify({
-          id: usageRowId(),
-          user_id: `user-${i % 50}`,
-          user_name: `User ${i % 50}`,
-          source: i % 10 === 0 ? 'web' : 'apikey',
-          api_key_id: i % 10 === 0 ? null : `key-${i % 100}`,
-          api_key_name: i % 10 === 0 ? '' : `key ${i % 100}`,
-          model: `model-${i % 20}`,
-          endpoint: '/v1/chat/completions',
-          prompt_tokens: 100,
-          completion_tokens: 20,
-          total_tokens: 120,
-          duration_ms: 50,
-          created_at: base + (i % 1000),
-          usage_origin: 'provider',
-          aborted: 0,
-          stream: 0,
-          upstream: 'default',
-          cost_nanos: 27_000,
-          price_source: 'catalog',
-        }),
+        JSON.stringify({ id: usageRowId(), ...benchUsageEvent(i, base), created_at: base + (i % 1000) }),
       );
     }
     return `${lines.join('\n')}\n`;

@@ -33,26 +33,9 @@ export interface RecorderMeasurement {
 
 const RECORD_WAVE = 64;
 
-export async function measureRecorder(
-  dialect: 'sqlite' | 'postgres',
-  rows: number,
-): Promise<RecorderMeasurement> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keytally-bench-recorder-'));
-  const postgres = dialect === 'postgres' ? await freshPostgres() : undefined;
-  const databaseUrl = postgres?.url ?? path.join(dataDir, 'keytally.db');
-  const db = await openDatabase(databaseUrl);
-  await migrateToLatest(db);
-  // A long flush interval: the batches are cut by size (1000 rows) and committed as they fill.
-  const recorder = await createUsageRecorder({
-    db,
-    logger: createLogger('warn'),
-    flushMs: 60_000,
-    dataDir,
-    sqliteWorker: true,
-  });
-  const base = Date.now() - 3_600_000;
-  const event = (i: number): UsageEvent => ({
-    // 100 active keys of 50 users and 20 models within each hour: a busy deployment's mix.
+/** Row i of the bench's usage: 100 active keys of 50 users and 20 models within each hour, a busy deployment's mix. */
+export function benchUsageEvent(i: number, base: number): UsageEvent {
+  return {
     user_id: `user-${i % 50}`,
     user_name: `User ${i % 50}`,
     source: i % 10 === 0 ? 'web' : 'apikey',
@@ -72,7 +55,28 @@ export async function measureRecorder(
     // As the gateway records them: most rows priced, some without a known price.
     cost_nanos: i % 5 === 0 ? null : 27_000 + (i % 7),
     price_source: i % 5 === 0 ? 'none' : 'catalog',
+  };
+}
+
+export async function measureRecorder(
+  dialect: 'sqlite' | 'postgres',
+  rows: number,
+): Promise<RecorderMeasurement> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keytally-bench-recorder-'));
+  const postgres = dialect === 'postgres' ? await freshPostgres() : undefined;
+  const databaseUrl = postgres?.url ?? path.join(dataDir, 'keytally.db');
+  const db = await openDatabase(databaseUrl);
+  await migrateToLatest(db);
+  // A long flush interval: the batches are cut by size (1000 rows) and committed as they fill.
+  const recorder = await createUsageRecorder({
+    db,
+    logger: createLogger('warn'),
+    flushMs: 60_000,
+    dataDir,
+    sqliteWorker: true,
   });
+  const base = Date.now() - 3_600_000;
+  const event = (i: number) => benchUsageEvent(i, base);
   // Warm-up (not timed): the writer thread is started and the code paths are compiled; "sustains"
   // is about the steady state, not the first second after start-up.
   await Promise.all(

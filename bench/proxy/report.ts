@@ -97,6 +97,12 @@ interface Ratio {
   cpuRatio: number | null;
 }
 
+/** The measurements of one cell (concurrency, streamed or not, load generator) in one round. */
+function inCell(concurrency: number, stream: boolean, round: number, loader: Loader) {
+  return (m: Measurement) =>
+    m.concurrency === concurrency && m.stream === stream && m.round === round && m.loader === loader;
+}
+
 /** The keytally targets of a run: `keytally-<dialect>` (priced) and `keytally-<dialect>-unpriced`. */
 function targetNames(flags: Flags): string[] {
   return flags.dialects.flatMap((dialect) => [
@@ -115,11 +121,7 @@ function pairRatios(flags: Flags, measurements: Measurement[]): Ratio[] {
           const baseline = baselineOf(stream);
           const pairs: { throughput: number; p99Added: number; cpuRatio: number | null }[] = [];
           for (let round = 1; round <= flags.rounds; round += 1) {
-            const same = (m: Measurement) =>
-              m.concurrency === concurrency &&
-              m.stream === stream &&
-              m.round === round &&
-              m.loader === loader;
+            const same = inCell(concurrency, stream, round, loader);
             const b = measurements.find((m) => same(m) && m.target === baseline && m.pairedWith === target);
             const k = measurements.find((m) => same(m) && m.target === target);
             if (!b || !k) continue;
@@ -167,11 +169,7 @@ function costPerRow(flags: Flags, measurements: Measurement[]) {
           const raw: number[] = [];
           const normalised: number[] = [];
           for (let round = 1; round <= flags.rounds; round += 1) {
-            const same = (m: Measurement) =>
-              m.concurrency === concurrency &&
-              m.stream === stream &&
-              m.round === round &&
-              m.loader === loader;
+            const same = inCell(concurrency, stream, round, loader);
             const with_ = measurements.find((m) => same(m) && m.target === priced);
             const without = measurements.find((m) => same(m) && m.target === unpriced);
             const base = (name: string) =>
