@@ -48,6 +48,12 @@ export interface Flags {
    * keytally-<dialect>, two processes.
    */
   limitsProcess: LimitsMode[];
+  /**
+   * `--stream-baseline=minimal-proxy`: streamed cells divided by the minimal Fastify + undici proxy
+   * (which streams its answer through `reply.send`) instead of the bare pipe (issue #17's baseline,
+   * the default): how much of the gap is the framework's.
+   */
+  streamBaseline: 'bare-pipe' | 'minimal-proxy';
 }
 
 export type LimitsMode = 'same' | 'separate';
@@ -77,6 +83,7 @@ export function parseFlags(args: string[]): Flags {
     limits: get('limits') === 'on',
     limitsPairs: Math.max(1, Number(get('limits-pairs') ?? 30)),
     limitsSeconds: Math.max(1, Number(get('limits-seconds') ?? 2)),
+    streamBaseline: get('stream-baseline') === 'minimal-proxy' ? 'minimal-proxy' : 'bare-pipe',
     limitsProcess: (get('limits-process') ?? 'same,separate')
       .split(',')
       .filter((mode): mode is LimitsMode => mode === 'same' || mode === 'separate'),

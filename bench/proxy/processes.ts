@@ -297,9 +297,9 @@ export async function startKeytally(
   };
 }
 
-/** The baseline a cell's keytally measurements are divided by: the minimal proxy, or for streams the bare pipe. */
-export function baselineOf(stream: boolean): 'minimal-proxy' | 'bare-pipe' {
-  return stream ? 'bare-pipe' : 'minimal-proxy';
+/** The baseline a cell's keytally measurements are divided by: the minimal proxy, or for streams `--stream-baseline` (the bare pipe). */
+export function baselineOf(stream: boolean, flags: Flags): 'minimal-proxy' | 'bare-pipe' {
+  return stream ? flags.streamBaseline : 'minimal-proxy';
 }
 
 export interface Baseline {

@@ -118,7 +118,7 @@ function pairRatios(flags: Flags, measurements: Measurement[]): Ratio[] {
     flags.streams.flatMap((stream) =>
       flags.loaders.flatMap((loader) =>
         targetNames(flags).map((target): Ratio => {
-          const baseline = baselineOf(stream);
+          const baseline = baselineOf(stream, flags);
           const pairs: { throughput: number; p99Added: number; cpuRatio: number | null }[] = [];
           for (let round = 1; round <= flags.rounds; round += 1) {
             const same = inCell(concurrency, stream, round, loader);
@@ -173,7 +173,9 @@ function costPerRow(flags: Flags, measurements: Measurement[]) {
             const with_ = measurements.find((m) => same(m) && m.target === priced);
             const without = measurements.find((m) => same(m) && m.target === unpriced);
             const base = (name: string) =>
-              measurements.find((m) => same(m) && m.target === baselineOf(stream) && m.pairedWith === name);
+              measurements.find(
+                (m) => same(m) && m.target === baselineOf(stream, flags) && m.pairedWith === name,
+              );
             if (!with_?.cpuMsPerRequest || !without?.cpuMsPerRequest) continue;
             raw.push(with_.cpuMsPerRequest / without.cpuMsPerRequest);
             const b1 = base(priced)?.cpuMsPerRequest;

@@ -133,7 +133,7 @@ async function runProxy(
     }
     for (const concurrency of flags.concurrency) {
       for (const stream of flags.streams) {
-        const baselineName = baselineOf(stream);
+        const baselineName = baselineOf(stream, flags);
         const baseline = baselines[baselineName];
         for (let round = 1; round <= flags.rounds; round += 1) {
           // Alternate the targets' order between rounds: neither dialect is always measured second.
