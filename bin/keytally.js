@@ -15,8 +15,8 @@ import { setFlagsFromString } from 'node:v8';
 
 // The old generation may grow to twice what survived the last full collection before the next one
 // starts (V8 chooses 1.1-4x by itself). On PostgreSQL, V8 kept the limit a few MB above the ~30 MB
-// that survive, and started 7-8 full collections per 5 s of load (SQLite: 1-2); with 2x, 1-2, and
-// keytally's p99 over the minimal proxy's fell from +8-9 to +3-5 ms, peak RSS unchanged
+// that survive, and started 7-8 full collections per 5 s of load (SQLite: 1-2); with 2x, 1-3, and
+// keytally's p99 over the minimal proxy's fell from +8-9 to +3-5 ms, for 3-12 MB more peak RSS
 // (bench/README.md, session 9). Read by V8 at each collection, so setting it here, before the
 // server's modules load, covers every way keytally is started; `node --heap-growing-percent=N` wins.
 if (!process.execArgv.some((flag) => flag.startsWith('--heap-growing-percent'))) {
