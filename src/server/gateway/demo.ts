@@ -9,6 +9,7 @@ import {
   type Upstream,
   type UpstreamRequest,
   type UpstreamResponse,
+  upstreamTimeout,
 } from './upstreams.ts';
 
 export const DEMO_MODEL = 'demo';
@@ -93,7 +94,7 @@ function invalidPrompt(prompt: unknown): string | undefined {
 export function createDemoUpstream(timeoutMs: number): Upstream {
   return {
     name: DEMO_UPSTREAM_NAME,
-    timeout: { ms: timeoutMs, setting: 'KEYTALLY_UPSTREAM_TIMEOUT_MS' },
+    timeout: upstreamTimeout(DEMO_UPSTREAM_NAME, undefined, timeoutMs),
     // The demo model has no catalogue price; `keytally seed-demo` sets an admin price for it.
     provider: null,
     ollama: true,

@@ -121,6 +121,7 @@ export function catalogProviderOf(
   if (upstream.api === 'ollama') return null;
   return inferProvider(upstream.url);
 }
+
 /**
  * KEYTALLY_UPSTREAM_URL without a path (`http://127.0.0.1:11434`) is an Ollama root: an OpenAI
  * base URL always has one (`/v1`, `/openai/v1`), and Ollama's own root serves both its native API

@@ -80,6 +80,16 @@ export interface UpstreamTimeout {
   setting: string | null;
 }
 
+/**
+ * How long an upstream may take: its own `timeout_ms` when it has one, else the global
+ * KEYTALLY_UPSTREAM_TIMEOUT_MS, each with the setting a 504 tells the client to raise.
+ */
+export function upstreamTimeout(name: string, ownMs: number | undefined, globalMs: number): UpstreamTimeout {
+  return ownMs === undefined
+    ? { ms: globalMs, setting: 'KEYTALLY_UPSTREAM_TIMEOUT_MS' }
+    : { ms: ownMs, setting: `timeout_ms of the upstream "${name}" in KEYTALLY_CONFIG` };
+}
+
 export interface Upstream {
   name: string;
   /**
@@ -118,13 +128,7 @@ const POOL_CONNECTIONS = 128;
 export function createHttpUpstream(upstream: UpstreamConfig, defaultTimeoutMs: number): Upstream {
   const base = new URL(upstream.url);
   const basePath = base.pathname.replace(/\/+$/, '');
-  const timeout: UpstreamTimeout =
-    upstream.timeout_ms === undefined
-      ? { ms: defaultTimeoutMs, setting: 'KEYTALLY_UPSTREAM_TIMEOUT_MS' }
-      : {
-          ms: upstream.timeout_ms,
-          setting: `timeout_ms of the upstream "${upstream.name}" in KEYTALLY_CONFIG`,
-        };
+  const timeout = upstreamTimeout(upstream.name, upstream.timeout_ms, defaultTimeoutMs);
   const pool = new Pool(base.origin, {
     connections: POOL_CONNECTIONS,
     pipelining: 1,
