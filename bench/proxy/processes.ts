@@ -53,7 +53,9 @@ function spawnNode(args: string[], env: Record<string, string> = {}): Child {
   });
   child.stderr?.on('data', (chunk: Buffer) => {
     output += chunk.toString();
+    log?.write(chunk);
   });
+  child.on('exit', () => log?.end());
   return { process: child, output: () => output };
 }
 

@@ -30,7 +30,7 @@ export function table(measurements: Measurement[]): string {
       ? `${(m.loopDelay.p99Us / 1000).toFixed(1)}/${(m.loopDelay.maxUs / 1000).toFixed(1)}`
       : '';
     const gc = m.loopDelay?.gc
-      ? gcText(m.loopDelay.gc, m.requests && m.requestsPerSecond ? m.requests / m.requestsPerSecond : 0)
+      ? gcText(m.loopDelay.gc, m.monotonicUs ? (m.monotonicUs[1] - m.monotonicUs[0]) / 1e6 : 0)
       : '';
     lines.push(
       `${m.target.padEnd(17)} ${m.loader.padEnd(10)} ${String(m.concurrency).padStart(5)} ${String(m.stream).padEnd(6)} ${String(m.requestsPerSecond).padStart(9)} ${m.p50Ms.toFixed(2).padStart(8)} ${m.p99Ms.toFixed(2).padStart(8)} ${String(m.errors + m.non2xx).padStart(7)} ${(m.cpuMsPerRequest?.toFixed(3) ?? '').padStart(11)} ${(m.databaseCpuMsPerRequest?.toFixed(3) ?? '').padStart(14)}  ${loop.padEnd(21)}  ${gc}`,
