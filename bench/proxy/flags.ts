@@ -54,6 +54,16 @@ export interface Flags {
    * the default): how much of the gap is the framework's.
    */
   streamBaseline: 'bare-pipe' | 'minimal-proxy';
+  /**
+   * `--compare=<git ref>`: each dialect also runs keytally built from that commit
+   * (`keytally-<dialect>@<sha>`), and after the rounds the two are measured in `--compare-pairs=20`
+   * alternating pairs of `--compare-seconds=3` windows per cell: a change's effect in one run. The
+   * commit must have the same migrations as this checkout (the bench seeds one database per target
+   * with this checkout's schema).
+   */
+  compare?: string;
+  comparePairs: number;
+  compareSeconds: number;
 }
 
 export type LimitsMode = 'same' | 'separate';
@@ -84,6 +94,9 @@ export function parseFlags(args: string[]): Flags {
     limitsPairs: Math.max(1, Number(get('limits-pairs') ?? 30)),
     limitsSeconds: Math.max(1, Number(get('limits-seconds') ?? 2)),
     streamBaseline: get('stream-baseline') === 'minimal-proxy' ? 'minimal-proxy' : 'bare-pipe',
+    compare: get('compare'),
+    comparePairs: Math.max(1, Number(get('compare-pairs') ?? 20)),
+    compareSeconds: Math.max(1, Number(get('compare-seconds') ?? 3)),
     limitsProcess: (get('limits-process') ?? 'same,separate')
       .split(',')
       .filter((mode): mode is LimitsMode => mode === 'same' || mode === 'separate'),

@@ -1,5 +1,6 @@
 import type { Flags, LimitsMode } from './flags.ts';
-import { type Loader, type Measurement, measure } from './measure.ts';
+import { measure } from './measure.ts';
+import { alternate, type WindowPair } from './pairs.ts';
 import type { KeytallyTarget } from './processes.ts';
 
 /**
@@ -8,19 +9,12 @@ import type { KeytallyTarget } from './processes.ts';
  * up to 20% with nothing changed (the minimal proxy alone: 7,148 then 9,503 req/s), several times
  * what limits cost, and that swing does not average out over five pairs. Two targets loaded at once
  * do not help either: measured so, whichever process got ahead stayed ahead (the one with limits
- * served 104-171% of the other, with less CPU per request). Thirty pairs of 2-s windows, the order
- * flipped every pair so a drift favours neither, give a median that settles within a few percent.
+ * served 104-171% of the other, with less CPU per request). Thirty pairs of 2-s windows
+ * (`alternate()`) give a median that settles within a few percent.
  */
-export interface LimitsPair {
-  dialect: 'sqlite' | 'postgres';
+export interface LimitsPair extends WindowPair {
   /** `same`: one process, a key with limits ÷ one without; `separate`: two processes. */
   mode: LimitsMode;
-  loader: Loader;
-  concurrency: number;
-  stream: boolean;
-  pair: number;
-  off: Measurement;
-  on: Measurement;
 }
 
 /** A load of the limits pairs: which process, and which key's Authorization. */
@@ -63,15 +57,15 @@ export async function measureLimitsPairs(
         for (const loader of flags.loaders) {
           const load = (s: LimitsSide) =>
             measure({ ...s, loader, concurrency, stream, duration: flags.limitsSeconds });
-          const ratios: number[] = [];
-          for (let pair = 1; pair <= flags.limitsPairs; pair += 1) {
-            const onFirst = pair % 2 === 0;
-            const first = await load(onFirst ? sides.on : sides.off);
-            const second = await load(onFirst ? sides.off : sides.on);
-            const [offResult, onResult] = onFirst ? [second, first] : [first, second];
-            out.push({ dialect, mode, loader, concurrency, stream, pair, off: offResult, on: onResult });
-            ratios.push(onResult.requestsPerSecond / offResult.requestsPerSecond);
-          }
+          const pairs = await alternate(
+            flags.limitsPairs,
+            () => load(sides.off),
+            () => load(sides.on),
+          );
+          const ratios = pairs.map(({ a, b }) => b.requestsPerSecond / a.requestsPerSecond);
+          pairs.forEach(({ a, b }, index) => {
+            out.push({ dialect, mode, loader, concurrency, stream, pair: index + 1, off: a, on: b });
+          });
           console.log(
             `limits pairs ${dialect} (${mode} process) ${loader} c=${concurrency} stream=${stream}: ${ratios.map((r) => (100 * r).toFixed(0)).join(' ')} (% on ÷ off)`,
           );

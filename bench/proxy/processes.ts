@@ -192,10 +192,10 @@ export async function freshPostgres(): Promise<{ url: string; drop: () => Promis
 }
 
 /** The node flags `npm start` runs keytally with: `node <flags> bin/keytally.js serve`. */
-function startNodeFlags(): string[] {
+function startNodeFlags(root: string): string[] {
   const start =
     (
-      JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+      JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
         scripts: Record<string, string>;
       }
     ).scripts.start ?? '';
@@ -232,12 +232,34 @@ function instrumentation(
   };
 }
 
+/**
+ * `--compare=<ref>`: the commit's files (`git archive`) in a temporary folder sharing this checkout's
+ * node_modules and web build, its server bundle built there. `remove()` deletes the folder.
+ */
+export function checkOut(ref: string): { root: string; sha: string; remove: () => void } {
+  const sha = execFileSync('git', ['rev-parse', '--short', ref], { cwd: ROOT }).toString().trim();
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), `keytally-bench-${sha}-`));
+  execFileSync('sh', ['-c', `git archive ${sha} | tar -x -C "${root}"`], { cwd: ROOT });
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(root, 'node_modules'));
+  if (fs.existsSync(path.join(ROOT, 'dist/web'))) {
+    fs.mkdirSync(path.join(root, 'dist'), { recursive: true });
+    fs.symlinkSync(path.join(ROOT, 'dist/web'), path.join(root, 'dist/web'));
+  }
+  execFileSync('npm', ['run', '--silent', 'build:server'], { cwd: root, stdio: 'inherit' });
+  return { root, sha, remove: () => fs.rmSync(root, { recursive: true, force: true }) };
+}
+
+/**
+ * keytally on a fresh database seeded with the bench keys. `build`: another checkout's files
+ * (`checkOut()`), whose keytally is named `keytally-<dialect>@<sha>`.
+ */
 export async function startKeytally(
   dialect: 'sqlite' | 'postgres',
   upstream: string,
   flags: Flags,
   priced: boolean,
   limited = false,
+  build?: { root: string; sha: string },
 ): Promise<KeytallyTarget> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keytally-bench-'));
   const postgres = dialect === 'postgres' ? await freshPostgres() : undefined;
@@ -248,19 +270,23 @@ export async function startKeytally(
   const port = await freePort();
   // keytally runs its esbuild bundle only when it is newer than every source (others may be editing
   // them): build it right before the start.
-  execFileSync('npm', ['run', '--silent', 'build:server'], { cwd: ROOT, stdio: 'inherit' });
+  const root = build?.root ?? ROOT;
+  execFileSync('npm', ['run', '--silent', 'build:server'], { cwd: root, stdio: 'inherit' });
   // `node <flags> bin/keytally.js`, as `npm start` runs it: the fresh bundle built by run(), no tsx.
-  const name = limited
-    ? `keytally-${dialect}-limits`
-    : priced
-      ? `keytally-${dialect}`
-      : `keytally-${dialect}-unpriced`;
+  const name = build
+    ? `keytally-${dialect}@${build.sha}`
+    : limited
+      ? `keytally-${dialect}-limits`
+      : priced
+        ? `keytally-${dialect}`
+        : `keytally-${dialect}-unpriced`;
   const profile = instrumentation(flags, name);
   // The node flags of `npm start` (package.json), then KEYTALLY_BENCH_NODE_FLAGS (experiments).
-  const nodeFlags = [...startNodeFlags(), ...(process.env.KEYTALLY_BENCH_NODE_FLAGS ?? '').split(' ')].filter(
-    Boolean,
-  );
-  const child = spawnNode([...nodeFlags, ...profile.args, path.join(ROOT, 'bin/keytally.js'), 'serve'], {
+  const nodeFlags = [
+    ...startNodeFlags(root),
+    ...(process.env.KEYTALLY_BENCH_NODE_FLAGS ?? '').split(' '),
+  ].filter(Boolean);
+  const child = spawnNode([...nodeFlags, ...profile.args, path.join(root, 'bin/keytally.js'), 'serve'], {
     ...profile.env,
     KEYTALLY_PORT: String(port),
     KEYTALLY_DATA_DIR: dataDir,

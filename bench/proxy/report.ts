@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Flags } from './flags.ts';
 import type { LimitsPair } from './limits-pairs.ts';
 import type { Loader, Measurement } from './measure.ts';
+import type { ComparePair, WindowPair } from './pairs.ts';
 import { baselineOf, ROOT } from './processes.ts';
 import type { RecorderMeasurement } from './recorder-bench.ts';
 
@@ -39,16 +40,19 @@ export function table(measurements: Measurement[]): string {
   return lines.join('\n');
 }
 
-/** Per dialect and cell: the median of the pairs' on ÷ off (req/s, CPU per request), its quartiles, and the totals' ratio. */
-function limitsRatios(pairs: LimitsPair[]) {
-  const cells = new Map<string, LimitsPair[]>();
+/**
+ * Per cell (`cellOf`): the median of the pairs' on ÷ off (req/s, CPU per request), its quartiles,
+ * and the totals' ratio.
+ */
+function windowRatios<P extends WindowPair, C extends object>(pairs: P[], cellOf: (pair: P) => C) {
+  const cells = new Map<string, P[]>();
   for (const pair of pairs) {
-    const cell = `${pair.dialect} ${pair.mode} ${pair.loader} ${pair.concurrency} ${pair.stream}`;
+    const cell = JSON.stringify(cellOf(pair));
     cells.set(cell, [...(cells.get(cell) ?? []), pair]);
   }
   const round3 = (value: number) => Number(value.toFixed(3));
   return [...cells.values()].map((cell) => {
-    const first = cell[0] as LimitsPair;
+    const first = cell[0] as P;
     const throughputs = cell.map((p) => p.on.requestsPerSecond / p.off.requestsPerSecond);
     const sorted = [...throughputs].sort((a, b) => a - b);
     const quartile = (q: number) =>
@@ -57,20 +61,27 @@ function limitsRatios(pairs: LimitsPair[]) {
     const cpu = cell
       .filter((p) => p.on.cpuMsPerRequest && p.off.cpuMsPerRequest)
       .map((p) => (p.on.cpuMsPerRequest as number) / (p.off.cpuMsPerRequest as number));
+    const cpuSorted = [...cpu].sort((a, b) => a - b);
+    const cpuQuartile = (q: number) =>
+      cpuSorted[Math.min(cpuSorted.length - 1, Math.floor(q * (cpuSorted.length - 1) + 0.5))] ?? 0;
     return {
-      dialect: first.dialect,
-      mode: first.mode,
-      loader: first.loader,
-      concurrency: first.concurrency,
-      stream: first.stream,
+      ...cellOf(first),
       pairs: cell.length,
       throughputRatio: round3(median(throughputs)),
       throughputQuartiles: [round3(quartile(0.25)), round3(quartile(0.75))],
       totalsRatio: round3(total('on') / total('off')),
       cpuRatio: cpu.length > 0 ? round3(median(cpu)) : null,
+      cpuQuartiles: cpu.length > 0 ? [round3(cpuQuartile(0.25)), round3(cpuQuartile(0.75))] : null,
     };
   });
 }
+
+const cellOfPair = (pair: WindowPair) => ({
+  dialect: pair.dialect,
+  loader: pair.loader,
+  concurrency: pair.concurrency,
+  stream: pair.stream,
+});
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -216,9 +227,10 @@ export function report(
   measurements: Measurement[],
   peaks: Record<string, number>,
   recorder: RecorderMeasurement[],
-  limitsPairs: LimitsPair[],
+  pairs: { limits: LimitsPair[]; compare: ComparePair[] },
   loadAverageAtStart: number[],
 ): void {
+  const limitsPairs = pairs.limits;
   const ratios = pairRatios(flags, measurements);
   console.log(`\n${table(measurements)}\n`);
   const percent = (value: number) => `${(value * 100).toFixed(1)}%`;
@@ -248,7 +260,7 @@ export function report(
       `  recorder ${m.dialect.padEnd(8)} ${m.rowsPerSecond} rows/s (≥ ${GOALS.recorderRowsPerSecond[m.dialect]} ${verdict(m.rowsPerSecond >= GOALS.recorderRowsPerSecond[m.dialect])})`,
     );
   }
-  const limits = limitsRatios(limitsPairs);
+  const limits = windowRatios(limitsPairs, (pair) => ({ ...cellOfPair(pair), mode: pair.mode }));
   if (flags.limits) {
     console.log(
       `limits on ÷ off (issue #13), ${flags.limitsPairs} alternating pairs of ${flags.limitsSeconds}-s windows: median [quartiles], ratio of the totals; same process: the bench key ÷ the same user's key without limits; separate: keytally-<dialect>-limits ÷ keytally-<dialect>:`,
@@ -274,8 +286,20 @@ export function report(
       );
     }
   }
+  const compare = windowRatios(pairs.compare, (pair) => ({ ...cellOfPair(pair), ref: pair.ref }));
+  if (compare.length > 0) {
+    console.log(
+      `this checkout ÷ ${flags.compare}, ${flags.comparePairs} alternating pairs of ${flags.compareSeconds}-s windows: median [quartiles], ratio of the totals:`,
+    );
+    for (const r of compare) {
+      console.log(
+        `  ${r.dialect.padEnd(8)} vs ${r.ref.padEnd(24)} ${r.loader.padEnd(10)} c=${String(r.concurrency).padEnd(3)} stream=${String(r.stream).padEnd(5)} throughput ${percent(r.throughputRatio)} [${r.throughputQuartiles.map(percent).join('..')}], totals ${percent(r.totalsRatio)}  cpu/req ×${r.cpuRatio ?? '?'} [${r.cpuQuartiles?.join('..') ?? '?'}]`,
+      );
+    }
+  }
+  const paired = [...limitsPairs, ...pairs.compare].flatMap((pair) => [pair.off, pair.on]);
   for (const [name, bytes] of Object.entries(peaks)) {
-    const underLoad = [...measurements, ...limitsPairs.flatMap((pair) => [pair.off, pair.on])]
+    const underLoad = [...measurements, ...paired]
       .filter((m) => m.target === name && m.rssPeakMbUnderLoad !== undefined)
       .map((m) => m.rssPeakMbUnderLoad as number);
     const sampled =
@@ -303,6 +327,7 @@ export function report(
         ratios,
         costRatios,
         limitsPairs: { pairs: limitsPairs, ratios: limits },
+        comparePairs: { pairs: pairs.compare, ratios: compare },
         peakRssBytes: peaks,
         recorder,
       },

@@ -3,9 +3,11 @@ import path from 'node:path';
 import { type Flags, parseFlags } from './flags.ts';
 import { type LimitsPair, measureLimitsPairs } from './limits-pairs.ts';
 import { ensureWrk, type Measurement, measure, statusKb } from './measure.ts';
+import { type ComparePair, measureComparePairs } from './pairs.ts';
 import {
   type Baseline,
   baselineOf,
+  checkOut,
   type KeytallyTarget,
   ROOT,
   spawnTs,
@@ -43,7 +45,8 @@ export async function run(args: string[]): Promise<void> {
   const measurements: Measurement[] = [];
   const peaks: Record<string, number> = {};
   const limitsPairs: LimitsPair[] = [];
-  if (flags.parts.includes('proxy')) await runProxy(flags, measurements, peaks, limitsPairs);
+  const comparePairs: ComparePair[] = [];
+  if (flags.parts.includes('proxy')) await runProxy(flags, measurements, peaks, limitsPairs, comparePairs);
   const recorder: RecorderMeasurement[] = [];
   if (flags.parts.includes('recorder')) {
     for (const dialect of flags.dialects) {
@@ -54,7 +57,14 @@ export async function run(args: string[]): Promise<void> {
       );
     }
   }
-  report(flags, measurements, peaks, recorder, limitsPairs, loadAverageAtStart);
+  report(
+    flags,
+    measurements,
+    peaks,
+    recorder,
+    { limits: limitsPairs, compare: comparePairs },
+    loadAverageAtStart,
+  );
 }
 
 async function runProxy(
@@ -62,8 +72,10 @@ async function runProxy(
   measurements: Measurement[],
   peaks: Record<string, number>,
   limitsPairs: LimitsPair[],
+  comparePairs: ComparePair[],
 ): Promise<void> {
   if (flags.loaders.includes('wrk')) ensureWrk();
+  const compared = flags.compare ? checkOut(flags.compare) : undefined;
   const upstreamChild = spawnTs(path.join(ROOT, 'bench/proxy/upstream-server.ts'), []);
   await waitFor(() => upstreamChild.output().includes('http://'), 'the fake upstream');
   const upstream = upstreamChild.output().trim().split('\n')[0] ?? '';
@@ -104,6 +116,7 @@ async function runProxy(
       for (const priced of flags.prices)
         keytallys.push(await startKeytally(dialect, upstream, flags, priced));
       if (flags.limits) keytallys.push(await startKeytally(dialect, upstream, flags, true, true));
+      if (compared) keytallys.push(await startKeytally(dialect, upstream, flags, true, false, compared));
     }
     // Warm-up, 3 s each (JIT, caches, connection pools): in 1-s warm-ups the first round measured
     // every proxy, the minimal one included, at a third to a half of its later rate.
@@ -175,6 +188,7 @@ async function runProxy(
       }
     }
     if (flags.limits) await measureLimitsPairs(flags, keytallys, limitsPairs);
+    await measureComparePairs(flags, keytallys, comparePairs);
     for (const keytally of keytallys) {
       peaks[keytally.name] = (statusKb(keytally.child.process.pid ?? 0, 'VmHWM') ?? 0) * 1024;
     }
@@ -182,5 +196,6 @@ async function runProxy(
     for (const keytally of keytallys) await keytally.cleanup();
     for (const baseline of Object.values(baselines)) await stopChild(baseline.child);
     await stopChild(upstreamChild);
+    compared?.remove();
   }
 }
