@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { OllamaStreamUsage } from './ollama-shapes.ts';
 import { SseRelay, type SseRelayOptions } from './sse-relay.ts';
@@ -48,6 +49,41 @@ describe('SseRelay', () => {
     expect(calls.ended[0]?.counts).toEqual({ prompt: 3, completion: 2, total: 5 });
     expect(calls.ended[0]?.completionText).toBe('Hello');
     expect(calls.abandoned).toHaveLength(0);
+  });
+
+  it('ends events at any blank line (LF or CRLF, mixed), whatever the reads, and strips only the usage chunk', async () => {
+    const terminators = ['\n\n', '\r\n\r\n', '\n\r\n', '\r\n\n'];
+    const event = (data: string, terminator: string) => `data: ${data}${terminator}`;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.string({ maxLength: 6 }), fc.constantFrom(...terminators)), { maxLength: 6 }),
+        fc.constantFrom(...terminators),
+        fc.array(fc.nat(), { maxLength: 5 }),
+        async (contents, usageEnd, cuts) => {
+          const { relay, calls } = relayWith({ stripUsageChunk: true });
+          const kept = contents
+            .map(([content, end]) =>
+              event(JSON.stringify({ model: 'm', choices: [{ delta: { content } }] }), end),
+            )
+            .join('');
+          const text = `${kept}${usageChunk.replace(/\n\n$/, usageEnd)}data: [DONE]\n\n`;
+          const bytes = Buffer.from(text);
+          const at = [...new Set(cuts.map((cut) => cut % (bytes.length + 1)))].sort((a, b) => a - b);
+          const reading = readAll(relay);
+          let from = 0;
+          for (const cut of [...at, bytes.length]) {
+            relay.feed(bytes.subarray(from, cut));
+            from = cut;
+          }
+          relay.finish();
+          expect(await reading).toBe(`${kept}data: [DONE]\n\n`);
+          expect(relay.eventsForwarded).toBe(contents.length + 1);
+          expect(calls.ended[0]?.counts).toEqual({ prompt: 3, completion: 2, total: 5 });
+          expect(calls.ended[0]?.completionText).toBe(contents.map(([content]) => content).join(''));
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 
   it('sends a character split across reads once, after whole events', async () => {

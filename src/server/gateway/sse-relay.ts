@@ -2,10 +2,34 @@ import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { StreamUsage, type StreamUsageTap } from './usage-shapes.ts';
 
-// Global: `feed` walks a chunk's events with `lastIndex` instead of slicing the rest after each one.
-const EVENT_END = /\r?\n\r?\n/g;
-// Ollama's native streams: one JSON object a line (application/x-ndjson).
-const LINE_END = /\r?\n/g;
+const LF = 10;
+const CR = 13;
+
+/**
+ * Where the next event of `text` from `from` ends: the index of its terminator, and sets
+ * `terminatorEnd` to just past it. SSE: a blank line (`\r?\n\r?\n`); NDJSON (Ollama's native
+ * streams): a line end (`\r?\n`). -1 when no whole event is left. indexOf instead of a global regex:
+ * no match array per event, and the same leftmost terminator.
+ */
+function nextTerminator(text: string, from: number, ndjson: boolean, out: { end: number }): number {
+  for (let lf = text.indexOf('\n', from); lf !== -1; lf = text.indexOf('\n', lf + 1)) {
+    const start = lf > from && text.charCodeAt(lf - 1) === CR ? lf - 1 : lf;
+    if (ndjson) {
+      out.end = lf + 1;
+      return start;
+    }
+    const next = text.charCodeAt(lf + 1);
+    if (next === LF) {
+      out.end = lf + 2;
+      return start;
+    }
+    if (next === CR && text.charCodeAt(lf + 2) === LF) {
+      out.end = lf + 3;
+      return start;
+    }
+  }
+  return -1;
+}
 
 export interface SseRelayOptions {
   /** `sse` (the default): `data:` events; `ndjson`: one JSON object a line (Ollama). */
@@ -41,12 +65,14 @@ export class SseRelay extends Readable {
   private charCut = false;
   /** The upstream finished (its usage is being or has been recorded) or the relay was abandoned. */
   private settled = false;
-  private readonly eventEnd: RegExp;
+  private readonly ndjson: boolean;
+  /** nextTerminator's second answer (one object per relay, not one per event). */
+  private readonly terminator = { end: 0 };
 
   constructor(private readonly options: SseRelayOptions) {
     super();
     this.usage = options.usage ?? new StreamUsage();
-    this.eventEnd = options.format === 'ndjson' ? LINE_END : EVENT_END;
+    this.ndjson = options.format === 'ndjson';
   }
 
   /** One upstream chunk; false when the client is behind (pause the upstream until `_read`). */
@@ -56,14 +82,17 @@ export class SseRelay extends Readable {
     const text = this.pending === '' ? decoded : this.pending + decoded;
     // A last byte above 0x7f may leave part of a character in the decoder (or end one: assume not).
     this.charCut = (chunk[chunk.length - 1] ?? 0) > 0x7f;
-    const eventEnd = this.eventEnd;
-    eventEnd.lastIndex = 0;
+    const terminator = this.terminator;
     let start = 0;
     // The forwarded events' text, made only once an event is dropped (otherwise a prefix of `text`).
     let kept: string[] | null = null;
-    for (let match = eventEnd.exec(text); match !== null; match = eventEnd.exec(text)) {
-      const end = match.index + match[0].length;
-      if (this.inspect(text.slice(start, match.index))) {
+    for (
+      let at = nextTerminator(text, 0, this.ndjson, terminator);
+      at !== -1;
+      at = nextTerminator(text, start, this.ndjson, terminator)
+    ) {
+      const end = terminator.end;
+      if (this.inspect(text.slice(start, at))) {
         this.eventsForwarded += 1;
         kept?.push(text.slice(start, end));
       } else if (kept === null) {
