@@ -71,7 +71,18 @@ export function sendRelay(
     // response's close frees the reservation.
     reply.raw.once('close', () => ticket.release());
   }
-  return reply.send(relay);
+  // The relay writes into the response itself (sse-relay.ts); Fastify's onResponse hooks (metrics,
+  // the access line) still run when it finishes. The headers leave with the first event.
+  reply.hijack();
+  const raw = reply.raw;
+  raw.statusCode = response.statusCode;
+  const headers = reply.getHeaders();
+  for (const name in headers) {
+    const value = headers[name];
+    if (value !== undefined) raw.setHeader(name, value);
+  }
+  relay.attach(raw);
+  return reply;
 }
 
 /** Sends a whole answer; a 2xx one is recorded (journaled) before it goes out. */

@@ -1,3 +1,4 @@
+import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { OllamaStreamUsage } from './ollama-shapes.ts';
@@ -27,9 +28,16 @@ function relayWith(overrides: Partial<SseRelayOptions> = {}) {
   return { relay, calls };
 }
 
+/** The relay's response: a stream standing in for the client's socket. */
+function attached(relay: SseRelay): PassThrough {
+  const out = new PassThrough();
+  relay.attach(out);
+  return out;
+}
+
 async function readAll(relay: SseRelay): Promise<string> {
   let text = '';
-  for await (const piece of relay) text += piece.toString();
+  for await (const piece of attached(relay)) text += piece.toString();
   return text;
 }
 
@@ -116,11 +124,13 @@ describe('SseRelay', () => {
     expect((await reading).length).toBe(big.length);
   });
 
-  it('destroyed before its end (the client left): aborts the upstream and records what it relayed, once', async () => {
+  it('its response closed before its end (the client left): aborts the upstream and records what it relayed, once', async () => {
     const { relay, calls } = relayWith();
+    const out = attached(relay);
     relay.feed(Buffer.from(chunk('one') + chunk('two')));
-    relay.destroy();
-    relay.destroy();
+    out.destroy();
+    out.destroy();
+    relay.fail(new Error('the upstream broke too'));
     await new Promise((resolve) => setImmediate(resolve));
     expect(calls.abort).toBe(1);
     expect(calls.abandoned).toHaveLength(1);
@@ -128,11 +138,53 @@ describe('SseRelay', () => {
     expect(calls.ended).toHaveLength(0);
   });
 
-  it('destroyed after the upstream finished: the complete row is recorded, no aborted one', async () => {
+  it('the upstream broke mid-stream: the response is cut, not ended, and what was relayed is recorded once', async () => {
     const { relay, calls } = relayWith();
+    const out = attached(relay);
+    const received: string[] = [];
+    out.on('data', (piece: Buffer) => received.push(piece.toString()));
+    relay.feed(Buffer.from(chunk('one')));
+    relay.fail(new Error('socket hang up'));
+    relay.finish();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(received.join('')).toBe(chunk('one'));
+    expect(out.destroyed).toBe(true);
+    expect(out.writableEnded).toBe(false);
+    expect(calls.abort).toBe(1);
+    expect(calls.abandoned).toHaveLength(1);
+    expect(calls.ended).toHaveLength(0);
+  });
+
+  it('fed and finished before its response is attached: all of it is written, then the end', async () => {
+    const { relay, calls } = relayWith();
+    relay.feed(Buffer.from(chunk('early') + usageChunk));
+    relay.finish();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(await readAll(relay)).toBe(chunk('early') + usageChunk);
+    expect(calls.ended).toHaveLength(1);
+  });
+
+  it('its row could not be journaled: the response is cut instead of ended', async () => {
+    const { relay } = relayWith({
+      onEnd: async () => {
+        throw new Error('usage journal unwritable');
+      },
+    });
+    const out = attached(relay);
+    out.resume();
+    relay.feed(Buffer.from(chunk('lost')));
+    relay.finish();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(out.destroyed).toBe(true);
+    expect(out.writableEnded).toBe(false);
+  });
+
+  it('its response closed after the upstream finished: the complete row is recorded, no aborted one', async () => {
+    const { relay, calls } = relayWith();
+    const out = attached(relay);
     relay.feed(Buffer.from(chunk('done')));
     relay.finish();
-    relay.destroy();
+    out.destroy();
     await new Promise((resolve) => setImmediate(resolve));
     expect(calls.ended).toHaveLength(1);
     expect(calls.abandoned).toHaveLength(0);
@@ -159,8 +211,9 @@ describe('SseRelay', () => {
 
   it('NDJSON cut before its done line: abandoned with the text so far and no counts', async () => {
     const { relay, calls } = relayWith({ format: 'ndjson', usage: new OllamaStreamUsage() });
+    const out = attached(relay);
     relay.feed(Buffer.from(`${JSON.stringify({ response: 'one', done: false })}\n{"respo`));
-    relay.destroy();
+    out.destroy();
     await new Promise((resolve) => setImmediate(resolve));
     expect(calls.abandoned[0]?.counts).toBeNull();
     expect(calls.abandoned[0]?.completionText).toBe('one');

@@ -1,7 +1,10 @@
-import { Readable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { StreamUsage, type StreamUsageTap } from './usage-shapes.ts';
 
+// What a relay holds before its response is attached (undici may deliver data with the headers)
+// before `feed` says the client is behind.
+const EARLY_BYTES_MAX = 16 * 1024;
 const LF = 10;
 const CR = 13;
 
@@ -42,7 +45,7 @@ export interface SseRelayOptions {
   onEnd: (usage: StreamUsageTap) => Promise<void>;
   /** Runs once if the stream stops early (client gone, upstream broken): record what was relayed. */
   onAbandon: (usage: StreamUsageTap) => void;
-  /** The client can take more: let the upstream send again. */
+  /** The client took what was waiting (its buffer drained): let the upstream send again. */
   resume: () => void;
   /** Stop the upstream request (the client went away). */
   abort: () => void;
@@ -51,11 +54,14 @@ export interface SseRelayOptions {
 /**
  * An SSE (or NDJSON) answer on its way to the client, event by event as the upstream sends it, its usage read
  * on the way. The upstream's chunks are fed in (`feed`); only the bytes of an incomplete event are
- * held back (an event split across reads), never the stream. Backpressure: `feed` returns false
- * when the client's buffer is full, the caller pauses the upstream, and `_read` resumes it.
- * A plain Readable fed by undici's handler: no body stream, Transform or pipeline per request.
+ * held back (an event split across reads), never the stream. The events are written straight into
+ * the response (`attach`): no Readable, pipe or end-of-stream listeners per request (they were ~6 KB
+ * of garbage and ~4% of a streamed request's CPU, bench/README.md, session 10). Backpressure: `feed`
+ * returns false when the response's buffer is full, the caller pauses the upstream, and the
+ * response's `drain` resumes it. The response closing before the relay ends (the client left)
+ * abandons it: the upstream is stopped and what was relayed is recorded.
  */
-export class SseRelay extends Readable {
+export class SseRelay {
   readonly usage: StreamUsageTap;
   /** Events forwarded to the client so far. */
   eventsForwarded = 0;
@@ -68,14 +74,42 @@ export class SseRelay extends Readable {
   private readonly ndjson: boolean;
   /** nextTerminator's second answer (one object per relay, not one per event). */
   private readonly terminator = { end: 0 };
+  /** The response, once attached; until then what is written waits in `early`. */
+  private out: Writable | null = null;
+  private early: (string | Buffer)[] = [];
+  private earlyBytes = 0;
+  /** How the relay ended before it was attached: `end`, or the error to destroy the response with. */
+  private ending: { error: Error | null } | null = null;
+  private readonly onDrain = () => this.options.resume();
 
   constructor(private readonly options: SseRelayOptions) {
-    super();
     this.usage = options.usage ?? new StreamUsage();
     this.ndjson = options.format === 'ndjson';
   }
 
-  /** One upstream chunk; false when the client is behind (pause the upstream until `_read`). */
+  /**
+   * The response the events go to (its headers set, not necessarily sent): what was fed before is
+   * written now, and the response closing before the relay ends abandons it.
+   */
+  attach(out: Writable): void {
+    this.out = out;
+    out.once('close', () => {
+      if (!out.writableFinished) this.abandon();
+    });
+    let taken = true;
+    for (const piece of this.early) taken = out.write(piece);
+    const paused = this.earlyBytes >= EARLY_BYTES_MAX;
+    this.early = [];
+    this.earlyBytes = 0;
+    if (this.ending) this.close(this.ending.error);
+    else if (paused) {
+      // `feed` said the client was behind before there was a client: resume once it can take more.
+      if (taken) this.options.resume();
+      else out.once('drain', this.onDrain);
+    }
+  }
+
+  /** One upstream chunk; false when the client is behind (pause the upstream until `resume`). */
   feed(chunk: Buffer): boolean {
     const whole = this.pending === '' && !this.charCut;
     const decoded = this.decoder.write(chunk);
@@ -103,13 +137,13 @@ export class SseRelay extends Readable {
     this.pending = start === 0 ? text : text.slice(start);
     if (kept !== null) {
       const out = kept.join('');
-      return out.length > 0 ? this.push(out) : true;
+      return out.length > 0 ? this.write(out) : true;
     }
     if (start === 0) return true;
     // The usual case: the chunk is whole events, all forwarded: send its bytes as they came (unless
     // a character straddles it and its neighbour: the decoded text carries that character once).
     const asCame = whole && start === text.length && !this.charCut;
-    return this.push(asCame ? chunk : text.slice(0, start));
+    return this.write(asCame ? chunk : text.slice(0, start));
   }
 
   /** The upstream finished: forward the rest, record the usage, then end the stream. */
@@ -117,32 +151,53 @@ export class SseRelay extends Readable {
     if (this.settled) return;
     this.settled = true;
     this.pending += this.decoder.end();
-    if (this.pending.length > 0 && this.inspect(this.pending)) this.push(this.pending);
+    if (this.pending.length > 0 && this.inspect(this.pending)) this.write(this.pending);
     this.pending = '';
     this.options.onEnd(this.usage).then(
-      () => this.push(null),
-      (error: unknown) => this.destroy(error as Error),
+      () => this.close(null),
+      (error: unknown) => this.close(error as Error),
     );
   }
 
-  /** The upstream broke mid-stream. */
+  /** The upstream broke mid-stream: what was relayed is recorded and the response is cut. */
   fail(error: Error): void {
-    this.destroy(error);
+    this.abandon();
+    this.close(error);
   }
 
-  override _read(): void {
-    this.options.resume();
+  /** Stops the upstream and records what was relayed, unless the upstream already finished. Once. */
+  private abandon(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.options.abort();
+    this.options.onAbandon(this.usage);
   }
 
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    if (!this.settled) {
-      // Destroyed before its end: the client went away (Fastify destroys its payload) or the
-      // upstream broke. Either way the upstream request stops and what was relayed is recorded.
-      this.settled = true;
-      this.options.abort();
-      this.options.onAbandon(this.usage);
+  /**
+   * Ends the response, or after an error (the upstream broke, the row could not be journaled: both
+   * logged where they happen) destroys it: the client sees a cut stream, never a clean end.
+   */
+  private close(error: Error | null): void {
+    const out = this.out;
+    if (!out) {
+      this.ending ??= { error };
+      return;
     }
-    callback(error);
+    if (error) out.destroy();
+    else out.end();
+  }
+
+  /** Writes to the response (or keeps it for `attach`); false when the client is behind. */
+  private write(piece: string | Buffer): boolean {
+    const out = this.out;
+    if (!out) {
+      this.early.push(piece);
+      this.earlyBytes += piece.length;
+      return this.earlyBytes < EARLY_BYTES_MAX;
+    }
+    if (out.write(piece)) return true;
+    out.once('drain', this.onDrain);
+    return false;
   }
 
   /** Reads the event's data; returns false when it must not reach the client. */
