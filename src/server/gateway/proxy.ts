@@ -268,8 +268,10 @@ async function forwardStreamed(
             resolve({ kind: 'whole', response: { statusCode, headers, body: Buffer.concat(chunks, size) } });
         },
         onError(error) {
-          if (relay) relay.fail(error);
-          else reject(error);
+          if (!relay) return reject(error);
+          // Mid-stream: the client gets a cut stream (its headers are out) and an aborted row is recorded.
+          exchange.request.log.warn({ err: error, upstream: upstream.name }, 'the upstream broke mid-stream');
+          relay.fail(error);
         },
       };
       open = upstream.open ? upstream.open(outgoing, sink) : openViaSend(upstream, outgoing, sink);

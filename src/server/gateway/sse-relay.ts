@@ -2,15 +2,15 @@ import type { Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { StreamUsage, type StreamUsageTap } from './usage-shapes.ts';
 
-// What a relay holds before its response is attached (undici may deliver data with the headers)
-// before `feed` says the client is behind.
+// How much a relay holds before its response is attached (undici may deliver data with the
+// headers, before sendRelay runs) until `feed` says the client is behind.
 const EARLY_BYTES_MAX = 16 * 1024;
 const LF = 10;
 const CR = 13;
 
 /**
- * Where the next event of `text` from `from` ends: the index of its terminator, and sets
- * `terminatorEnd` to just past it. SSE: a blank line (`\r?\n\r?\n`); NDJSON (Ollama's native
+ * Where the next event of `text` from `from` ends: returns the index of its terminator and sets
+ * `out.end` to just past it. SSE: a blank line (`\r?\n\r?\n`); NDJSON (Ollama's native
  * streams): a line end (`\r?\n`). -1 when no whole event is left. indexOf instead of a global regex:
  * no match array per event, and the same leftmost terminator.
  */
@@ -174,8 +174,8 @@ export class SseRelay {
   }
 
   /**
-   * Ends the response, or after an error (the upstream broke, the row could not be journaled: both
-   * logged where they happen) destroys it: the client sees a cut stream, never a clean end.
+   * Ends the response, or after an error (the upstream broke, the row could not be journaled: each
+   * logged by its caller) destroys it: the client sees a cut stream, never a clean end.
    */
   private close(error: Error | null): void {
     const out = this.out;
