@@ -72,7 +72,8 @@ export function sendRelay(
     reply.raw.once('close', () => ticket.release());
   }
   // The relay writes into the response itself (sse-relay.ts); Fastify's onResponse hooks (metrics,
-  // the access line) still run when it finishes. The headers leave with the first event.
+  // the access line) still run when it finishes, its onSend hooks do not (no proxy route has one:
+  // compress.ts keeps to /api/auth). The headers leave with the first event.
   reply.hijack();
   const raw = reply.raw;
   raw.statusCode = response.statusCode;
