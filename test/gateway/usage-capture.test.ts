@@ -199,6 +199,37 @@ describe.each(DIALECTS)('usage capture through the proxy on %s', (dialect) => {
     });
   });
 
+  it('a streamed answer carries the request id, its type and the overhead, and is counted in /metrics', async () => {
+    const counted = async () => {
+      const metrics = await fetch(`${t.baseUrl}/metrics`, { headers: LEGACY_HEADERS });
+      const line =
+        /keytally_requests_total\{route="\/v1\/chat\/completions",status="200",source="apikey"\} (\d+)/;
+      return Number(line.exec(await metrics.text())?.[1] ?? 0);
+    };
+    const before = await counted();
+    const response = await fetch(`${t.baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${key.key}`,
+        'content-type': 'application/json',
+        'x-request-id': 'stream-7',
+      },
+      body: JSON.stringify({
+        model: 'fake-model',
+        messages: [{ role: 'user', content: 'hi' }],
+        stream: true,
+      }),
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-request-id')).toBe('stream-7');
+    expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    expect(Number(response.headers.get('x-keytally-overhead-ms'))).toBeGreaterThanOrEqual(0);
+    expect(await response.text()).toMatch(/data: \[DONE\]\n\n$/);
+    // Counted by the onResponse hook once the response has finished (the relay writes it itself).
+    await expect.poll(counted).toBe(before + 1);
+    expect(await newRows()).toHaveLength(1);
+  });
+
   it('upstream ignoring include_usage: the row is estimated within 2 tokens of the tokenizer', async () => {
     const prompt = 'Count the tokens of this prompt, please, including the punctuation!';
     const stream = await client.chat.completions.create({
