@@ -76,7 +76,6 @@ export function sendRelay(
   // compress.ts keeps to /api/auth). The headers leave with the first event.
   reply.hijack();
   const raw = reply.raw;
-  raw.statusCode = response.statusCode;
   const headers = reply.getHeaders();
   for (const name in headers) {
     const value = headers[name];

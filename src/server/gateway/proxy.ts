@@ -271,7 +271,7 @@ async function forwardStreamed(
           if (!relay) return reject(error);
           // Mid-stream: the client gets a cut stream (its headers are out) and an aborted row is recorded.
           exchange.request.log.warn({ err: error, upstream: upstream.name }, 'the upstream broke mid-stream');
-          relay.fail(error);
+          relay.fail();
         },
       };
       open = upstream.open ? upstream.open(outgoing, sink) : openViaSend(upstream, outgoing, sink);

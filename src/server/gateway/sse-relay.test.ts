@@ -130,7 +130,7 @@ describe('SseRelay', () => {
     relay.feed(Buffer.from(chunk('one') + chunk('two')));
     out.destroy();
     out.destroy();
-    relay.fail(new Error('the upstream broke too'));
+    relay.fail();
     await new Promise((resolve) => setImmediate(resolve));
     expect(calls.abort).toBe(1);
     expect(calls.abandoned).toHaveLength(1);
@@ -144,7 +144,7 @@ describe('SseRelay', () => {
     const received: string[] = [];
     out.on('data', (piece: Buffer) => received.push(piece.toString()));
     relay.feed(Buffer.from(chunk('one')));
-    relay.fail(new Error('socket hang up'));
+    relay.fail();
     relay.finish();
     await new Promise((resolve) => setImmediate(resolve));
     expect(received.join('')).toBe(chunk('one'));

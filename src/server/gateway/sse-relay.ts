@@ -78,8 +78,8 @@ export class SseRelay {
   private out: Writable | null = null;
   private early: (string | Buffer)[] = [];
   private earlyBytes = 0;
-  /** How the relay ended before it was attached: `end`, or the error to destroy the response with. */
-  private ending: { error: Error | null } | null = null;
+  /** How the relay ended before it was attached: a clean end, or a cut (see `close`). */
+  private ending: 'end' | 'cut' | null = null;
   private readonly onDrain = () => this.options.resume();
 
   constructor(private readonly options: SseRelayOptions) {
@@ -101,7 +101,7 @@ export class SseRelay {
     const paused = this.earlyBytes >= EARLY_BYTES_MAX;
     this.early = [];
     this.earlyBytes = 0;
-    if (this.ending) this.close(this.ending.error);
+    if (this.ending) this.close(this.ending);
     else if (paused) {
       // `feed` said the client was behind before there was a client: resume once it can take more.
       if (taken) this.options.resume();
@@ -154,15 +154,15 @@ export class SseRelay {
     if (this.pending.length > 0 && this.inspect(this.pending)) this.write(this.pending);
     this.pending = '';
     this.options.onEnd(this.usage).then(
-      () => this.close(null),
-      (error: unknown) => this.close(error as Error),
+      () => this.close('end'),
+      () => this.close('cut'),
     );
   }
 
   /** The upstream broke mid-stream: what was relayed is recorded and the response is cut. */
-  fail(error: Error): void {
+  fail(): void {
     this.abandon();
-    this.close(error);
+    this.close('cut');
   }
 
   /** Stops the upstream and records what was relayed, unless the upstream already finished. Once. */
@@ -174,16 +174,16 @@ export class SseRelay {
   }
 
   /**
-   * Ends the response, or after an error (the upstream broke, the row could not be journaled: each
-   * logged by its caller) destroys it: the client sees a cut stream, never a clean end.
+   * Ends the response, or cuts it after an error (the upstream broke, the row could not be
+   * journaled: each logged by its caller): the client sees a cut stream, never a clean end.
    */
-  private close(error: Error | null): void {
+  private close(how: 'end' | 'cut'): void {
     const out = this.out;
     if (!out) {
-      this.ending ??= { error };
+      this.ending ??= how;
       return;
     }
-    if (error) out.destroy();
+    if (how === 'cut') out.destroy();
     else out.end();
   }
 
