@@ -1,6 +1,6 @@
 import type { Flags, LimitsMode } from './flags.ts';
 import { measure } from './measure.ts';
-import { alternate, type WindowPair } from './pairs.ts';
+import { alternate, pairConcurrency, percentsText, type WindowPair } from './pairs.ts';
 import type { KeytallyTarget } from './processes.ts';
 
 /**
@@ -30,7 +30,7 @@ export async function measureLimitsPairs(
   keytallys: KeytallyTarget[],
   out: LimitsPair[],
 ): Promise<void> {
-  const concurrency = flags.concurrency.includes(16) ? 16 : (flags.concurrency[0] ?? 16);
+  const concurrency = pairConcurrency(flags);
   for (const dialect of flags.dialects) {
     const plain = keytallys.find((k) => k.name === `keytally-${dialect}`);
     const limited = keytallys.find((k) => k.name === `keytally-${dialect}-limits`);
@@ -62,12 +62,9 @@ export async function measureLimitsPairs(
             () => load(sides.off),
             () => load(sides.on),
           );
-          const ratios = pairs.map(({ a, b }) => b.requestsPerSecond / a.requestsPerSecond);
-          pairs.forEach(({ a, b }, index) => {
-            out.push({ dialect, mode, loader, concurrency, stream, pair: index + 1, off: a, on: b });
-          });
+          for (const pair of pairs) out.push({ dialect, mode, loader, concurrency, stream, ...pair });
           console.log(
-            `limits pairs ${dialect} (${mode} process) ${loader} c=${concurrency} stream=${stream}: ${ratios.map((r) => (100 * r).toFixed(0)).join(' ')} (% on ÷ off)`,
+            `limits pairs ${dialect} (${mode} process) ${loader} c=${concurrency} stream=${stream}: ${percentsText(pairs)} (% on ÷ off)`,
           );
         }
       }

@@ -3,23 +3,35 @@ import { type Loader, type Measurement, measure } from './measure.ts';
 import type { KeytallyTarget } from './processes.ts';
 
 /**
- * Alternating windows of two loads (a, b, b, a, a, b, …): the order flips every pair so that a drift
- * of the machine favours neither. Back-to-back windows on this VM differ by up to 20% (and whole runs
- * by 40%) with nothing changed; a median of many short pairs settles within a few percent.
+ * Alternating windows of two loads (off, on, on, off, off, on, …): the order flips every pair so that
+ * a drift of the machine favours neither. Back-to-back windows on this VM differ by up to 20% (and
+ * whole runs by 40%) with nothing changed; a median of many short pairs settles within a few percent.
  */
 export async function alternate(
   pairs: number,
-  loadA: () => Promise<Measurement>,
-  loadB: () => Promise<Measurement>,
-): Promise<{ a: Measurement; b: Measurement }[]> {
-  const out: { a: Measurement; b: Measurement }[] = [];
+  loadOff: () => Promise<Measurement>,
+  loadOn: () => Promise<Measurement>,
+): Promise<{ pair: number; off: Measurement; on: Measurement }[]> {
+  const out: { pair: number; off: Measurement; on: Measurement }[] = [];
   for (let pair = 1; pair <= pairs; pair += 1) {
-    const bFirst = pair % 2 === 0;
-    const first = await (bFirst ? loadB : loadA)();
-    const second = await (bFirst ? loadA : loadB)();
-    out.push(bFirst ? { a: second, b: first } : { a: first, b: second });
+    const onFirst = pair % 2 === 0;
+    const first = await (onFirst ? loadOn : loadOff)();
+    const second = await (onFirst ? loadOff : loadOn)();
+    out.push(onFirst ? { pair, off: second, on: first } : { pair, off: first, on: second });
   }
   return out;
+}
+
+/** The concurrency the pairs run at: c=16 (the issues' targets) when measured, else the first asked. */
+export function pairConcurrency(flags: Flags): number {
+  return flags.concurrency.includes(16) ? 16 : (flags.concurrency[0] ?? 16);
+}
+
+/** Each pair's on ÷ off req/s in percent, for the log line of a cell. */
+export function percentsText(pairs: readonly { off: Measurement; on: Measurement }[]): string {
+  return pairs
+    .map(({ off, on }) => ((100 * on.requestsPerSecond) / off.requestsPerSecond).toFixed(0))
+    .join(' ');
 }
 
 /** One pair of windows: `on` (the change measured) against `off`, in the same cell. */
@@ -50,7 +62,7 @@ export async function measureComparePairs(
   out: ComparePair[],
 ): Promise<void> {
   if (!flags.compare) return;
-  const concurrency = flags.concurrency.includes(16) ? 16 : (flags.concurrency[0] ?? 16);
+  const concurrency = pairConcurrency(flags);
   for (const dialect of flags.dialects) {
     const head = keytallys.find((k) => k.name === `keytally-${dialect}`);
     const ref = keytallys.find((k) => k.name.startsWith(`keytally-${dialect}@`));
@@ -69,11 +81,9 @@ export async function measureComparePairs(
             duration: flags.compareSeconds,
           });
         const pairs = await alternate(flags.comparePairs, load(ref), load(head));
-        pairs.forEach(({ a, b }, index) => {
-          out.push({ dialect, ref: ref.name, loader, concurrency, stream, pair: index + 1, off: a, on: b });
-        });
+        for (const pair of pairs) out.push({ dialect, ref: ref.name, loader, concurrency, stream, ...pair });
         console.log(
-          `compare pairs ${dialect} ${loader} c=${concurrency} stream=${stream}: ${pairs.map(({ a, b }) => ((100 * b.requestsPerSecond) / a.requestsPerSecond).toFixed(0)).join(' ')} (% this checkout ÷ ${ref.name})`,
+          `compare pairs ${dialect} ${loader} c=${concurrency} stream=${stream}: ${percentsText(pairs)} (% this checkout ÷ ${ref.name})`,
         );
       }
     }

@@ -50,28 +50,21 @@ function windowRatios<P extends WindowPair, C extends object>(pairs: P[], cellOf
     const cell = JSON.stringify(cellOf(pair));
     cells.set(cell, [...(cells.get(cell) ?? []), pair]);
   }
-  const round3 = (value: number) => Number(value.toFixed(3));
   return [...cells.values()].map((cell) => {
     const first = cell[0] as P;
     const throughputs = cell.map((p) => p.on.requestsPerSecond / p.off.requestsPerSecond);
-    const sorted = [...throughputs].sort((a, b) => a - b);
-    const quartile = (q: number) =>
-      sorted[Math.min(sorted.length - 1, Math.floor(q * (sorted.length - 1) + 0.5))] ?? 0;
     const total = (side: 'on' | 'off') => cell.reduce((sum, p) => sum + p[side].requestsPerSecond, 0);
     const cpu = cell
       .filter((p) => p.on.cpuMsPerRequest && p.off.cpuMsPerRequest)
       .map((p) => (p.on.cpuMsPerRequest as number) / (p.off.cpuMsPerRequest as number));
-    const cpuSorted = [...cpu].sort((a, b) => a - b);
-    const cpuQuartile = (q: number) =>
-      cpuSorted[Math.min(cpuSorted.length - 1, Math.floor(q * (cpuSorted.length - 1) + 0.5))] ?? 0;
     return {
       ...cellOf(first),
       pairs: cell.length,
       throughputRatio: round3(median(throughputs)),
-      throughputQuartiles: [round3(quartile(0.25)), round3(quartile(0.75))],
+      throughputQuartiles: quartiles(throughputs).map(round3),
       totalsRatio: round3(total('on') / total('off')),
       cpuRatio: cpu.length > 0 ? round3(median(cpu)) : null,
-      cpuQuartiles: cpu.length > 0 ? [round3(cpuQuartile(0.25)), round3(cpuQuartile(0.75))] : null,
+      cpuQuartiles: cpu.length > 0 ? quartiles(cpu).map(round3) : null,
     };
   });
 }
@@ -82,6 +75,17 @@ const cellOfPair = (pair: WindowPair) => ({
   concurrency: pair.concurrency,
   stream: pair.stream,
 });
+
+const round2 = (value: number) => Number(value.toFixed(2));
+const round3 = (value: number) => Number(value.toFixed(3));
+
+/** The first and third quartiles (nearest rank). */
+function quartiles(values: readonly number[]): [number, number] {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) =>
+    sorted[Math.min(sorted.length - 1, Math.floor(q * (sorted.length - 1) + 0.5))] ?? 0;
+  return [at(0.25), at(0.75)];
+}
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -123,8 +127,6 @@ function targetNames(flags: Flags): string[] {
 }
 
 function pairRatios(flags: Flags, measurements: Measurement[]): Ratio[] {
-  const round3 = (value: number) => Number(value.toFixed(3));
-  const round2 = (value: number) => Number(value.toFixed(2));
   return flags.concurrency.flatMap((concurrency) =>
     flags.streams.flatMap((stream) =>
       flags.loaders.flatMap((loader) =>
@@ -170,7 +172,6 @@ function pairRatios(flags: Flags, measurements: Measurement[]): Ratio[] {
 /** Issue #12: the same build's CPU per request with every row priced vs without a price. */
 function costPerRow(flags: Flags, measurements: Measurement[]) {
   if (flags.prices.length < 2) return [];
-  const round3 = (value: number) => Number(value.toFixed(3));
   return flags.concurrency.flatMap((concurrency) =>
     flags.streams.flatMap((stream) =>
       flags.loaders.flatMap((loader) =>
