@@ -234,7 +234,7 @@ function instrumentation(
 
 /**
  * `--compare=<ref>`: the commit's files (`git archive`) in a temporary folder sharing this checkout's
- * node_modules and web build, its server bundle built there. `remove()` deletes the folder.
+ * node_modules and web build (startKeytally builds its server bundle). `remove()` deletes the folder.
  */
 export function checkOut(ref: string): { root: string; sha: string; remove: () => void } {
   const sha = execFileSync('git', ['rev-parse', '--short', ref], { cwd: ROOT }).toString().trim();
@@ -245,21 +245,23 @@ export function checkOut(ref: string): { root: string; sha: string; remove: () =
     fs.mkdirSync(path.join(root, 'dist'), { recursive: true });
     fs.symlinkSync(path.join(ROOT, 'dist/web'), path.join(root, 'dist/web'));
   }
-  execFileSync('npm', ['run', '--silent', 'build:server'], { cwd: root, stdio: 'inherit' });
   return { root, sha, remove: () => fs.rmSync(root, { recursive: true, force: true }) };
 }
 
 /**
- * keytally on a fresh database seeded with the bench keys. `build`: another checkout's files
- * (`checkOut()`), whose keytally is named `keytally-<dialect>@<sha>`.
+ * keytally on a fresh database seeded with the bench keys: `priced` (an admin price for the bench
+ * model), `limited` (the bench key has limits, and a second key has none), `build` (another
+ * checkout's files, `checkOut()`, whose keytally is named `keytally-<dialect>@<sha>`).
  */
 export async function startKeytally(
   dialect: 'sqlite' | 'postgres',
   upstream: string,
   flags: Flags,
-  priced: boolean,
-  limited = false,
-  build?: { root: string; sha: string },
+  {
+    priced,
+    limited = false,
+    build,
+  }: { priced: boolean; limited?: boolean; build?: { root: string; sha: string } },
 ): Promise<KeytallyTarget> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keytally-bench-'));
   const postgres = dialect === 'postgres' ? await freshPostgres() : undefined;

@@ -114,9 +114,11 @@ async function runProxy(
     }
     for (const dialect of flags.dialects) {
       for (const priced of flags.prices)
-        keytallys.push(await startKeytally(dialect, upstream, flags, priced));
-      if (flags.limits) keytallys.push(await startKeytally(dialect, upstream, flags, true, true));
-      if (compared) keytallys.push(await startKeytally(dialect, upstream, flags, true, false, compared));
+        keytallys.push(await startKeytally(dialect, upstream, flags, { priced }));
+      if (flags.limits)
+        keytallys.push(await startKeytally(dialect, upstream, flags, { priced: true, limited: true }));
+      if (compared)
+        keytallys.push(await startKeytally(dialect, upstream, flags, { priced: true, build: compared }));
     }
     // Warm-up, 3 s each (JIT, caches, connection pools): in 1-s warm-ups the first round measured
     // every proxy, the minimal one included, at a third to a half of its later rate.
