@@ -26,6 +26,16 @@ export interface Measurement {
    * req/s and latency it hardly moves with the load of the rest of the machine.
    */
   cpuMsPerRequest?: number;
+  /**
+   * The same for the proxy's main thread alone (the event loop, where a Node proxy's throughput is
+   * decided; the rest of cpuMsPerRequest is worker threads: SQLite's writer, the GC's helpers).
+   */
+  mainThreadCpuMsPerRequest?: number;
+  /**
+   * Share of the machine's CPU left idle during the load (/proc/stat, all cores): near 0, the
+   * machine is the limit (every process's CPU counts); well above, one thread is.
+   */
+  machineIdlePercent?: number;
   /** Highest VmRSS of the proxy process sampled while this load ran. */
   rssPeakMbUnderLoad?: number;
   /**
@@ -53,11 +63,15 @@ export interface Measurement {
   monotonicUs?: [number, number];
 }
 
-/** utime + stime of a process in ms (clock ticks of 10 ms), from /proc/<pid>/stat. */
-export function cpuMs(pid: number | undefined): number | undefined {
+/**
+ * utime + stime of a process in ms (clock ticks of 10 ms), from /proc/<pid>/stat; with `thread`,
+ * of that thread alone (/proc/<pid>/task/<tid>/stat; a process's main thread has its pid as tid).
+ */
+export function cpuMs(pid: number | undefined, thread?: number): number | undefined {
   if (!pid) return undefined;
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const file = thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`;
+    const stat = fs.readFileSync(file, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) * 10;
   } catch {
@@ -81,6 +95,19 @@ function postgresCpuMs(): number | undefined {
     total = (total ?? 0) + (cpuMs(Number(entry)) ?? 0);
   }
   return total;
+}
+
+/** The machine's idle and total CPU ticks so far, all cores (the first line of /proc/stat). */
+function machineTicks(): { idle: number; total: number } | undefined {
+  try {
+    const line = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+    const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is counted in user already)
+    const total = ticks.slice(0, 8).reduce((sum, n) => sum + n, 0);
+    return { idle: (ticks[3] ?? 0) + (ticks[4] ?? 0), total };
+  } catch {
+    return undefined;
+  }
 }
 
 /** A `kB` field of /proc/<pid>/status (VmRSS, VmHWM), or undefined. */
@@ -220,6 +247,8 @@ export interface MeasureOptions {
 export async function measure(options: MeasureOptions): Promise<Measurement> {
   const { target, loader, url, headers, concurrency, stream, duration, pid, loopDelayFile } = options;
   const cpuBefore = cpuMs(pid);
+  const mainBefore = cpuMs(pid, pid);
+  const machineBefore = machineTicks();
   const databaseBefore = target === 'keytally-postgres' ? postgresCpuMs() : undefined;
   const loopDelayLines = loopDelayFile && pid ? await signalLoopDelay(pid, loopDelayFile) : 0;
   // RSS of the proxy process while the load runs, sampled every 100 ms (VmHWM, reported per target,
@@ -243,6 +272,8 @@ export async function measure(options: MeasureOptions): Promise<Measurement> {
   const endUs = Number(process.hrtime.bigint() / 1000n);
   clearInterval(sampler);
   const cpuAfter = cpuMs(pid);
+  const mainAfter = cpuMs(pid, pid);
+  const machineAfter = machineTicks();
   const databaseAfter = databaseBefore === undefined ? undefined : postgresCpuMs();
   let loopDelay: Measurement['loopDelay'];
   if (loopDelayFile && pid) {
@@ -264,6 +295,16 @@ export async function measure(options: MeasureOptions): Promise<Measurement> {
     cpuMsPerRequest:
       cpuBefore !== undefined && cpuAfter !== undefined && result.requests > 0
         ? perRequest(cpuAfter - cpuBefore)
+        : undefined,
+    mainThreadCpuMsPerRequest:
+      mainBefore !== undefined && mainAfter !== undefined && result.requests > 0
+        ? perRequest(mainAfter - mainBefore)
+        : undefined,
+    machineIdlePercent:
+      machineBefore && machineAfter && machineAfter.total > machineBefore.total
+        ? Math.round(
+            (1000 * (machineAfter.idle - machineBefore.idle)) / (machineAfter.total - machineBefore.total),
+          ) / 10
         : undefined,
     rssPeakMbUnderLoad: pid === undefined ? undefined : Math.round(rssPeakKb / 102.4) / 10,
     databaseCpuMsPerRequest:
