@@ -32,6 +32,13 @@ export interface Measurement {
    */
   mainThreadCpuMsPerRequest?: number;
   /**
+   * Share of the load's wall time the main thread ran on a core, and waited for one while runnable
+   * (`/proc/<pid>/task/<pid>/schedstat`): together near 100%, the event loop is the limit even when
+   * the machine has idle CPU (other threads woke at the same moments).
+   */
+  mainThreadRunPercent?: number;
+  mainThreadWaitPercent?: number;
+  /**
    * Share of the machine's CPU left idle during the load (/proc/stat, all cores): near 0, the
    * machine is the limit (every process's CPU counts); well above, one thread is.
    */
@@ -95,6 +102,17 @@ function postgresCpuMs(): number | undefined {
     total = (total ?? 0) + (cpuMs(Number(entry)) ?? 0);
   }
   return total;
+}
+
+/** A thread's time on a core and waiting for one while runnable, in ns (/proc/<pid>/task/<tid>/schedstat). */
+function schedNs(pid: number | undefined): { run: number; wait: number } | undefined {
+  if (!pid) return undefined;
+  try {
+    const [run, wait] = fs.readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ').map(Number);
+    return run === undefined || wait === undefined ? undefined : { run, wait };
+  } catch {
+    return undefined;
+  }
 }
 
 /** The machine's idle and total CPU ticks so far, all cores (the first line of /proc/stat). */
@@ -267,9 +285,11 @@ export async function measure(options: MeasureOptions): Promise<Measurement> {
     messages: [{ role: 'user', content: 'Say hello to the benchmark.' }],
   });
   const run = loader === 'wrk' ? runWrk : runAutocannon;
+  const schedBefore = schedNs(pid);
   const startUs = Number(process.hrtime.bigint() / 1000n);
   const result = await run(`${url}/v1/chat/completions`, headers, body, concurrency, duration);
   const endUs = Number(process.hrtime.bigint() / 1000n);
+  const schedAfter = schedNs(pid);
   clearInterval(sampler);
   const cpuAfter = cpuMs(pid);
   const mainAfter = cpuMs(pid, pid);
@@ -300,6 +320,8 @@ export async function measure(options: MeasureOptions): Promise<Measurement> {
       mainBefore !== undefined && mainAfter !== undefined && result.requests > 0
         ? perRequest(mainAfter - mainBefore)
         : undefined,
+    mainThreadRunPercent: sharePercent(schedBefore?.run, schedAfter?.run, startUs, endUs),
+    mainThreadWaitPercent: sharePercent(schedBefore?.wait, schedAfter?.wait, startUs, endUs),
     machineIdlePercent:
       machineBefore && machineAfter && machineAfter.total > machineBefore.total
         ? Math.round(
@@ -315,6 +337,12 @@ export async function measure(options: MeasureOptions): Promise<Measurement> {
     requests: result.requests,
     monotonicUs: [startUs, endUs],
   };
+}
+
+/** Nanoseconds between two readings as a share (%) of a window in µs. */
+function sharePercent(before: number | undefined, after: number | undefined, startUs: number, endUs: number) {
+  if (before === undefined || after === undefined || endUs <= startUs) return undefined;
+  return Math.round((after - before) / (endUs - startUs)) / 10;
 }
 
 /** SIGUSR2 to the process; resolves once its histogram line is written. Returns the file's line count. */

@@ -24,7 +24,7 @@ function gcText(gc: NonNullable<NonNullable<Measurement['loopDelay']>['gc']>, se
 
 export function table(measurements: Measurement[]): string {
   const lines = [
-    'target            loader      conc stream     req/s   p50 ms   p99 ms  errors  cpu ms/req  main ms/req  idle %  db cpu ms/req  loop delay p99/max ms  gc pauses: ms per s, longest ms',
+    'target            loader      conc stream     req/s   p50 ms   p99 ms  errors  cpu ms/req  main ms/req  main run/wait %  idle %  db cpu ms/req  loop delay p99/max ms  gc pauses: ms per s, longest ms',
   ];
   for (const m of measurements) {
     const loop = m.loopDelay
@@ -33,8 +33,12 @@ export function table(measurements: Measurement[]): string {
     const gc = m.loopDelay?.gc
       ? gcText(m.loopDelay.gc, m.monotonicUs ? (m.monotonicUs[1] - m.monotonicUs[0]) / 1e6 : 0)
       : '';
+    const runWait =
+      m.mainThreadRunPercent === undefined
+        ? ''
+        : `${m.mainThreadRunPercent.toFixed(0)}/${(m.mainThreadWaitPercent ?? 0).toFixed(0)}`;
     lines.push(
-      `${m.target.padEnd(17)} ${m.loader.padEnd(10)} ${String(m.concurrency).padStart(5)} ${String(m.stream).padEnd(6)} ${String(m.requestsPerSecond).padStart(9)} ${m.p50Ms.toFixed(2).padStart(8)} ${m.p99Ms.toFixed(2).padStart(8)} ${String(m.errors + m.non2xx).padStart(7)} ${(m.cpuMsPerRequest?.toFixed(3) ?? '').padStart(11)} ${(m.mainThreadCpuMsPerRequest?.toFixed(3) ?? '').padStart(12)} ${(m.machineIdlePercent?.toFixed(1) ?? '').padStart(7)} ${(m.databaseCpuMsPerRequest?.toFixed(3) ?? '').padStart(14)}  ${loop.padEnd(21)}  ${gc}`,
+      `${m.target.padEnd(17)} ${m.loader.padEnd(10)} ${String(m.concurrency).padStart(5)} ${String(m.stream).padEnd(6)} ${String(m.requestsPerSecond).padStart(9)} ${m.p50Ms.toFixed(2).padStart(8)} ${m.p99Ms.toFixed(2).padStart(8)} ${String(m.errors + m.non2xx).padStart(7)} ${(m.cpuMsPerRequest?.toFixed(3) ?? '').padStart(11)} ${(m.mainThreadCpuMsPerRequest?.toFixed(3) ?? '').padStart(12)} ${runWait.padStart(16)} ${(m.machineIdlePercent?.toFixed(1) ?? '').padStart(7)} ${(m.databaseCpuMsPerRequest?.toFixed(3) ?? '').padStart(14)}  ${loop.padEnd(21)}  ${gc}`,
     );
   }
   return lines.join('\n');
