@@ -70,15 +70,11 @@ export interface Measurement {
   monotonicUs?: [number, number];
 }
 
-/**
- * utime + stime of a process in ms (clock ticks of 10 ms), from /proc/<pid>/stat; with `thread`,
- * of that thread alone (/proc/<pid>/task/<tid>/stat; a process's main thread has its pid as tid).
- */
-export function cpuMs(pid: number | undefined, thread?: number): number | undefined {
+/** utime + stime of a process in ms (clock ticks of 10 ms), from /proc/<pid>/stat. */
+export function cpuMs(pid: number | undefined): number | undefined {
   if (!pid) return undefined;
   try {
-    const file = thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`;
-    const stat = fs.readFileSync(file, 'utf8');
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) * 10;
   } catch {
@@ -104,7 +100,10 @@ function postgresCpuMs(): number | undefined {
   return total;
 }
 
-/** A thread's time on a core and waiting for one while runnable, in ns (/proc/<pid>/task/<tid>/schedstat). */
+/**
+ * The main thread's time on a core and waiting for one while runnable, in ns
+ * (/proc/<pid>/task/<pid>/schedstat: a process's main thread has its pid as tid).
+ */
 function schedNs(pid: number | undefined): { run: number; wait: number } | undefined {
   if (!pid) return undefined;
   try {
@@ -265,8 +264,6 @@ export interface MeasureOptions {
 export async function measure(options: MeasureOptions): Promise<Measurement> {
   const { target, loader, url, headers, concurrency, stream, duration, pid, loopDelayFile } = options;
   const cpuBefore = cpuMs(pid);
-  const mainBefore = cpuMs(pid, pid);
-  const machineBefore = machineTicks();
   const databaseBefore = target === 'keytally-postgres' ? postgresCpuMs() : undefined;
   const loopDelayLines = loopDelayFile && pid ? await signalLoopDelay(pid, loopDelayFile) : 0;
   // RSS of the proxy process while the load runs, sampled every 100 ms (VmHWM, reported per target,
@@ -286,14 +283,14 @@ export async function measure(options: MeasureOptions): Promise<Measurement> {
   });
   const run = loader === 'wrk' ? runWrk : runAutocannon;
   const schedBefore = schedNs(pid);
+  const machineBefore = machineTicks();
   const startUs = Number(process.hrtime.bigint() / 1000n);
   const result = await run(`${url}/v1/chat/completions`, headers, body, concurrency, duration);
   const endUs = Number(process.hrtime.bigint() / 1000n);
   const schedAfter = schedNs(pid);
+  const machineAfter = machineTicks();
   clearInterval(sampler);
   const cpuAfter = cpuMs(pid);
-  const mainAfter = cpuMs(pid, pid);
-  const machineAfter = machineTicks();
   const databaseAfter = databaseBefore === undefined ? undefined : postgresCpuMs();
   let loopDelay: Measurement['loopDelay'];
   if (loopDelayFile && pid) {
@@ -317,8 +314,8 @@ export async function measure(options: MeasureOptions): Promise<Measurement> {
         ? perRequest(cpuAfter - cpuBefore)
         : undefined,
     mainThreadCpuMsPerRequest:
-      mainBefore !== undefined && mainAfter !== undefined && result.requests > 0
-        ? perRequest(mainAfter - mainBefore)
+      schedBefore && schedAfter && result.requests > 0
+        ? perRequest((schedAfter.run - schedBefore.run) / 1e6)
         : undefined,
     mainThreadRunPercent: sharePercent(schedBefore?.run, schedAfter?.run, startUs, endUs),
     mainThreadWaitPercent: sharePercent(schedBefore?.wait, schedAfter?.wait, startUs, endUs),
