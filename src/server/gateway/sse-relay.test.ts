@@ -124,6 +124,21 @@ describe('SseRelay', () => {
     expect((await reading).length).toBe(big.length);
   });
 
+  it('attached: says when the response is full, and resumes the upstream once it drains', async () => {
+    const { relay, calls } = relayWith();
+    const out = new PassThrough({ highWaterMark: 1024 });
+    relay.attach(out);
+    expect(relay.feed(Buffer.from(chunk('x'.repeat(2_000))))).toBe(false);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(calls.resume).toBe(0);
+    const received: Buffer[] = [];
+    out.on('data', (piece: Buffer) => received.push(piece));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(calls.resume).toBe(1);
+    expect(relay.feed(Buffer.from(chunk('y')))).toBe(true);
+    expect(Buffer.concat(received).toString()).toBe(chunk('x'.repeat(2_000)) + chunk('y'));
+  });
+
   it('its response closed before its end (the client left): aborts the upstream and records what it relayed, once', async () => {
     const { relay, calls } = relayWith();
     const out = attached(relay);
