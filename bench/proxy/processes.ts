@@ -353,3 +353,35 @@ export async function startBaseline(
   await waitFor(() => child.output().includes('ready'), `the ${name}`);
   return { url: `http://127.0.0.1:${port}`, child, loopDelayFile: profile.loopDelayFile };
 }
+
+/**
+ * `--floor=on`: floor-proxy.ts with a key of its own, as a target measured like keytally (paired with
+ * the baseline in every round).
+ */
+export async function startFloor(upstream: string, flags: Flags): Promise<KeytallyTarget> {
+  const key = `kt-${randomBytes(32).toString('hex')}`;
+  const port = await freePort();
+  const profile = instrumentation(flags, 'floor-proxy');
+  const child = spawnNode(
+    [
+      ...profile.args,
+      '--import',
+      'tsx',
+      path.join(ROOT, 'bench/proxy/floor-proxy.ts'),
+      String(port),
+      upstream,
+      HMAC,
+      key,
+    ],
+    profile.env,
+  );
+  await waitFor(() => child.output().includes('ready'), 'the floor proxy');
+  return {
+    name: 'floor-proxy',
+    url: `http://127.0.0.1:${port}`,
+    headers: { authorization: `Bearer ${key}` },
+    child,
+    loopDelayFile: profile.loopDelayFile,
+    cleanup: () => stopChild(child),
+  };
+}

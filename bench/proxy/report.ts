@@ -124,10 +124,13 @@ function inCell(concurrency: number, stream: boolean, round: number, loader: Loa
 
 /** The keytally targets of a run: `keytally-<dialect>` (priced) and `keytally-<dialect>-unpriced`. */
 function targetNames(flags: Flags): string[] {
-  return flags.dialects.flatMap((dialect) => [
-    ...flags.prices.map((priced) => (priced ? `keytally-${dialect}` : `keytally-${dialect}-unpriced`)),
-    ...(flags.limits ? [`keytally-${dialect}-limits`] : []),
-  ]);
+  const floor = flags.floor ? ['floor-proxy'] : [];
+  return floor.concat(
+    flags.dialects.flatMap((dialect) => [
+      ...flags.prices.map((priced) => (priced ? `keytally-${dialect}` : `keytally-${dialect}-unpriced`)),
+      ...(flags.limits ? [`keytally-${dialect}-limits`] : []),
+    ]),
+  );
 }
 
 function pairRatios(flags: Flags, measurements: Measurement[]): Ratio[] {

@@ -12,6 +12,7 @@ import {
   ROOT,
   spawnTs,
   startBaseline,
+  startFloor,
   startKeytally,
   stopChild,
   waitFor,
@@ -112,6 +113,7 @@ async function runProxy(
         }
       }
     }
+    if (flags.floor) keytallys.push(await startFloor(upstream, flags));
     for (const dialect of flags.dialects) {
       for (const priced of flags.prices)
         keytallys.push(await startKeytally(dialect, upstream, flags, { priced }));
