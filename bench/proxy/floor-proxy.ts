@@ -103,6 +103,9 @@ app.post('/v1/chat/completions', async (request, reply) => {
       raw.statusCode = statusCode;
       const type = headers['content-type'];
       if (typeof type === 'string') raw.setHeader('content-type', type);
+      // The headers leave with the first event, in one write(2) (as keytally's relay does).
+      raw.cork();
+      let corked = true;
       return new Writable({
         write(chunk: Buffer, _encoding, done) {
           const at = chunk.indexOf(USAGE);
@@ -115,10 +118,16 @@ app.post('/v1/chat/completions', async (request, reply) => {
                 (JSON.parse(chunk.toString('utf8', start, end)) as { usage?: Usage }).usage ?? undefined;
             } catch {}
           }
-          if (raw.write(chunk)) done();
+          const taken = raw.write(chunk);
+          if (corked) {
+            corked = false;
+            process.nextTick(() => raw.uncork());
+          }
+          if (taken) done();
           else raw.once('drain', done);
         },
         final(done) {
+          if (corked) raw.uncork();
           journal(row(keyId, model, usage, startedAt)).then(() => {
             raw.end();
             done();
