@@ -2,7 +2,6 @@ import { createHmac, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import Fastify from 'fastify';
 import { Pool } from 'undici';
 
@@ -13,7 +12,8 @@ import { Pool } from 'undici';
  * - the API key checked by its HMAC (no plaintext key in memory), one Map look-up;
  * - a stream asks the upstream for usage (`stream_options.include_usage`);
  * - the answer's usage read before it is answered (a whole answer read whole, then one JSON.parse;
- *   a stream's chunks searched for `"usage":{` as bytes, only that event parsed);
+ *   a stream's chunks searched for `"usage":{` as bytes, only that event parsed, each chunk written
+ *   straight into the response from undici's handler interface);
  * - one usage row (an id, the key, model, tokens, times) as a JSON line, written to a journal file
  *   before the answer (or a stream's end) leaves, the rows of one event-loop turn in one write(2).
  * No limits, prices, metrics, logs, sources, model routing or error handling beyond a status: what
@@ -92,48 +92,53 @@ app.post('/v1/chat/completions', async (request, reply) => {
   reply.hijack();
   const raw = reply.raw;
   let usage: Usage | undefined;
-  await pool.stream(
+  let corked = false;
+  // undici's handler interface straight into the response: no stream object per request.
+  pool.dispatch(
     {
       path: '/v1/chat/completions',
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ ...body, stream_options: { include_usage: true } }),
     },
-    ({ statusCode, headers }) => {
-      raw.statusCode = statusCode;
-      const type = headers['content-type'];
-      if (typeof type === 'string') raw.setHeader('content-type', type);
-      // The headers leave with the first event, in one write(2) (as keytally's relay does).
-      raw.cork();
-      let corked = true;
-      return new Writable({
-        write(chunk: Buffer, _encoding, done) {
-          const at = chunk.indexOf(USAGE);
-          if (at !== -1 && usage === undefined) {
-            // The event holding it: from its `data: ` to its blank line.
-            const start = chunk.lastIndexOf('data: ', at) + 6;
-            const end = chunk.indexOf('\n\n', at);
-            try {
-              usage =
-                (JSON.parse(chunk.toString('utf8', start, end)) as { usage?: Usage }).usage ?? undefined;
-            } catch {}
-          }
-          const taken = raw.write(chunk);
-          if (corked) {
-            corked = false;
-            process.nextTick(() => raw.uncork());
-          }
-          if (taken) done();
-          else raw.once('drain', done);
-        },
-        final(done) {
-          if (corked) raw.uncork();
-          journal(row(keyId, model, usage, startedAt)).then(() => {
-            raw.end();
-            done();
-          });
-        },
-      });
+    {
+      // Its presence makes undici use this (v7) handler interface, not the legacy one.
+      onRequestStart() {},
+      onResponseStart(_controller, statusCode, headers) {
+        raw.statusCode = statusCode;
+        const type = headers['content-type'];
+        if (typeof type === 'string') raw.setHeader('content-type', type);
+        // The headers leave with the first event, in one write(2) (as keytally's relay does).
+        raw.cork();
+        corked = true;
+      },
+      onResponseData(controller, chunk) {
+        const at = chunk.indexOf(USAGE);
+        if (at !== -1 && usage === undefined) {
+          // The event holding it: from its `data: ` to its blank line.
+          const start = chunk.lastIndexOf('data: ', at) + 6;
+          const end = chunk.indexOf('\n\n', at);
+          try {
+            usage = (JSON.parse(chunk.toString('utf8', start, end)) as { usage?: Usage }).usage ?? undefined;
+          } catch {}
+        }
+        const taken = raw.write(chunk);
+        if (corked) {
+          corked = false;
+          process.nextTick(() => raw.uncork());
+        }
+        if (!taken) {
+          controller.pause();
+          raw.once('drain', () => controller.resume());
+        }
+      },
+      onResponseEnd() {
+        if (corked) raw.uncork();
+        journal(row(keyId, model, usage, startedAt)).then(() => raw.end());
+      },
+      onResponseError() {
+        raw.destroy();
+      },
     },
   );
   return reply;
