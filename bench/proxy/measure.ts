@@ -158,7 +158,9 @@ interface LoadResult {
   non2xx: number;
 }
 
+// The Lua scripts hold the bench key: the folder is the owner's only (mkdtemp: 0700) and goes at exit.
 const WRK_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'keytally-bench-wrk-'));
+process.on('exit', () => fs.rmSync(WRK_DIR, { recursive: true, force: true }));
 
 /**
  * wrk with a Lua script that sets the POST body and headers and prints its summary as JSON; one
