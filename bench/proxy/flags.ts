@@ -63,13 +63,13 @@ export interface Flags {
    */
   compare?: string;
   comparePairs: number;
+  compareSeconds: number;
   /**
    * `--floor=on`: a third target, `floor-proxy` (floor-proxy.ts: the minimal proxy plus only what
    * keytally's guarantees need: the key's HMAC, the usage read, a journal write before the answer),
    * paired with the baseline in every round like keytally: what the guarantees alone cost.
    */
   floor: boolean;
-  compareSeconds: number;
 }
 
 export type LimitsMode = 'same' | 'separate';
@@ -102,8 +102,8 @@ export function parseFlags(args: string[]): Flags {
     streamBaseline: get('stream-baseline') === 'minimal-proxy' ? 'minimal-proxy' : 'bare-pipe',
     compare: get('compare'),
     comparePairs: Math.max(1, Number(get('compare-pairs') ?? 20)),
-    floor: get('floor') === 'on',
     compareSeconds: Math.max(1, Number(get('compare-seconds') ?? 3)),
+    floor: get('floor') === 'on',
     limitsProcess: (get('limits-process') ?? 'same,separate')
       .split(',')
       .filter((mode): mode is LimitsMode => mode === 'same' || mode === 'separate'),

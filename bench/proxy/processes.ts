@@ -338,16 +338,18 @@ export interface Baseline {
   loopDelayFile?: string;
 }
 
+/** A bench script through tsx: `<script> <port> <upstream origin> …args`, ready once it prints `ready`. */
 export async function startBaseline(
   name: string,
   script: string,
   upstream: string,
   flags: Flags,
+  args: string[] = [],
 ): Promise<Baseline> {
   const port = await freePort();
   const profile = instrumentation(flags, name);
   const child = spawnNode(
-    [...profile.args, '--import', 'tsx', path.join(ROOT, script), String(port), upstream],
+    [...profile.args, '--import', 'tsx', path.join(ROOT, script), String(port), upstream, ...args],
     profile.env,
   );
   await waitFor(() => child.output().includes('ready'), `the ${name}`);
@@ -360,28 +362,14 @@ export async function startBaseline(
  */
 export async function startFloor(upstream: string, flags: Flags): Promise<KeytallyTarget> {
   const key = `kt-${randomBytes(32).toString('hex')}`;
-  const port = await freePort();
-  const profile = instrumentation(flags, 'floor-proxy');
-  const child = spawnNode(
-    [
-      ...profile.args,
-      '--import',
-      'tsx',
-      path.join(ROOT, 'bench/proxy/floor-proxy.ts'),
-      String(port),
-      upstream,
-      HMAC,
-      key,
-    ],
-    profile.env,
-  );
-  await waitFor(() => child.output().includes('ready'), 'the floor proxy');
+  const floor = await startBaseline('floor-proxy', 'bench/proxy/floor-proxy.ts', upstream, flags, [
+    HMAC,
+    key,
+  ]);
   return {
+    ...floor,
     name: 'floor-proxy',
-    url: `http://127.0.0.1:${port}`,
     headers: { authorization: `Bearer ${key}` },
-    child,
-    loopDelayFile: profile.loopDelayFile,
-    cleanup: () => stopChild(child),
+    cleanup: () => stopChild(floor.child),
   };
 }

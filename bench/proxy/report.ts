@@ -122,7 +122,10 @@ function inCell(concurrency: number, stream: boolean, round: number, loader: Loa
     m.concurrency === concurrency && m.stream === stream && m.round === round && m.loader === loader;
 }
 
-/** The keytally targets of a run: `keytally-<dialect>` (priced) and `keytally-<dialect>-unpriced`. */
+/**
+ * The targets a run pairs with a baseline: `floor-proxy` (`--floor=on`), `keytally-<dialect>` (priced),
+ * `keytally-<dialect>-unpriced` and `keytally-<dialect>-limits`.
+ */
 function targetNames(flags: Flags): string[] {
   const floor = flags.floor ? ['floor-proxy'] : [];
   return floor.concat(
