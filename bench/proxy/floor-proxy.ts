@@ -16,7 +16,8 @@ import { Pool } from 'undici';
  *   straight into the response from undici's handler interface);
  * - one usage row (an id, the key, model, tokens, times) as a JSON line, written to a journal file
  *   before the answer (or a stream's end) leaves, the rows of one event-loop turn in one write(2).
- * No limits, prices, metrics, logs, sources, model routing or error handling beyond a status: what
+ * No limits, prices, metrics, logs, sources, model routing, error handling beyond a status, nor
+ * keytally's sealing of the journal (an fdatasync a second on libuv's pool, off the event loop): what
  * keytally costs above this floor is its own; what the floor costs above the minimal proxy is the
  * price of the guarantees. `floor-proxy.ts <port> <upstream origin> <HMAC secret> <API key>`.
  */
